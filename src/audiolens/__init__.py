@@ -1,0 +1,28 @@
+"""audiolens: look inside large audio-language models layer by layer.
+
+Example:
+    >>> import audiolens as al
+    >>> model = al.models.tiny_qwen2_audio(seed=0)
+    >>> task = al.sakura_task("gender")
+"""
+
+from . import metrics, models
+from .adapters import ARCHITECTURES, Architecture, ArchitectureError
+from .audio import AudioError, AudioNote, load_audio, prepare_waveform
+from .batch import AudioBatch
+from .enrich import enrich_sweep, select_enrich_layer, split
+from .hooked import HookedAudioLM
+from .interventions import AudioMask, Enrich, HookIntervention, Intervention, InterventionConflict
+from .labels import LabelTokenError, label_token_ids
+from .lens import Lens, LensResult, LogitLens
+from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES", "Architecture", "ArchitectureError", "AudioBatch", "AudioError", "AudioMask",
+    "AudioNote", "Enrich", "HookIntervention", "HookedAudioLM", "Intervention",
+    "InterventionConflict", "LabelTokenError", "Lens", "LensResult", "LogitLens", "Prompt",
+    "SAKURA_TASKS", "Task", "enrich_sweep", "label_token_ids", "load_audio", "metrics", "models",
+    "prepare_waveform", "sakura_task", "select_enrich_layer", "split",
+]

@@ -18,7 +18,7 @@ class Prompt:
 
     ``attribute_word`` is the word naming the attribute in ``prefix`` (e.g. "gender"); the batch
     records the position of its last token as the ``attribute`` position (the paper's
-    penultimate token).
+    penultimate token). ``labels`` is the task's label set, used to check and index row labels.
 
     Example:
         >>> p = Prompt(prefix="The speaker's gender is", attribute_word="gender")
@@ -30,6 +30,7 @@ class Prompt:
     attribute_word: str
     question: str | None = None
     name: str = "custom"
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.strip():
@@ -80,7 +81,7 @@ class Task:
             question = f"{self.question} Possible options: {', '.join(self.options)}."
         else:
             raise ValueError(f"unknown prompt format {fmt!r}; choose one of {PROMPT_FORMATS}")
-        return Prompt(self.prefix, self.attribute_word, question, name=fmt)
+        return Prompt(self.prefix, self.attribute_word, question, name=fmt, labels=self.labels)
 
     def label_index(self, label: str) -> int:
         """Index of ``label`` in :attr:`labels`; a clear error for anything else."""

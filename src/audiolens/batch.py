@@ -1,0 +1,227 @@
+"""Batches of (audio, prompt) rows with named token spans and positions.
+
+A batch holds the exact keyword arguments of the HF forward (``inputs``), and per row the audio
+token span, the last token and the attribute-mentioning token, all found from token ids and
+tokenizer offsets, so they stay right under left padding and for any prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from .audio import prepare_waveform
+from .tasks import Prompt
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
+
+# Keyword arguments of the HF forward whose first axis is the batch.
+_ROW_KEYS = ("input_ids", "attention_mask", "position_ids", "input_features", "feature_attention_mask")
+
+
+@dataclass
+class AudioBatch:
+    """Model inputs plus named spans and positions, one row per (audio, prompt).
+
+    Attributes:
+        inputs: keyword arguments passed unchanged to the HF model's forward.
+        spans: name -> ``(batch, seq)`` bool mask (``"audio"``: the audio placeholder tokens).
+        positions: name -> ``(batch,)`` token index (``"last"``, ``"attribute"``).
+        targets: ``(batch,)`` index of each row's label in ``label_set``, or None.
+        label_set: the labels ``targets`` index into.
+        ids: one identifier per row.
+        prompt: the prompt every row was rendered with.
+
+    Example:
+        >>> batch = model.prepare(audios=[wav], sampling_rate=16000, prompt=task.prompt("P3"),
+        ...                       labels=["female"])  # doctest: +SKIP
+        >>> batch.positions["last"], batch.spans["audio"].sum(1)  # doctest: +SKIP
+    """
+
+    inputs: dict[str, Tensor]
+    spans: dict[str, Bool[Tensor, "batch seq"]]
+    positions: dict[str, Int[Tensor, " batch"]]
+    prompt: Prompt
+    targets: Int[Tensor, " batch"] | None = None
+    label_set: tuple[str, ...] | None = None
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = self.inputs["input_ids"].shape[0]
+        if not self.ids:
+            self.ids = [str(i) for i in range(n)]
+        if len(self.ids) != n:
+            raise ValueError(f"{len(self.ids)} ids for a batch of {n} rows")
+        if self.targets is not None and self.targets.shape != (n,):
+            raise ValueError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
+
+    def __len__(self) -> int:
+        return self.inputs["input_ids"].shape[0]
+
+    @property
+    def seq_len(self) -> int:
+        return self.inputs["input_ids"].shape[1]
+
+    def position(self, where: str | int | Tensor) -> Int[Tensor, " batch"]:
+        """Per-row token index for a named position, an int (negative counts from the end) or
+        a ``(batch,)`` tensor."""
+        if isinstance(where, str):
+            try:
+                return self.positions[where]
+            except KeyError:
+                raise KeyError(
+                    f"unknown position {where!r}; this batch has {sorted(self.positions)}"
+                ) from None
+        if isinstance(where, int):
+            idx = where if where >= 0 else self.seq_len + where
+            if not 0 <= idx < self.seq_len:
+                raise IndexError(f"position {where} is outside a sequence of {self.seq_len}")
+            return torch.full((len(self),), idx, dtype=torch.long)
+        where = torch.as_tensor(where, dtype=torch.long)
+        if where.shape != (len(self),):
+            raise ValueError(f"a position tensor must have shape ({len(self)},)")
+        return where
+
+    def span(self, where: str | Tensor | Sequence[int]) -> Bool[Tensor, "batch seq"]:
+        """A ``(batch, seq)`` key mask from a span name, explicit positions or a mask."""
+        if isinstance(where, str):
+            try:
+                return self.spans[where]
+            except KeyError:
+                raise KeyError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
+        where = torch.as_tensor(where)
+        if where.dtype == torch.bool:
+            if where.shape != (len(self), self.seq_len):
+                raise ValueError(f"a span mask must have shape ({len(self)}, {self.seq_len})")
+            return where
+        mask = torch.zeros(len(self), self.seq_len, dtype=torch.bool)
+        mask[:, where.long()] = True
+        return mask
+
+    def subset(self, index: Sequence[int] | Tensor | np.ndarray) -> AudioBatch:
+        """The rows ``index`` (ints or a bool mask) as a new batch."""
+        index = torch.as_tensor(np.asarray(index))
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        rows = index.tolist()
+        return replace(
+            self,
+            inputs={k: (v[index] if k in _ROW_KEYS else v) for k, v in self.inputs.items()},
+            spans={k: v[index] for k, v in self.spans.items()},
+            positions={k: v[index] for k, v in self.positions.items()},
+            targets=None if self.targets is None else self.targets[index],
+            ids=[self.ids[i] for i in rows],
+        )
+
+    def to(self, device: str | torch.device) -> AudioBatch:
+        """The batch with its model inputs on ``device`` (spans and positions stay on CPU)."""
+        return replace(self, inputs={k: v.to(device) for k, v in self.inputs.items()})
+
+
+def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
+    """The chat-template text for one row: audio (and question) in the user turn, then the
+    probing prefix as the start of the assistant turn, with no end-of-turn token after it."""
+    template = getattr(processor, "chat_template", None) or getattr(
+        getattr(processor, "tokenizer", None), "chat_template", None
+    )
+    if not template:
+        raise ValueError(
+            f"{type(processor).__name__} has no chat template, so the prompt cannot be rendered "
+            "the way the model was trained; set processor.chat_template (see the model card)"
+        )
+    content: list[dict] = [{"type": "audio", "audio": "<audio>"}]
+    if prompt.question:
+        content.append({"type": "text", "text": prompt.question})
+    messages = [{"role": "user", "content": content}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return text + prompt.prefix
+
+
+def _attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
+    """How many tokens before the last one the attribute word's last token sits."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    word_start = len(text) - len(prompt.prefix) + prompt.prefix.rindex(prompt.attribute_word)
+    word_end = word_start + len(prompt.attribute_word)
+    hits = [i for i, (a, b) in enumerate(offsets) if a < word_end and b > word_start]
+    if not hits:
+        raise ValueError(f"attribute word {prompt.attribute_word!r} not found among the tokens")
+    return len(offsets) - 1 - hits[-1]
+
+
+def prepare_batch(
+    processor: ProcessorMixin,
+    audio_token_id: int,
+    audios: Sequence[np.ndarray | Tensor],
+    sampling_rate: int | Sequence[int],
+    prompt: Prompt,
+    labels: Sequence[str] | None = None,
+    *,
+    label_set: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    truncate: bool = False,
+) -> AudioBatch:
+    """Check, resample and tokenize ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
+    if len(audios) == 0:
+        raise ValueError("prepare needs at least one audio clip")
+    rates = [sampling_rate] * len(audios) if isinstance(sampling_rate, int) else list(sampling_rate)
+    if len(rates) != len(audios):
+        raise ValueError(f"{len(rates)} sampling rates for {len(audios)} clips")
+    ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
+    fe = processor.feature_extractor
+    target_rate = fe.sampling_rate
+    max_seconds = fe.n_samples / target_rate
+    waves = [
+        prepare_waveform(a, sr, target_rate, name=f"clip {i!r}", max_seconds=max_seconds, truncate=truncate)
+        for a, sr, i in zip(audios, rates, ids)
+    ]
+
+    label_set = tuple(label_set) if label_set is not None else prompt.labels
+    targets = None
+    if labels is not None:
+        if len(labels) != len(audios):
+            raise ValueError(f"{len(labels)} labels for {len(audios)} clips")
+        if label_set is None:
+            raise ValueError("labels given but no label set: use a task prompt or pass label_set=")
+        unknown = sorted({lab for lab in labels if lab not in label_set})
+        if unknown:
+            raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
+        targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
+
+    text = render_prompt(processor, prompt)
+    tokenizer = processor.tokenizer
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # positions and caches assume left padding
+    try:
+        enc = processor(
+            text=[text] * len(waves), audio=waves, sampling_rate=target_rate,
+            return_tensors="pt", padding=True,
+        )
+    finally:
+        tokenizer.padding_side = side
+    inputs = {k: v for k, v in enc.items() if isinstance(v, Tensor)}
+    mask = inputs["attention_mask"]
+    # Explicit position ids make a left-padded row compute exactly what it computes alone.
+    inputs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    audio = inputs["input_ids"] == audio_token_id
+    if not audio.any(dim=1).all():
+        raise ValueError("some rows have no audio tokens: the chat template dropped the audio")
+    last = torch.full((len(waves),), mask.shape[1] - 1, dtype=torch.long)
+    attribute = last - _attribute_offset(tokenizer, text, prompt)
+    return AudioBatch(
+        inputs=inputs,
+        spans={"audio": audio, "padding": mask == 0},
+        positions={"last": last, "attribute": attribute},
+        prompt=prompt,
+        targets=targets,
+        label_set=label_set,
+        ids=ids,
+    )

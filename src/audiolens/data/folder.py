@@ -1,0 +1,56 @@
+"""Any folder of clips with a CSV of labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from audiolens.data.dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset
+from audiolens.data.sakura import read_metadata
+from audiolens.tasks import Task
+
+
+def load_folder(
+    folder: str | Path,
+    labels_csv: str | Path,
+    task: Task,
+    file_column: str = "file",
+    label_column: str = "label",
+    *,
+    on_missing: OnProblem = "raise",
+    on_unknown: OnProblem = "raise",
+    aliases: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> AttributeDataset:
+    """Clips under ``folder`` labelled by ``labels_csv`` (file paths relative to ``folder``).
+
+    ``labels_csv`` is taken relative to ``folder`` unless it exists as given. The sample id is
+    the file column's value. Labels are normalised and problems reported as in
+    :func:`audiolens.data.load_sakura`.
+
+    Example:
+        >>> from audiolens.tasks import sakura_task
+        >>> ds = load_folder("clips", "labels.csv", sakura_task("gender"))  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    csv_path = Path(labels_csv)
+    if not csv_path.is_file() and (folder / csv_path).is_file():
+        csv_path = folder / csv_path
+    if not csv_path.is_file():
+        raise DataError(f"labels file {labels_csv} not found (also looked in {folder})")
+    df = read_metadata(csv_path)
+    need = [c for c in (file_column, label_column) if c not in df.columns]
+    if need:
+        raise DataError(f"{csv_path}: missing column(s) {need}; found {list(df.columns)}")
+    entries = [
+        Entry(id=str(f).strip(), raw_label=lab, path=folder / str(f).strip(), where=f"row {i + 2}")
+        for i, (f, lab) in enumerate(zip(df[file_column], df[label_column]))
+    ]
+    return build_dataset(
+        entries,
+        task,
+        name or f"{folder} ({csv_path.name})",
+        on_missing=on_missing,
+        on_unknown=on_unknown,
+        aliases=aliases,
+    )

@@ -1,0 +1,399 @@
+"""``HookedAudioLM``: TransformerLens hook points on an unmodified Hugging Face audio-LLM.
+
+The HF model is held, never converted or copied. During a forward pass (and only then) small
+PyTorch hooks on its decoder layers route the residual stream through named
+:class:`~transformer_lens.hook_points.HookPoint` modules, so ``run_with_cache``,
+``run_with_hooks`` and ``hooks()`` behave as in TransformerLens:
+
+- ``blocks.{l}.hook_resid_pre``   input of decoder block l (l = 0..L-1)
+- ``blocks.{l}.hook_resid_mid``   after block l's attention, before its MLP
+- ``blocks.{l}.hook_resid_post``  output of block l
+- ``blocks.{l}.hook_attn_mask``   block l's attention mask as ``(batch, 1, query, key)`` bools,
+  True where a query may attend to a key (for masking interventions)
+- ``ln_final.hook_normalized``    output of the final norm
+
+Layer numbers in the paper's sense (ℓ = 0 embedding output, ℓ = output of block ℓ) map onto
+these names with :meth:`HookedAudioLM.resid_name`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens import ActivationCache, HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from .adapters import Architecture, architecture_for
+from .batch import AudioBatch, prepare_batch
+from .tasks import Prompt
+
+Positions = str | int | Sequence[str | int] | Tensor | None
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_resid_pre = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_resid_post = HookPoint()
+        self.hook_attn_mask = HookPoint()
+
+
+class _FinalNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_normalized = HookPoint()
+
+
+def _active(hook: HookPoint) -> bool:
+    return bool(hook.fwd_hooks)
+
+
+class HookedAudioLM(HookedRootModule):
+    """An HF audio-LLM with TransformerLens-named hook points on its residual stream.
+
+    Build it with :meth:`from_pretrained` (a checkpoint directory or hub id), :meth:`from_hf`
+    (a model already in memory) or ``audiolens.models.tiny_qwen2_audio()``.
+
+    Example:
+        >>> import audiolens as al, numpy as np
+        >>> model = al.models.tiny_qwen2_audio(seed=0)
+        >>> task = al.sakura_task("gender")
+        >>> wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype("float32")
+        >>> batch = model.prepare([wav], 16000, task.prompt("P3"), labels=["male"])
+        >>> logits, cache = model.run_with_cache(batch, positions="last")
+        >>> cache["blocks.0.hook_resid_post"].shape
+        torch.Size([1, 1, 64])
+    """
+
+    def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
+        super().__init__()
+        arch = architecture or architecture_for(hf_model.config.model_type)
+        found = arch.resolve(hf_model)
+        # Held outside the module tree so that wrapping never touches the HF model's modules.
+        self.__dict__["_hf_model"] = hf_model
+        self.__dict__["_hf"] = found
+        self.processor = processor
+        self.architecture = arch
+        self.blocks = nn.ModuleList(_Block() for _ in found["layers"])
+        self.ln_final = _FinalNorm()
+        self.cfg = SimpleNamespace(n_layers=len(found["layers"]), d_model=self.W_U.shape[1])
+        self.setup()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_hf(
+        cls, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None
+    ) -> HookedAudioLM:
+        """Wrap a model already in memory (nothing is copied or changed)."""
+        return cls(hf_model, processor, architecture)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        torch_dtype: torch.dtype | str | None = None,
+        device: str | torch.device | None = None,
+        architecture: Architecture | None = None,
+        attn_implementation: str | None = None,
+        **hf_kwargs: Any,
+    ) -> HookedAudioLM:
+        """Load a checkpoint (local directory or hub id) and its processor, then wrap it.
+
+        Example:
+            >>> model = HookedAudioLM.from_pretrained("Qwen/Qwen2-Audio-7B-Instruct",
+            ...     torch_dtype=torch.bfloat16, device="cuda")  # doctest: +SKIP
+        """
+        import transformers
+        from transformers import AutoConfig, AutoProcessor
+
+        config = AutoConfig.from_pretrained(name_or_path, **hf_kwargs)
+        arch = architecture or architecture_for(config.model_type)
+        model_cls = getattr(transformers, arch.hf_class)
+        load_kwargs = dict(hf_kwargs)
+        if torch_dtype is not None:
+            load_kwargs["dtype"] = torch_dtype
+        if attn_implementation is not None:
+            load_kwargs["attn_implementation"] = attn_implementation
+        hf_model = model_cls.from_pretrained(name_or_path, **load_kwargs)
+        if device is not None:
+            hf_model = hf_model.to(device)
+        hf_model.eval()
+        processor = AutoProcessor.from_pretrained(name_or_path, **hf_kwargs)
+        return cls(hf_model, processor, arch)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def hf_model(self) -> nn.Module:
+        return self._hf_model
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def n_layers(self) -> int:
+        return self.cfg.n_layers
+
+    @property
+    def W_U(self) -> Float[Tensor, "vocab d_model"]:
+        """The unembedding matrix (the LM head's weight), rows = vocabulary."""
+        return self._hf["unembed"].weight
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self._hf["final_norm"]
+
+    @property
+    def audio_token_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(self.architecture.audio_token)
+
+    @property
+    def device(self) -> torch.device:
+        return self.W_U.device
+
+    def to(self, *args: Any, **kwargs: Any) -> HookedAudioLM:
+        self.hf_model.to(*args, **kwargs)
+        return super().to(*args, **kwargs)
+
+    def resid_name(self, layer: int) -> str:
+        """Hook name of the residual at paper layer ℓ (0 = embedding output, ℓ = block ℓ's output).
+
+        Example:
+            >>> model.resid_name(0), model.resid_name(3)  # doctest: +SKIP
+            ('blocks.0.hook_resid_pre', 'blocks.2.hook_resid_post')
+        """
+        if not 0 <= layer <= self.n_layers:
+            raise ValueError(f"layer {layer} is outside 0..{self.n_layers}")
+        return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
+
+    # ----------------------------------------------------------------- inputs
+    def prepare(
+        self,
+        audios: Sequence[Any],
+        sampling_rate: int | Sequence[int],
+        prompt: Prompt,
+        labels: Sequence[str] | None = None,
+        *,
+        label_set: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        truncate: bool = False,
+    ) -> AudioBatch:
+        """Render ``prompt`` with the model's chat template around each clip and tokenize.
+
+        Clips are checked (empty, NaN, infinite and too-long clips raise), mixed to mono and
+        resampled to the processor's rate. ``labels`` (one per clip) must come from the
+        prompt's label set (or ``label_set``); they become ``batch.targets``. Rows are
+        left-padded and carry explicit position ids.
+        """
+        return prepare_batch(
+            self.processor, self.audio_token_id, audios, sampling_rate, prompt, labels,
+            label_set=label_set, ids=ids, truncate=truncate,
+        )
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self,
+        batch: AudioBatch | dict[str, Tensor],
+        *,
+        positions: Positions = None,
+        return_type: str | None = "logits",
+        **forward_kwargs: Any,
+    ) -> Tensor | None:
+        """Run the model with the hook points live.
+
+        Returns next-token logits ``(batch, seq, vocab)``, or ``(batch, k, vocab)`` at the
+        ``positions`` asked, or None with ``return_type=None`` (the head is then never applied,
+        which is what lenses use).
+        """
+        inputs = batch.inputs if isinstance(batch, AudioBatch) else batch
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        with self._routing(inputs["attention_mask"]):
+            out = self._hf["backbone"](**inputs, use_cache=forward_kwargs.pop("use_cache", False), **forward_kwargs)
+        if return_type is None:
+            return None
+        hidden = out.last_hidden_state
+        if positions is not None:
+            hidden = gather_positions(hidden, position_index(batch, positions))
+        return self._hf["unembed"](hidden)
+
+    def run_with_cache(
+        self,
+        batch: AudioBatch | dict[str, Tensor],
+        *,
+        names_filter: str | Sequence[str] | Callable[[str], bool] | None = None,
+        positions: Positions = None,
+        return_type: str | None = "logits",
+        device: str | torch.device | None = None,
+    ) -> tuple[Tensor | None, ActivationCache]:
+        """Run once and cache the hook activations; with ``positions``, only those positions.
+
+        ``positions`` is a name (``"last"``, ``"attribute"``), an int, a list of them, or a
+        ``(batch, k)`` index tensor; cached activations then have shape ``(batch, k, ...)``.
+        """
+        index = None if positions is None else position_index(batch, positions)
+        names = _names(self.hook_dict, names_filter)
+        cache: dict[str, Tensor] = {}
+
+        def save(act: Tensor, hook: HookPoint) -> None:
+            if index is not None and hook.name.endswith("hook_attn_mask"):
+                act = act[torch.arange(act.shape[0])[:, None], :, index.to(act.device)].transpose(1, 2)
+            elif index is not None:
+                act = gather_positions(act, index)
+            cache[hook.name] = act.detach().to(device) if device else act.detach()
+
+        with self.hooks(fwd_hooks=[(n, save) for n in names]):
+            logits = self.forward(batch, positions=positions, return_type=return_type)
+        return logits, ActivationCache(cache, self)
+
+    # ----------------------------------------------------------------- routing
+    @contextlib.contextmanager
+    def _routing(self, attention_mask: Tensor) -> Iterator[None]:
+        """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
+        handles = []
+        layers = self._hf["layers"]
+        try:
+            for i, layer in enumerate(layers):
+                block = self.blocks[i]
+                attn = layer.get_submodule(self.architecture.attention)
+                handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
+                handles.append(layer.register_forward_hook(_post_hook(block)))
+                handles.append(attn.register_forward_pre_hook(
+                    _mask_hook(block, i, attention_mask), with_kwargs=True))
+                handles.append(attn.register_forward_hook(_mid_hook(block)))
+            handles.append(self._hf["final_norm"].register_forward_hook(_norm_hook(self.ln_final)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+            for block in self.blocks:
+                block.__dict__.pop("_resid_pre", None)
+
+
+# --------------------------------------------------------------------- torch hooks
+def _pre_hook(block: _Block):
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        new = block.hook_resid_pre(hidden) if _active(block.hook_resid_pre) else hidden
+        if _active(block.hook_resid_mid):
+            block.__dict__["_resid_pre"] = new
+        if new is hidden:
+            return None
+        if args:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
+
+    return hook
+
+
+def _post_hook(block: _Block):
+    def hook(module, args, output):
+        if not _active(block.hook_resid_post):
+            return None
+        hidden = output[0] if isinstance(output, tuple) else output
+        new = block.hook_resid_post(hidden)
+        if new is hidden:
+            return None
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+
+    return hook
+
+
+def _mid_hook(block: _Block):
+    def hook(module, args, output):
+        if not _active(block.hook_resid_mid):
+            return None
+        resid_pre = block.__dict__["_resid_pre"]
+        attn_out = output[0]
+        mid = resid_pre + attn_out  # the same sum the decoder layer forms next
+        new = block.hook_resid_mid(mid)
+        if new is mid:
+            return None
+        # The layer adds the attention output to resid_pre; hand it the edited difference.
+        return (new - resid_pre, *output[1:])
+
+    return hook
+
+
+def _mask_hook(block: _Block, layer_idx: int, attention_mask_2d: Tensor):
+    def hook(module, args, kwargs):
+        if not _active(block.hook_attn_mask):
+            return None
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        cache = kwargs.get("past_key_values")
+        past = cache.get_seq_length(layer_idx) if cache is not None else 0
+        as_bool = _bool_mask(mask, attention_mask_2d, hidden.shape[1], past, hidden.device)
+        new = block.hook_attn_mask(as_bool)
+        if new is as_bool:
+            return None
+        if mask is not None and mask.dtype != torch.bool:  # additive float mask (eager)
+            new = torch.zeros_like(mask).masked_fill(~new, torch.finfo(mask.dtype).min)
+        return args, {**kwargs, "attention_mask": new}
+
+    return hook
+
+
+def _bool_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
+    """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
+    if mask is not None:
+        return mask.clone() if mask.dtype == torch.bool else mask == 0
+    # SDPA passes None for an unpadded causal batch: build the causal mask it implies.
+    k_len = past + q_len
+    q_pos = torch.arange(past, k_len, device=device)[:, None]
+    causal = torch.arange(k_len, device=device)[None, :] <= q_pos
+    keep = mask_2d.to(device=device, dtype=torch.bool)[:, None, None, -k_len:]
+    return causal[None, None] & keep
+
+
+def _norm_hook(ln_final: _FinalNorm):
+    def hook(module, args, output):
+        if not _active(ln_final.hook_normalized):
+            return None
+        new = ln_final.hook_normalized(output)
+        return None if new is output else new
+
+    return hook
+
+
+# --------------------------------------------------------------------- positions
+def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) -> Int[Tensor, "batch k"]:
+    """Resolve ``positions`` (names, ints or an index tensor) to a ``(batch, k)`` index."""
+    if isinstance(positions, Tensor):
+        return positions.long().reshape(positions.shape[0], -1)
+    items = [positions] if isinstance(positions, (str, int)) else list(positions)
+    if isinstance(batch, AudioBatch):
+        return torch.stack([batch.position(p) for p in items], dim=1)
+    if all(isinstance(p, int) for p in items):
+        seq = batch["input_ids"].shape[1]
+        idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
+        return idx[None].expand(batch["input_ids"].shape[0], -1)
+    raise ValueError("named positions need an AudioBatch (made by model.prepare)")
+
+
+def gather_positions(
+    act: Float[Tensor, "batch seq *rest"], index: Int[Tensor, "batch k"]
+) -> Float[Tensor, "batch k *rest"]:
+    """``act[b, index[b, j]]`` for every row b and asked position j."""
+    rows = torch.arange(act.shape[0], device=act.device)[:, None]
+    return act[rows, index.to(act.device)]
+
+
+def _names(hook_dict: dict[str, HookPoint], names_filter) -> list[str]:
+    if names_filter is None:
+        return list(hook_dict)
+    if isinstance(names_filter, str):
+        names_filter = [names_filter]
+    if callable(names_filter):
+        return [n for n in hook_dict if names_filter(n)]
+    unknown = [n for n in names_filter if n not in hook_dict]
+    if unknown:
+        raise KeyError(f"unknown hook names {unknown}; e.g. {list(hook_dict)[:4]}")
+    return list(names_filter)

@@ -1,0 +1,224 @@
+"""Interventions: declarative edits that attach to the wrapper's named hook points.
+
+An intervention says which hook points it writes and returns TransformerLens-style
+``(hook_name, fn)`` pairs for one batch. Any list of them runs in one forward pass; two that
+write the same hook point raise :class:`InterventionConflict` unless both commute there
+(attention masks do: their intersection does not depend on order).
+
+Layer numbers follow the paper: ℓ = 1..L is decoder block ℓ (its attention for masks, its output
+for residuals) and ℓ = 0 is the embedding output.
+
+A user-written intervention is a subclass (below) or a plain ``(hook_name, fn)`` pair::
+
+    class ZeroAudio(Intervention):
+        def __init__(self, layer): self.layer = layer
+        def writes(self, model): return [model.resid_name(self.layer)]
+        def hooks(self, model, batch):
+            audio = batch.span("audio").to(model.device)
+            def fn(act, hook):
+                return act.masked_fill(audio[..., None], 0.0)
+            return [(model.resid_name(self.layer), fn)]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from .batch import AudioBatch
+    from .hooked import HookedAudioLM
+
+HookFn = Callable[[Tensor, Any], Tensor | None]
+
+
+class InterventionConflict(ValueError):
+    """Two interventions would overwrite each other at the same hook point."""
+
+
+class Intervention(ABC):
+    """Base class: declare the hook points you write, return hooks for a batch."""
+
+    #: True if several interventions of this kind may write the same hook in any order.
+    commutes: bool = False
+
+    @abstractmethod
+    def writes(self, model: HookedAudioLM) -> list[str]:
+        """Names of the hook points whose activations this intervention changes."""
+
+    @abstractmethod
+    def hooks(self, model: HookedAudioLM, batch: AudioBatch) -> list[tuple[str, HookFn]]:
+        """``(hook_name, fn(activation, hook) -> new activation or None)`` pairs."""
+
+
+@dataclass
+class HookIntervention(Intervention):
+    """A plain function on one hook point: ``fn(activation, hook, batch)``.
+
+    Example:
+        >>> def silence(act, hook, batch):
+        ...     return act.masked_fill(batch.span("audio")[..., None].to(act.device), 0.0)
+        >>> zero = HookIntervention("blocks.1.hook_resid_post", silence)
+    """
+
+    name: str
+    fn: Callable[[Tensor, Any, Any], Tensor | None]
+
+    def writes(self, model):
+        return [self.name]
+
+    def hooks(self, model, batch):
+        return [(self.name, lambda act, hook: self.fn(act, hook, batch))]
+
+
+def _layers(model: HookedAudioLM, layers: Iterable[int] | None, what: str) -> list[int]:
+    chosen = list(range(1, model.n_layers + 1)) if layers is None else [int(x) for x in layers]
+    bad = [x for x in chosen if not 1 <= x <= model.n_layers]
+    if bad:
+        raise ValueError(f"{what}: layers {bad} are outside 1..{model.n_layers} (block numbers)")
+    return chosen
+
+
+@dataclass
+class AudioMask(Intervention):
+    """RQ4: the ``queries`` positions cannot attend to the ``keys`` span in self-attention.
+
+    Args:
+        keys: a span name (``"audio"``, or any span the batch names), explicit positions, or a
+            ``(batch, seq)`` bool mask.
+        queries: the query position(s): names or ints (default: the last token).
+        layers: block numbers 1..L whose attention is masked (default: all).
+
+    Every other query position computes exactly what it computes without the mask.
+
+    Example:
+        >>> masked = LogitLens(task).run(model, batch, interventions=[AudioMask()])  # doctest: +SKIP
+    """
+
+    keys: Any = "audio"
+    queries: Any = "last"
+    layers: Iterable[int] | None = None
+    commutes = True
+
+    def writes(self, model):
+        return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
+
+    def hooks(self, model, batch):
+        from .hooked import position_index
+
+        keys = batch.span(self.keys)
+        queries = [self.queries] if isinstance(self.queries, (str, int)) else list(self.queries)
+        rows = position_index(batch, queries)
+        query_mask = torch.zeros_like(keys)
+        query_mask[torch.arange(len(batch))[:, None], rows] = True
+        blocked = (query_mask[:, :, None] & keys[:, None, :]).to(model.device)  # (b, q, k)
+        if not blocked.any():
+            return []  # nothing to mask: leave the run untouched
+
+        def fn(mask: Tensor, hook) -> Tensor:
+            q_len, k_len = mask.shape[-2:]
+            past = k_len - q_len  # with a key/value cache only the newest queries are here
+            return mask & ~blocked[:, None, past:k_len, :k_len]
+
+        return [(name, fn) for name in self.writes(model)]
+
+
+@dataclass
+class Enrich(Intervention):
+    """Eq. 5: ``h[target] += scale · h[source]`` at ``position``, from the same forward pass.
+
+    Args:
+        source_layer: ℓ̄ (0..L-1), or one layer per batch row (the random-layer baseline).
+        scale: λ.
+        target_layer: default ``source_layer + 5``; must be ≤ L.
+        position: where to add (default: the last token).
+
+    Example:
+        >>> enriched = LogitLens(task).run(model, batch,
+        ...     interventions=[Enrich(source_layer=12, scale=0.3)])  # doctest: +SKIP
+    """
+
+    source_layer: int | Sequence[int] | np.ndarray
+    scale: float
+    target_layer: int | Sequence[int] | np.ndarray | None = None
+    position: str | int = "last"
+    gap: int = 5
+
+    def _pairs(self, model: HookedAudioLM, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        src = np.atleast_1d(np.asarray(self.source_layer, dtype=int))
+        tgt = src + self.gap if self.target_layer is None else np.atleast_1d(np.asarray(self.target_layer, dtype=int))
+        if n_rows is not None:
+            if len(src) not in (1, n_rows) or len(tgt) not in (1, n_rows):
+                raise ValueError(f"Enrich: give one layer or one per row ({n_rows} rows)")
+            src, tgt = np.broadcast_to(src, (n_rows,)), np.broadcast_to(tgt, (n_rows,))
+        if (src < 0).any() or (tgt > model.n_layers).any() or (tgt <= src).any():
+            raise ValueError(
+                f"Enrich: need 0 <= source < target <= {model.n_layers} (the model's layers); "
+                f"got source {src.tolist()} and target {tgt.tolist()}"
+            )
+        return src, tgt
+
+    def writes(self, model):
+        return sorted({model.resid_name(int(t)) for t in self._pairs(model)[1]})
+
+    def hooks(self, model, batch):
+        from .hooked import position_index
+
+        src, tgt = self._pairs(model, len(batch))
+        pos = position_index(batch, [self.position])[:, 0].to(model.device)
+        saved: dict[int, Tensor] = {}
+        hooks: list[tuple[str, HookFn]] = []
+        for layer in sorted(set(src.tolist())):
+            rows = torch.as_tensor(np.flatnonzero(src == layer), device=model.device)
+
+            def save(act, hook, rows=rows):
+                saved_rows = act[rows, pos[rows]].clone()
+                for r, v in zip(rows.tolist(), saved_rows):
+                    saved[r] = v
+
+            hooks.append((model.resid_name(layer), save))
+        for layer in sorted(set(tgt.tolist())):
+            rows = torch.as_tensor(np.flatnonzero(tgt == layer), device=model.device)
+
+            def add(act, hook, rows=rows):
+                act = act.clone()
+                extra = torch.stack([saved[r] for r in rows.tolist()])
+                act[rows, pos[rows]] = act[rows, pos[rows]] + self.scale * extra
+                return act
+
+            hooks.append((model.resid_name(layer), add))
+        return hooks
+
+
+def collect_hooks(
+    interventions: Sequence[Intervention | tuple[str, HookFn]],
+    model: HookedAudioLM,
+    batch: AudioBatch,
+) -> list[tuple[str, HookFn]]:
+    """All hooks of ``interventions`` in order, after checking that none overwrite each other."""
+    owners: dict[str, list[Intervention]] = {}
+    hooks: list[tuple[str, HookFn]] = []
+    for item in interventions:
+        if isinstance(item, tuple):
+            name, fn = item
+            item = HookIntervention(name, lambda act, hook, _b, fn=fn: fn(act, hook))
+        if not isinstance(item, Intervention):
+            raise TypeError(f"not an intervention: {item!r} (use an Intervention or a (hook_name, fn) pair)")
+        for name in item.writes(model):
+            if name not in model.hook_dict:
+                raise KeyError(f"{type(item).__name__} writes unknown hook {name!r}")
+            for other in owners.get(name, []):
+                if not (item.commutes and other.commutes):
+                    raise InterventionConflict(
+                        f"{type(other).__name__} and {type(item).__name__} both write {name!r}; "
+                        "their result would depend on order. Combine them into one intervention."
+                    )
+            owners.setdefault(name, []).append(item)
+        hooks += item.hooks(model, batch)
+    return hooks

@@ -1,0 +1,236 @@
+"""Lenses: read a layer's residual through the model's own head (Eq. 1), in one forward pass.
+
+``LogitLens(labels).run(model, batch)`` caches the residual at ℓ = 0..L only at the asked
+positions, applies the final norm once to those raw residuals, and projects them onto the
+label tokens' rows of the unembedding. The full-vocabulary head is never applied at every
+position, so a lens run costs less than the model's own forward.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from . import metrics
+from .batch import AudioBatch
+from .hooked import HookedAudioLM, gather_positions, position_index
+from .interventions import Intervention, collect_hooks
+from .labels import LabelTokens, label_token_ids
+from .tasks import Task
+
+
+class Lens(ABC):
+    """Maps a residual at some layer to next-token logits.
+
+    Subclasses implement :meth:`transform_hidden` (residual -> what the head reads); the head is
+    the model's own unembedding.
+    """
+
+    @abstractmethod
+    def transform_hidden(
+        self, model: HookedAudioLM, hidden: Float[Tensor, "... d_model"], layer: int
+    ) -> Float[Tensor, "... d_model"]: ...
+
+    def forward(
+        self, model: HookedAudioLM, hidden: Float[Tensor, "... d_model"], layer: int,
+        token_ids: Sequence[int] | None = None,
+    ) -> Float[Tensor, "... vocab"]:
+        """Logits at ``token_ids`` rows of the unembedding (all rows when None)."""
+        h = self.transform_hidden(model, hidden, layer)
+        head = model._hf["unembed"]
+        weight = head.weight if token_ids is None else head.weight[list(token_ids)]
+        bias = getattr(head, "bias", None)
+        if bias is not None and token_ids is not None:
+            bias = bias[list(token_ids)]
+        out = h.to(weight.dtype) @ weight.T
+        return out + bias if bias is not None else out
+
+
+@dataclass
+class LogitLens(Lens):
+    """The logit lens (Eq. 1): ``W_U · norm(h)`` over the task's labels.
+
+    Args:
+        labels: a :class:`Task` or the label words.
+        label_tokens: ``"leading_space"`` (the word as it follows "is", the default) or
+            ``"bare"`` (the word alone, as in the authors' code).
+        positions: which token positions to read (names or ints).
+        full_vocab: also return each label's probability under the full-vocabulary softmax.
+
+    Example:
+        >>> lens = LogitLens(al.sakura_task("gender"))          # doctest: +SKIP
+        >>> res = lens.run(model, batch)                         # doctest: +SKIP
+        >>> res.info_scores(), res.critical_layer()              # doctest: +SKIP
+    """
+
+    labels: Task | Sequence[str]
+    label_tokens: LabelTokens = "leading_space"
+    positions: tuple[str | int, ...] = ("last", "attribute")
+    full_vocab: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.labels, Task):
+            self.labels = self.labels.labels
+        self.labels = tuple(self.labels)
+        self.positions = tuple(self.positions)
+        if len(self.labels) < 2:
+            raise ValueError(f"a lens needs at least two labels, got {self.labels}")
+
+    def transform_hidden(self, model, hidden, layer):
+        return model.final_norm(hidden)
+
+    @torch.no_grad()
+    def run(
+        self,
+        model: HookedAudioLM,
+        batch: AudioBatch,
+        interventions: Sequence[Intervention] = (),
+    ) -> LensResult:
+        """One forward pass: label logits at every layer 0..L and every asked position."""
+        if batch.label_set is not None and tuple(batch.label_set) != self.labels:
+            raise ValueError(
+                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(self.labels)}"
+            )
+        token_ids = label_token_ids(model.tokenizer, self.labels, self.label_tokens)
+        index = position_index(batch, list(self.positions))
+        names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
+        resid: dict[str, Tensor] = {}
+
+        def keep(act: Tensor, hook) -> None:
+            resid[hook.name] = gather_positions(act, index)
+
+        # Interventions go first so that the lens reads the edited residuals.
+        hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
+        with model.hooks(fwd_hooks=hooks):
+            model.forward(batch, return_type=None)
+
+        stacked = torch.stack([resid[n] for n in names])  # (L+1, batch, k, d)
+        label_logits = torch.stack(
+            [self.forward(model, stacked[layer], layer, token_ids) for layer in range(len(names))]
+        )
+        label_probs = None
+        if self.full_vocab:
+            label_probs = torch.stack([
+                torch.softmax(self.forward(model, stacked[layer], layer).float(), -1)[..., token_ids]
+                for layer in range(len(names))
+            ])
+        return LensResult(
+            label_logits=label_logits.float().cpu(),
+            label_probs=None if label_probs is None else label_probs.cpu(),
+            targets=None if batch.targets is None else batch.targets.cpu(),
+            labels=self.labels,
+            positions=tuple(str(p) for p in self.positions),
+            label_token_ids=tuple(token_ids),
+            ids=list(batch.ids),
+        )
+
+
+@dataclass
+class LensResult:
+    """Label logits per layer, sample and position, and the paper's quantities over them.
+
+    ``label_logits`` has shape ``(L + 1, batch, n_positions, n_labels)``; index 0 along the
+    first axis is the embedding output, index ℓ the output of block ℓ.
+    """
+
+    label_logits: Float[Tensor, "layers batch pos labels"]
+    targets: Tensor | None
+    labels: tuple[str, ...]
+    positions: tuple[str, ...]
+    label_token_ids: tuple[int, ...]
+    ids: list[str] = field(default_factory=list)
+    label_probs: Float[Tensor, "layers batch pos labels"] | None = None
+
+    def __post_init__(self) -> None:
+        layers, batch, pos, n = self.label_logits.shape
+        if n != len(self.labels) or pos != len(self.positions):
+            raise ValueError(
+                f"label_logits {tuple(self.label_logits.shape)} do not match "
+                f"{len(self.positions)} positions and {len(self.labels)} labels"
+            )
+        if self.targets is not None and tuple(self.targets.shape) != (batch,):
+            raise ValueError(f"targets must have shape ({batch},)")
+        if not self.ids:
+            self.ids = [str(i) for i in range(batch)]
+
+    @property
+    def n_layers(self) -> int:
+        return self.label_logits.shape[0] - 1
+
+    def __len__(self) -> int:
+        return self.label_logits.shape[1]
+
+    def logits_at(self, position: str = "last") -> Float[Tensor, "layers batch labels"]:
+        try:
+            return self.label_logits[:, :, self.positions.index(str(position))]
+        except ValueError:
+            raise KeyError(f"position {position!r} not read; this result has {self.positions}") from None
+
+    def _targets(self) -> Tensor:
+        if self.targets is None:
+            raise ValueError("this result has no targets: pass labels= to model.prepare")
+        return self.targets
+
+    def info_scores(self, position: str = "last") -> np.ndarray:
+        """Eq. 2 per layer (length L + 1) at ``position``."""
+        return metrics.info_scores(self.logits_at(position), self._targets())
+
+    def predictions(self, position: str = "last", layer: int | None = None) -> np.ndarray:
+        """Predicted label index per sample at ``layer`` (default: the last)."""
+        layer = self.n_layers if layer is None else layer
+        return metrics.predictions(self.logits_at(position)[layer])
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Per sample: does the model's own next-token choice among the labels match the target?"""
+        return metrics.correct(self.logits_at("last")[self.n_layers], self._targets())
+
+    def accuracy(self) -> float:
+        """The model's accuracy: the information score at the last layer and last token."""
+        return float(self.info_scores("last")[self.n_layers])
+
+    def contributions(self, alpha: float = 0.2, position: str = "last") -> np.ndarray:
+        """Eq. 3 per layer."""
+        return metrics.contributions(self.info_scores(position), len(self.labels), alpha)
+
+    def critical_layer(self, alpha: float = 0.2, position: str = "last") -> float:
+        """Eq. 4 (NaN with a warning when no layer contributes)."""
+        return metrics.critical_layer(self.info_scores(position), len(self.labels), alpha)
+
+    def subset(self, index) -> LensResult:
+        """The samples ``index`` (ints or a bool mask), e.g. ``res.subset(~res.correct)``."""
+        index = torch.as_tensor(np.asarray(index))
+        if index.dtype == torch.bool:
+            if index.shape != (len(self),):
+                raise ValueError(f"a mask must have shape ({len(self)},)")
+            index = index.nonzero().flatten()
+        rows = index.tolist()
+        return replace(
+            self,
+            label_logits=self.label_logits[:, index],
+            label_probs=None if self.label_probs is None else self.label_probs[:, index],
+            targets=None if self.targets is None else self.targets[index],
+            ids=[self.ids[i] for i in rows],
+        )
+
+    @staticmethod
+    def concat(results: Sequence[LensResult]) -> LensResult:
+        """Join results of several batches (same labels, positions and layers)."""
+        first = results[0]
+        for r in results[1:]:
+            if (r.labels, r.positions, r.n_layers) != (first.labels, first.positions, first.n_layers):
+                raise ValueError("cannot concatenate results with different labels, positions or depth")
+        probs = [r.label_probs for r in results]
+        return replace(
+            first,
+            label_logits=torch.cat([r.label_logits for r in results], dim=1),
+            label_probs=None if any(p is None for p in probs) else torch.cat(probs, dim=1),
+            targets=None if first.targets is None else torch.cat([r._targets() for r in results]),
+            ids=[i for r in results for i in r.ids],
+        )
