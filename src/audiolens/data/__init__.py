@@ -1,0 +1,40 @@
+"""Data: labelled clips for a task, from SAKURA, a folder, a Hugging Face data set or espeak-ng.
+
+Example:
+    >>> from audiolens.data import load_sakura
+    >>> ds = load_sakura("path/to/SAKURA", "gender")  # doctest: +SKIP
+    >>> probe, test = ds.split(100, seed=0)  # doctest: +SKIP
+"""
+
+from audiolens.data.dataset import (
+    AttributeDataset,
+    DataError,
+    DataWarning,
+    Entry,
+    Sample,
+    build_dataset,
+    normalize_label,
+)
+from audiolens.data.folder import load_folder
+from audiolens.data.hf import from_hf_dataset
+from audiolens.data.sakura import find_track_dir, load_sakura
+from audiolens.data.synth import SynthError, Utterance, generate, speak, synthesize
+
+__all__ = [
+    "AttributeDataset",
+    "DataError",
+    "DataWarning",
+    "Entry",
+    "Sample",
+    "SynthError",
+    "Utterance",
+    "build_dataset",
+    "find_track_dir",
+    "from_hf_dataset",
+    "generate",
+    "load_folder",
+    "load_sakura",
+    "normalize_label",
+    "speak",
+    "synthesize",
+]

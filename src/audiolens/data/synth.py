@@ -1,0 +1,313 @@
+"""Synthetic SAKURA-style speech made with espeak-ng, for tests and demos without downloads.
+
+Two tracks can be synthesized: ``gender`` (English sentences, male vs female voice variants) and
+``language`` (eight languages, sentences from ``data/sentences/{code}.txt``). Everything is a
+pure function of the seed: the same call writes the same bytes.
+
+Held-out splits: ``split="test"`` uses every fourth sentence of each sentence file and every
+fourth voice variant of each pool; ``split="train"`` uses the rest, so a model trained on
+``train`` is evaluated on sentences and voices it never heard.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from audiolens.data.sakura import SAKURA_COLUMNS, TRACKS
+from audiolens.tasks import sakura_task
+
+Split = Literal["train", "test"] | None
+
+SAMPLE_RATE = 16_000
+ESPEAK_RATE = 22_050  # espeak-ng always writes 22.05 kHz
+
+# Task label -> (sentence file code, espeak-ng voice). Mandarin uses the pinyin voice because
+# the plain ``cmn`` voice reads many common characters as English letters and tone digits.
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "English": ("en", "en"),
+    "German": ("de", "de"),
+    "Spanish": ("es", "es"),
+    "French": ("fr", "fr"),  # "fr", not "fr-fr": the alias is what takes the +f variants
+    "Italian": ("it", "it"),
+    "Chinese": ("zh", "cmn-latn-pinyin"),
+    "Japanese": ("ja", "ja"),  # kana only: kanji are read as "Chinese letter"
+    "Korean": ("ko", "ko"),
+}
+MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
+FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5", "Andrea", "belinda", "steph")
+ENGLISH_ACCENTS = ("en", "en-us")
+PITCH_RANGE = (35, 65)  # espeak -p, 0..99 (50 is the variant's own pitch)
+SPEED_RANGE = (140, 185)  # espeak -s, words per minute
+HELD_OUT_EVERY = 4  # every 4th sentence / voice belongs to the test split
+
+SYNTH_TRACKS = ("gender", "language")
+
+
+class SynthError(RuntimeError):
+    """espeak-ng is missing or failed."""
+
+
+class Utterance(NamedTuple):
+    """One synthesized clip: mono float32 at 16 kHz, its label, the text and the voice."""
+
+    waveform: np.ndarray
+    label: str
+    text: str
+    voice: str
+
+
+@dataclass(frozen=True)
+class UtterancePlan:
+    """What to synthesize for one clip (everything random is decided here, from the seed)."""
+
+    file: str
+    label: str
+    text: str
+    voice: str  # e.g. "en-us+f2"
+    variant: str  # e.g. "f2": the speaker identity that splits keep apart
+    pitch: int
+    speed: int
+
+
+def require_espeak() -> str:
+    """Path of the espeak-ng binary, or a :class:`SynthError` saying how to install it."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SynthError(
+            "espeak-ng is not installed (not found on PATH); install it with "
+            "`apt-get install espeak-ng` (Debian/Ubuntu) to synthesize speech"
+        )
+    return exe
+
+
+@cache
+def load_sentences(code: str) -> tuple[str, ...]:
+    """The packaged sentences for language ``code`` (``en``, ``de``, ..., ``zh``, ``ja``, ``ko``).
+
+    Example:
+        >>> len(load_sentences("en")) >= 40
+        True
+    """
+    try:
+        text = resources.files("audiolens.data").joinpath("sentences", f"{code}.txt").read_text("utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no sentence file for language code {code!r}") from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def split_items(items: Sequence[str], split: Split) -> list[str]:
+    """The part of ``items`` belonging to ``split`` (every 4th item is held out for test).
+
+    Example:
+        >>> split_items("abcdefgh", "test"), split_items("abcdefgh", "train")
+        (['d', 'h'], ['a', 'b', 'c', 'e', 'f', 'g'])
+    """
+    if split is None:
+        return list(items)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
+    test = split == "test"
+    return [x for i, x in enumerate(items) if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == test]
+
+
+def _rng(seed: int, *names: str) -> np.random.Generator:
+    # crc32, not hash(): Python salts str hashes per process, which would break determinism.
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
+def _cycle(rng: np.random.Generator, pool: Sequence[str], n: int) -> list[str]:
+    """``n`` picks from ``pool``, each item used once per round, in a fresh order each round."""
+    out: list[str] = []
+    while len(out) < n:
+        out.extend(pool[int(i)] for i in rng.permutation(len(pool)))
+    return out[:n]
+
+
+def plan(
+    track: str, n_per_label: int, seed: int = 0, split: Split = None
+) -> list[UtterancePlan]:
+    """Decide text, voice, pitch and speed of every clip of ``track`` (no audio yet).
+
+    Example:
+        >>> p = plan("gender", 2, seed=0, split="test")
+        >>> [(u.file, u.label) for u in p]
+        [('male_0000.wav', 'male'), ('male_0001.wav', 'male'), ('female_0000.wav', 'female'), ('female_0001.wav', 'female')]
+    """
+    task = sakura_task(track)
+    if task.name not in SYNTH_TRACKS:
+        raise ValueError(f"cannot synthesize track {track!r}; choose from {SYNTH_TRACKS}")
+    if n_per_label < 1:
+        raise ValueError(f"n_per_label must be >= 1, got {n_per_label}")
+    out: list[UtterancePlan] = []
+    for label in task.labels:
+        rng = _rng(seed, task.name, label)
+        if task.name == "gender":
+            code, bases = "en", ENGLISH_ACCENTS
+            variants = MALE_VARIANTS if label == "male" else FEMALE_VARIANTS
+        else:
+            code, base = LANGUAGES[label]
+            bases = (base,)
+            variants = MALE_VARIANTS + FEMALE_VARIANTS
+        texts = _cycle(rng, split_items(load_sentences(code), split), n_per_label)
+        voices = _cycle(rng, split_items(variants, split), n_per_label)
+        for k in range(n_per_label):
+            base = bases[int(rng.integers(len(bases)))]
+            out.append(
+                UtterancePlan(
+                    file=f"{label.lower()}_{k:04d}.wav",
+                    label=label,
+                    text=texts[k],
+                    voice=f"{base}+{voices[k]}",
+                    variant=voices[k],
+                    pitch=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
+                    speed=int(rng.integers(SPEED_RANGE[0], SPEED_RANGE[1] + 1)),
+                )
+            )
+    return out
+
+
+def speak(text: str, voice: str, pitch: int = 50, speed: int = 175) -> np.ndarray:
+    """Synthesize ``text`` with espeak-ng; mono float32 at 16 kHz.
+
+    Example:
+        >>> wav = speak("Hello there.", "en+f2")  # doctest: +SKIP
+        >>> wav.dtype, wav.ndim  # doctest: +SKIP
+        (dtype('float32'), 1)
+    """
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    exe = require_espeak()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        # Text goes through stdin so a sentence can never be taken for an option.
+        cmd = [exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(out), "--stdin"]
+        proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True)
+        if proc.returncode != 0 or not out.is_file():
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            raise SynthError(f"espeak-ng failed for voice {voice!r} on {text!r}: {err}")
+        wav, sr = sf.read(str(out), dtype="float32")
+    if wav.size == 0:
+        raise SynthError(f"espeak-ng produced no audio for voice {voice!r} on {text!r}")
+    if sr != ESPEAK_RATE:
+        raise SynthError(f"espeak-ng wrote {sr} Hz, expected {ESPEAK_RATE} Hz")
+    ratio = Fraction(SAMPLE_RATE, ESPEAK_RATE)  # 320/441
+    wav = resample_poly(wav, ratio.numerator, ratio.denominator)
+    peak = float(np.abs(wav).max())
+    if peak > 1.0:  # resampling can overshoot full scale; scale rather than clip
+        wav = wav / peak
+    return wav.astype(np.float32)
+
+
+def render(p: UtterancePlan) -> np.ndarray:
+    """The audio of one planned clip."""
+    return speak(p.text, p.voice, p.pitch, p.speed)
+
+
+def generate(
+    track: str,
+    n_per_label: int,
+    seed: int = 0,
+    split: Split = None,
+    *,
+    workers: int = 2,
+) -> Iterator[Utterance]:
+    """Yield ``Utterance(waveform, label, text, voice)`` for ``track`` without writing files.
+
+    Clips come in plan order (label by label); ``workers`` espeak-ng processes run at once.
+
+    Example:
+        >>> for wav, label, text, voice in generate("language", 1, split="train"):  # doctest: +SKIP
+        ...     print(label, voice, round(len(wav) / 16000, 1))
+    """
+    require_espeak()
+    plans = plan(track, n_per_label, seed, split)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for p, wav in zip(plans, pool.map(render, plans)):
+            yield Utterance(wav, p.label, p.text, p.voice)
+
+
+def _write_track(out_dir: Path, track: str, plans: list[UtterancePlan], split: Split, workers: int) -> Path:
+    import soundfile as sf
+
+    task = sakura_task(track)
+    track_dir = out_dir / "data" / TRACKS[task.name]
+    audio_dir = track_dir / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for p, wav in zip(plans, pool.map(render, plans)):
+            sf.write(str(audio_dir / p.file), wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    multi = task.prompt("P3").question
+    extra = ("text", "voice", "pitch", "speed", "split")
+    with open(track_dir / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(SAKURA_COLUMNS + extra)
+        for p in plans:
+            w.writerow(
+                [p.file, p.label, task.question, p.label, multi, p.label,
+                 p.text, p.voice, p.pitch, p.speed, split or ""]
+            )
+    return track_dir
+
+
+def synthesize(
+    out_dir: str | Path,
+    tracks: Sequence[str] = ("gender", "language"),
+    n_per_label: int = 50,
+    seed: int = 0,
+    split: Split = None,
+    *,
+    workers: int = 2,
+) -> Path:
+    """Write a SAKURA-layout data set under ``out_dir`` and return ``out_dir``.
+
+    Produces ``out_dir/data/{Track}/audio/*.wav`` (16 kHz mono 16-bit) and
+    ``out_dir/data/{Track}/metadata.csv`` with the official columns (instructions are Table I's
+    question, answers the label) followed by ``text, voice, pitch, speed, split``.
+
+    Example:
+        >>> from audiolens.data import load_sakura
+        >>> root = synthesize("/tmp/synth", ["gender"], n_per_label=4, split="test")  # doctest: +SKIP
+        >>> load_sakura(root, "gender").counts()  # doctest: +SKIP
+        {'male': 4, 'female': 4}
+    """
+    require_espeak()
+    out_dir = Path(out_dir)
+    tracks = [sakura_task(t).name for t in tracks]
+    plans = {t: plan(t, n_per_label, seed, split) for t in tracks}  # validate all before writing
+    for t in tracks:
+        _write_track(out_dir, t, plans[t], split, workers)
+    return out_dir
+
+
+def untranslated(code: str) -> list[str]:
+    """Sentences of language ``code`` that espeak-ng would read partly in another language.
+
+    espeak-ng marks a switch as ``(en)`` in its phoneme output; any sentence listed here should
+    be rewritten (e.g. Japanese kanji, loanwords).
+    """
+    exe = require_espeak()
+    voice = next(v for c, v in LANGUAGES.values() if c == code)
+
+    def phonemes(text: str) -> str:
+        cmd = [exe, "-q", "-x", "-v", voice, "--stdin"]
+        return subprocess.run(cmd, input=text.encode(), capture_output=True).stdout.decode()
+
+    sentences = load_sentences(code)
+    if "(" not in phonemes("\n".join(sentences)):  # one call when all is well
+        return []
+    return [t for t in sentences if "(" in phonemes(t)]
