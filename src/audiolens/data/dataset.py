@@ -272,11 +272,11 @@ def build_dataset(
     ):
         if items:
             (errors if mode == "raise" else skipped).append(f"{len(items)} {kind}:{_listing(items)}")
-    if errors:
-        hint = "; pass on_missing='skip' / on_unknown='skip' to drop these rows with a warning"
-        raise DataError(f"{name}: " + "\n".join(errors) + f"\n({hint})")
     if skipped:
         warnings.warn(f"{name}: skipped " + "\n".join(skipped), DataWarning, stacklevel=3)
+    if errors:
+        hint = "pass on_missing='skip' / on_unknown='skip' to drop these rows with a warning"
+        raise DataError(f"{name}: " + "\n".join(errors) + f"\n({hint})")
     if not samples:
         raise DataError(f"{name}: no usable samples")
     return AttributeDataset(task, samples, name)

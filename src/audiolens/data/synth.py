@@ -12,6 +12,7 @@ fourth voice variant of each pool; ``split="train"`` uses the rest, so a model t
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import tempfile
@@ -180,6 +181,38 @@ def plan(
     return out
 
 
+@cache
+def _known_voices(exe: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(language voices, variants) that ``exe`` knows, parsed from ``--voices`` listings."""
+
+    def listing(arg: str) -> list[str]:
+        out = subprocess.run([exe, arg], capture_output=True, text=True).stdout
+        return out.splitlines()[1:]  # drop the header
+
+    bases: set[str] = set()
+    for line in listing("--voices"):
+        parts = line.split()
+        if len(parts) >= 5:
+            bases.update({parts[1], parts[4].rsplit("/", 1)[-1]})
+            bases.update(re.findall(r"\(([^ )]+) \d+\)", line))
+    variants = {m.group(1) for line in listing("--voices=variant") if (m := re.search(r"!v/(.+?)\s*$", line))}
+    return frozenset(b.lower() for b in bases), frozenset(variants)
+
+
+def check_voice(voice: str) -> None:
+    """Raise :class:`SynthError` for a voice espeak-ng does not have.
+
+    espeak-ng itself silently falls back to its default voice, which would mislabel clips.
+    """
+    base, _, variant = voice.partition("+")
+    bases, variants = _known_voices(require_espeak())
+    if base.lower() not in bases or (variant and variant not in variants):
+        raise SynthError(
+            f"espeak-ng has no voice {voice!r} (it would silently use its default voice); "
+            "see `espeak-ng --voices` and `espeak-ng --voices=variant`"
+        )
+
+
 def speak(text: str, voice: str, pitch: int = 50, speed: int = 175) -> np.ndarray:
     """Synthesize ``text`` with espeak-ng; mono float32 at 16 kHz.
 
@@ -192,6 +225,7 @@ def speak(text: str, voice: str, pitch: int = 50, speed: int = 175) -> np.ndarra
     from scipy.signal import resample_poly
 
     exe = require_espeak()
+    check_voice(voice)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         # Text goes through stdin so a sentence can never be taken for an option.
@@ -289,6 +323,8 @@ def synthesize(
     out_dir = Path(out_dir)
     tracks = [sakura_task(t).name for t in tracks]
     plans = {t: plan(t, n_per_label, seed, split) for t in tracks}  # validate all before writing
+    for voice in sorted({p.voice for ps in plans.values() for p in ps}):
+        check_voice(voice)
     for t in tracks:
         _write_track(out_dir, t, plans[t], split, workers)
     return out_dir
