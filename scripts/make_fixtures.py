@@ -68,13 +68,21 @@ def make_sakura(root: Path) -> None:
     track = root / "data" / "Gender"
     for f, _, text, voice in GENDER:
         write_wav(track / "audio" / f, speak(text, voice, speed=SPEED))
-    write_csv(track / "metadata.csv", SAKURA_COLUMNS, sakura_rows("gender", [(g[0], g[1]) for g in GENDER]))
+    write_csv(
+        track / "metadata.csv",
+        SAKURA_COLUMNS,
+        sakura_rows("gender", [(g[0], g[1]) for g in GENDER]),
+    )
 
     track = root / "data" / "Language"
     for f, _, text, lang in LANGUAGE:
         voice = LANGUAGES[lang][1]
         write_wav(track / "audio" / f, speak(text, voice, speed=SPEED))
-    write_csv(track / "metadata.csv", SAKURA_COLUMNS, sakura_rows("language", [(g[0], g[1]) for g in LANGUAGE]))
+    write_csv(
+        track / "metadata.csv",
+        SAKURA_COLUMNS,
+        sakura_rows("language", [(g[0], g[1]) for g in LANGUAGE]),
+    )
 
 
 def tiny_clip() -> np.ndarray:
@@ -88,7 +96,12 @@ def make_broken(root: Path) -> None:
     track = root / "data" / "Gender"
     write_wav(track / "audio" / "ok.wav", tiny_clip())
     write_wav(track / "audio" / "robot.wav", tiny_clip())
-    rows = [("ok.wav", "Female"), ("gone_1.wav", "male"), ("robot.wav", "robot"), ("gone_2.wav", "female")]
+    rows = [
+        ("ok.wav", "Female"),
+        ("gone_1.wav", "male"),
+        ("robot.wav", "robot"),
+        ("gone_2.wav", "female"),
+    ]
     write_csv(track / "metadata.csv", SAKURA_COLUMNS, sakura_rows("gender", rows))
 
 

@@ -32,7 +32,9 @@ GENDER, LANGUAGE = sakura_task("gender"), sakura_task("language")
 def toy(labels: list[str], task=GENDER) -> AttributeDataset:
     z = np.full(160, 0.1, dtype=np.float32)
     return AttributeDataset(
-        task, [Sample(f"s{i}", lab, audio=z, sampling_rate=16000) for i, lab in enumerate(labels)], "toy"
+        task,
+        [Sample(f"s{i}", lab, audio=z, sampling_rate=16000) for i, lab in enumerate(labels)],
+        "toy",
     )
 
 
@@ -137,7 +139,9 @@ def test_load_sakura_missing_column(tmp_path):
 
 def load_odd(**kw) -> AttributeDataset:
     with pytest.warns(DataWarning) as rec:
-        ds = load_folder(FIX / "odd", "labels.csv", GENDER, on_missing="skip", on_unknown="skip", **kw)
+        ds = load_folder(
+            FIX / "odd", "labels.csv", GENDER, on_missing="skip", on_unknown="skip", **kw
+        )
     msg = str(rec[0].message)
     assert "missing_a.wav" in msg and "missing_b.wav" in msg and "short.wav" in msg
     return ds
@@ -164,15 +168,14 @@ def test_stereo_44k_clip_comes_back_mono_16k():
     text = " ".join(str(n.message) for n in notes)
     assert "mixing 2 channels" in text and "44100 Hz -> 16000 Hz" in text
     # Channels were L and L/2, so the mixdown is 0.75 L resampled.
-    left, sr = sf.read(str(clip.path), dtype="float32")
+    left, _ = sf.read(str(clip.path), dtype="float32")
     from scipy.signal import resample_poly
 
     want = resample_poly(0.75 * left[:, 0], 160, 441)
     np.testing.assert_allclose(wav, want, atol=2e-4)
-    with pytest.raises(AudioError, match="stereo_44k.wav.*longer"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AudioNote)
-            clip.load(16000, max_seconds=0.1)
+    with pytest.raises(AudioError, match="stereo_44k.wav.*longer"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioNote)
+        clip.load(16000, max_seconds=0.1)
 
 
 def test_empty_clip_raises_audio_error_naming_file():
@@ -233,7 +236,7 @@ def test_split_is_deterministic_disjoint_and_stratified():
     probe, test = ds.split(100, seed=3)
     again, _ = ds.split(100, seed=3)
     other, _ = ds.split(100, seed=4)
-    ids = lambda d: [s.id for s in d]  # noqa: E731
+    ids = lambda d: [s.id for s in d]
     assert len(probe) == 100 and len(test) == 400
     assert ids(probe) == ids(again) and ids(probe) != ids(other)
     assert not set(ids(probe)) & set(ids(test))
@@ -259,8 +262,16 @@ def hf_rows() -> list[dict]:
     buf = io.BytesIO()
     sf.write(buf, np.full(4410, 0.2, dtype=np.float32), 44100, format="WAV", subtype="PCM_16")
     return [
-        {"file": "a.wav", "audio": {"array": np.full(8000, 0.1), "sampling_rate": 8000}, "attribute_label": " Male"},
-        {"file": "b.wav", "audio": {"bytes": buf.getvalue(), "path": None}, "attribute_label": "FEMALE"},
+        {
+            "file": "a.wav",
+            "audio": {"array": np.full(8000, 0.1), "sampling_rate": 8000},
+            "attribute_label": " Male",
+        },
+        {
+            "file": "b.wav",
+            "audio": {"bytes": buf.getvalue(), "path": None},
+            "attribute_label": "FEMALE",
+        },
     ]
 
 
@@ -290,13 +301,19 @@ def test_from_hf_dataset_with_real_datasets():
     datasets = pytest.importorskip("datasets")
     features = datasets.Features(
         {
-            "audio": {"array": datasets.Sequence(datasets.Value("float32")), "sampling_rate": datasets.Value("int32")},
+            "audio": {
+                "array": datasets.Sequence(datasets.Value("float32")),
+                "sampling_rate": datasets.Value("int32"),
+            },
             "gender": datasets.ClassLabel(names=["male", "female"]),
         }
     )
     hf = datasets.Dataset.from_dict(
         {
-            "audio": [{"array": [0.1] * 1600, "sampling_rate": 16000}, {"array": [0.2] * 800, "sampling_rate": 8000}],
+            "audio": [
+                {"array": [0.1] * 1600, "sampling_rate": 16000},
+                {"array": [0.2] * 800, "sampling_rate": 8000},
+            ],
             "gender": [1, 0],
         },
         features=features,

@@ -26,16 +26,25 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
-        "--tracks", nargs="+", default=["gender", "language"], choices=["gender", "language"],
+        "--tracks",
+        nargs="+",
+        default=["gender", "language"],
+        choices=["gender", "language"],
         help="tracks to write (default: both)",
     )
-    p.add_argument("--per-label", type=int, default=50, metavar="N", help="clips per label (default 50)")
+    p.add_argument(
+        "--per-label", type=int, default=50, metavar="N", help="clips per label (default 50)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--split", choices=["train", "test"], default=None,
+        "--split",
+        choices=["train", "test"],
+        default=None,
         help="held-out split: test uses sentences and voices never used by train",
     )
-    p.add_argument("--workers", type=int, default=2, help="parallel espeak-ng processes (default 2)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="parallel espeak-ng processes (default 2)"
+    )
     p.set_defaults(func=run_synth)
 
 
@@ -45,8 +54,12 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         root = synthesize(
-            args.out, args.tracks, n_per_label=args.per_label, seed=args.seed,
-            split=args.split, workers=args.workers,
+            args.out,
+            args.tracks,
+            n_per_label=args.per_label,
+            seed=args.seed,
+            split=args.split,
+            workers=args.workers,
         )
     except (SynthError, ValueError) as exc:
         print(f"audiolens synth: error: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ class Sample:
     """One labelled clip: either a file (``path``) or an in-memory array (``audio`` + rate).
 
     Example:
-        >>> s = Sample("a", "male", audio=np.zeros(8000, dtype=np.float32) + 0.1, sampling_rate=8000)
+        >>> s = Sample("a", "male", audio=np.full(8000, 0.1), sampling_rate=8000)
         >>> s.load(16000).shape
         (16000,)
     """
@@ -187,15 +187,19 @@ def _key(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
-def normalize_label(raw: object, task: Task, aliases: Mapping[str, str] | None = None) -> str | None:
+def normalize_label(
+    raw: object, task: Task, aliases: Mapping[str, str] | None = None
+) -> str | None:
     """Map a raw label onto ``task.labels`` ignoring case and stray spaces; ``None`` if unknown.
 
     ``aliases`` maps extra spellings (compared the same way) to task labels.
 
     Example:
         >>> from audiolens.tasks import sakura_task
-        >>> normalize_label(" Female", sakura_task("gender")), normalize_label("english", sakura_task("language"))
-        ('female', 'English')
+        >>> normalize_label(" Female", sakura_task("gender"))
+        'female'
+        >>> normalize_label("english", sakura_task("language"))
+        'English'
         >>> normalize_label("mandarin", sakura_task("language"), {"Mandarin": "Chinese"})
         'Chinese'
     """
@@ -271,7 +275,9 @@ def build_dataset(
         (f"label(s) not in {list(task.labels)}", unknown, on_unknown),
     ):
         if items:
-            (errors if mode == "raise" else skipped).append(f"{len(items)} {kind}:{_listing(items)}")
+            (errors if mode == "raise" else skipped).append(
+                f"{len(items)} {kind}:{_listing(items)}"
+            )
     if skipped:
         warnings.warn(f"{name}: skipped " + "\n".join(skipped), DataWarning, stacklevel=3)
     if errors:

@@ -104,7 +104,11 @@ def load_sentences(code: str) -> tuple[str, ...]:
         True
     """
     try:
-        text = resources.files("audiolens.data").joinpath("sentences", f"{code}.txt").read_text("utf-8")
+        text = (
+            resources.files("audiolens.data")
+            .joinpath("sentences", f"{code}.txt")
+            .read_text("utf-8")
+        )
     except FileNotFoundError:
         raise ValueError(f"no sentence file for language code {code!r}") from None
     return tuple(line.strip() for line in text.splitlines() if line.strip())
@@ -138,15 +142,13 @@ def _cycle(rng: np.random.Generator, pool: Sequence[str], n: int) -> list[str]:
     return out[:n]
 
 
-def plan(
-    track: str, n_per_label: int, seed: int = 0, split: Split = None
-) -> list[UtterancePlan]:
+def plan(track: str, n_per_label: int, seed: int = 0, split: Split = None) -> list[UtterancePlan]:
     """Decide text, voice, pitch and speed of every clip of ``track`` (no audio yet).
 
     Example:
         >>> p = plan("gender", 2, seed=0, split="test")
-        >>> [(u.file, u.label) for u in p]
-        [('male_0000.wav', 'male'), ('male_0001.wav', 'male'), ('female_0000.wav', 'female'), ('female_0001.wav', 'female')]
+        >>> [u.file for u in p]
+        ['male_0000.wav', 'male_0001.wav', 'female_0000.wav', 'female_0001.wav']
     """
     task = sakura_task(track)
     if task.name not in SYNTH_TRACKS:
@@ -155,7 +157,8 @@ def plan(
         raise ValueError(f"n_per_label must be >= 1, got {n_per_label}")
     out: list[UtterancePlan] = []
     for label in task.labels:
-        rng = _rng(seed, task.name, label)
+        # Separate streams per label and per choice, so asking for more clips keeps the first ones.
+        rng = _rng(seed, task.name, label, "jitter")
         if task.name == "gender":
             code, bases = "en", ENGLISH_ACCENTS
             variants = MALE_VARIANTS if label == "male" else FEMALE_VARIANTS
@@ -163,8 +166,11 @@ def plan(
             code, base = LANGUAGES[label]
             bases = (base,)
             variants = MALE_VARIANTS + FEMALE_VARIANTS
-        texts = _cycle(rng, split_items(load_sentences(code), split), n_per_label)
-        voices = _cycle(rng, split_items(variants, split), n_per_label)
+        sentences = split_items(load_sentences(code), split)
+        texts = _cycle(_rng(seed, task.name, label, "text"), sentences, n_per_label)
+        voices = _cycle(
+            _rng(seed, task.name, label, "voice"), split_items(variants, split), n_per_label
+        )
         for k in range(n_per_label):
             base = bases[int(rng.integers(len(bases)))]
             out.append(
@@ -186,7 +192,7 @@ def _known_voices(exe: str) -> tuple[frozenset[str], frozenset[str]]:
     """(language voices, variants) that ``exe`` knows, parsed from ``--voices`` listings."""
 
     def listing(arg: str) -> list[str]:
-        out = subprocess.run([exe, arg], capture_output=True, text=True).stdout
+        out = subprocess.run([exe, arg], check=False, capture_output=True, text=True).stdout
         return out.splitlines()[1:]  # drop the header
 
     bases: set[str] = set()
@@ -195,7 +201,11 @@ def _known_voices(exe: str) -> tuple[frozenset[str], frozenset[str]]:
         if len(parts) >= 5:
             bases.update({parts[1], parts[4].rsplit("/", 1)[-1]})
             bases.update(re.findall(r"\(([^ )]+) \d+\)", line))
-    variants = {m.group(1) for line in listing("--voices=variant") if (m := re.search(r"!v/(.+?)\s*$", line))}
+    variants = {
+        m.group(1)
+        for line in listing("--voices=variant")
+        if (m := re.search(r"!v/(.+?)\s*$", line))
+    }
     return frozenset(b.lower() for b in bases), frozenset(variants)
 
 
@@ -230,7 +240,7 @@ def speak(text: str, voice: str, pitch: int = 50, speed: int = 175) -> np.ndarra
         out = Path(tmp) / "out.wav"
         # Text goes through stdin so a sentence can never be taken for an option.
         cmd = [exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(out), "--stdin"]
-        proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True)
+        proc = subprocess.run(cmd, check=False, input=text.encode("utf-8"), capture_output=True)
         if proc.returncode != 0 or not out.is_file():
             err = proc.stderr.decode("utf-8", "replace").strip()
             raise SynthError(f"espeak-ng failed for voice {voice!r} on {text!r}: {err}")
@@ -275,7 +285,9 @@ def generate(
             yield Utterance(wav, p.label, p.text, p.voice)
 
 
-def _write_track(out_dir: Path, track: str, plans: list[UtterancePlan], split: Split, workers: int) -> Path:
+def _write_track(
+    out_dir: Path, track: str, plans: list[UtterancePlan], split: Split, workers: int
+) -> Path:
     import soundfile as sf
 
     task = sakura_task(track)
@@ -292,8 +304,19 @@ def _write_track(out_dir: Path, track: str, plans: list[UtterancePlan], split: S
         w.writerow(SAKURA_COLUMNS + extra)
         for p in plans:
             w.writerow(
-                [p.file, p.label, task.question, p.label, multi, p.label,
-                 p.text, p.voice, p.pitch, p.speed, split or ""]
+                [
+                    p.file,
+                    p.label,
+                    task.question,
+                    p.label,
+                    multi,
+                    p.label,
+                    p.text,
+                    p.voice,
+                    p.pitch,
+                    p.speed,
+                    split or "",
+                ]
             )
     return track_dir
 
@@ -341,7 +364,8 @@ def untranslated(code: str) -> list[str]:
 
     def phonemes(text: str) -> str:
         cmd = [exe, "-q", "-x", "-v", voice, "--stdin"]
-        return subprocess.run(cmd, input=text.encode(), capture_output=True).stdout.decode()
+        proc = subprocess.run(cmd, check=False, input=text.encode(), capture_output=True)
+        return proc.stdout.decode("utf-8", "replace")
 
     sentences = load_sentences(code)
     if "(" not in phonemes("\n".join(sentences)):  # one call when all is well
