@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny random Qwen2-Audio and seeded clips of different lengths."""
+
+import os
+
+# Tests never reach a model hub; fail fast instead of retrying the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import numpy as np
+import pytest
+import torch
+
+import audiolens as al
+
+torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> al.HookedAudioLM:
+    return al.models.tiny_qwen2_audio(seed=0)
+
+
+@pytest.fixture(scope="session")
+def clips() -> list[np.ndarray]:
+    """Four seeded noise-plus-tone clips of different lengths (so batches are left-padded)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for seconds, freq in [(1.0, 120), (2.5, 220), (1.6, 180), (0.7, 300)]:
+        t = np.arange(int(seconds * 16000)) / 16000
+        out.append((0.3 * np.sin(2 * np.pi * freq * t) + rng.normal(0, 0.05, t.size)).astype(np.float32))
+    return out
+
+
+@pytest.fixture(scope="session")
+def gender_task() -> al.Task:
+    return al.sakura_task("gender")
+
+
+@pytest.fixture(scope="session")
+def gender_batch(tiny_model, clips, gender_task) -> al.AudioBatch:
+    return tiny_model.prepare(
+        clips, 16000, gender_task.prompt("P3"), labels=["male", "female", "female", "male"]
+    )
