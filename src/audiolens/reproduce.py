@@ -1,0 +1,205 @@
+"""``audiolens reproduce``: the paper's study end to end — records, Tables II–III, Figs. 2–5.
+
+With a checkpoint and a SAKURA checkout it runs the paper's setting; with no arguments it runs a
+small built-in setting that needs no download: the demo model when the package ships one (else
+the random-weight tiny Qwen2-Audio) on gender and language clips synthesized by espeak-ng into a
+cache folder.
+
+Example:
+    >>> out = reproduce()                                                      # doctest: +SKIP
+    >>> out = reproduce("Qwen/Qwen2-Audio-7B-Instruct", "/data/SAKURA", "results/qwen2")  # doctest: +SKIP
+    >>> out.figures[2]                                                         # doctest: +SKIP
+    PosixPath('results/qwen2/figures/fig2.png')
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .audio import AudioNote
+from .study import DEFAULT_SCALES, Study, model_label
+from .tables import attribute_order
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .data import AttributeDataset
+    from .hooked import HookedAudioLM
+
+DEFAULT_PER_LABEL = 16  # synthesized clips per label: 32 gender + 128 language clips
+PAPER_GAP = 5
+SYNTH_ATTRIBUTES = ("gender", "language")
+
+
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` wrote: the study, its summary and the table and figure paths."""
+
+    study: Study
+    summary: pd.DataFrame
+    tables: dict[str, Path] = field(default_factory=dict)
+    figures: dict[int, Path] = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """Where synthesized clips are kept: ``$AUDIOLENS_CACHE`` or ``~/.cache/audiolens``."""
+    return Path(os.environ.get("AUDIOLENS_CACHE") or Path.home() / ".cache" / "audiolens")
+
+
+def demo_model() -> HookedAudioLM | None:
+    """The packaged demo model, if this install ships one (``audiolens.models.demo``)."""
+    try:
+        from .models import demo
+    except ImportError:
+        return None
+    if callable(demo):
+        return demo()
+    load = getattr(demo, "load", None) or getattr(demo, "demo", None)
+    return load() if callable(load) else None
+
+
+def load_model(model: str | Path | HookedAudioLM | None, seed: int = 0) -> tuple[HookedAudioLM, str]:
+    """The model to study and its name: a :class:`HookedAudioLM` as is, a checkpoint id or
+    path through ``from_pretrained``, or (None) the demo model, else the tiny random one."""
+    from .hooked import HookedAudioLM
+    from .models import tiny_qwen2_audio
+
+    if isinstance(model, HookedAudioLM):
+        return model, model_label(model)
+    if model is not None:
+        import torch
+
+        # A real checkpoint wants the GPU when there is one; bfloat16 halves its memory.
+        gpu = torch.cuda.is_available()
+        loaded = HookedAudioLM.from_pretrained(
+            str(model), device="cuda" if gpu else None, torch_dtype=torch.bfloat16 if gpu else None
+        )
+        return loaded, str(model).rstrip("/").split("/")[-1]
+    demo = demo_model()
+    if demo is not None:
+        return demo, "demo"
+    # Eight layers leave room for Eq. 5's gap; the weights are random, so expect chance scores.
+    return tiny_qwen2_audio(seed=seed, n_layers=8), "tiny-qwen2-audio"
+
+
+def load_data(
+    data: str | Path | Sequence[AttributeDataset] | None,
+    attributes: Sequence[str] | None = None,
+    n_per_label: int = DEFAULT_PER_LABEL,
+    seed: int = 0,
+) -> list[AttributeDataset]:
+    """Data sets to study: given data sets as is, a SAKURA root (every track present, or
+    ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
+    from .data import AttributeDataset, load_sakura
+    from .data.sakura import find_track_dir
+    from .data.synth import synthesize
+    from .tasks import SAKURA_TASKS
+
+    if data is not None and not isinstance(data, (str, Path)):
+        sets = list(data)
+        if not all(isinstance(d, AttributeDataset) for d in sets):
+            raise TypeError("data must be a SAKURA folder or a list of AttributeDataset")
+        return [d for d in sets if attributes is None or d.task.name in attributes]
+    if data is None:
+        attributes = list(attributes or SYNTH_ATTRIBUTES)
+        bad = sorted(set(attributes) - set(SYNTH_ATTRIBUTES))
+        if bad:
+            raise ValueError(f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data=")
+        root = cache_dir() / f"synth-n{n_per_label}-seed{seed}"
+        missing = [a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()]
+        if missing:
+            # The held-out test split: sentences and voices a demo model never trained on.
+            synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
+        return [load_sakura(root, a) for a in attributes]
+    if attributes is None:
+        attributes = []
+        for a in SAKURA_TASKS:
+            try:
+                find_track_dir(data, a)
+            except ValueError:
+                continue
+            attributes.append(a)
+        if not attributes:
+            raise ValueError(f"no SAKURA track under {data}")
+    return [load_sakura(data, a) for a in attributes]
+
+
+def reproduce(
+    model: str | Path | HookedAudioLM | None = None,
+    data: str | Path | Sequence[AttributeDataset] | None = None,
+    out: str | Path = "results/",
+    attributes: Sequence[str] | None = None,
+    prompts: Sequence[str] = ("P1", "P2", "P3"),
+    batch_size: int = 8,
+    n_per_label: int = DEFAULT_PER_LABEL,
+    seed: int = 0,
+    *,
+    n_probe: int = 100,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = print,
+) -> Reproduction:
+    """Run the study, write Tables II–III (CSV + Markdown) and Figs. 2–5, print a summary.
+
+    Resumable: run it again with the same ``out`` and only missing records are computed.
+    Clips longer than the model's audio window are cut (the paper's clips all fit Qwen2-Audio's
+    30 s window; the tiny model's is 3 s).
+    """
+    say = echo or (lambda _: None)
+    hooked, name = load_model(model, seed)
+    datasets = load_data(data, attributes, n_per_label, seed)
+    gap = PAPER_GAP if hooked.n_layers > PAPER_GAP else max(1, hooked.n_layers // 2)
+    if gap != PAPER_GAP:
+        say(f"note: {name} has {hooked.n_layers} layers, so Eq. 5 uses a gap of {gap}, not {PAPER_GAP}")
+    study = Study(
+        hooked, datasets, prompts=prompts, batch_size=batch_size, out=out, model_name=name,
+        seed=seed, enrich=dict(n_probe=n_probe, scales=scales, gap=gap, prompt=prompts[-1]),
+        truncate=True, progress=progress,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
+        study.run()
+    tables = {"table2": study.out / "tables" / "table2.csv", "table3": study.out / "tables" / "table3.csv"}
+    study.table2()
+    table3 = study.table3(exclude=["gender"])
+    figures = {n: study.figure(n) for n in (2, 3, 4, 5)}
+    summary = study.summary()
+    say(format_summary(study, summary, table3))
+    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values()]))
+    return Reproduction(study, summary, tables, figures)
+
+
+def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) -> str:
+    """A few lines per model and attribute: information scores per layer (last token), critical
+    layer and accuracy per prompt format, then Table III."""
+    import math
+
+    lines = []
+    for model in study.models():
+        meta = study.store.meta(model)
+        lines.append(f"== {model} ({meta['n_layers']} layers) ==")
+        for attr in attribute_order(meta["attributes"]):
+            rows = summary[(summary["model"] == model) & (summary["attribute"] == attr)]
+            if rows.empty:
+                continue
+            labels = meta["attributes"][attr]["labels"]
+            lines.append(f"{attr}: {int(rows['n'].iloc[0])} clips, chance {1 / len(labels):.2f}")
+            for _, r in rows.iterrows():
+                info = study.result(attr, r["prompt"], model=model).info_scores("last")
+                layer = "n/a (no layer above chance)" if math.isnan(r["critical_layer"]) else f"{r['critical_layer']:.2f}"
+                lines.append(f"  {r['prompt']}  I per layer: {' '.join(f'{v:.2f}' for v in info)}")
+                lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%")
+    for _, r in table3.iterrows():
+        lines.append(
+            f"Table III {r['model']} ({r['subset']}, {r['n']} points): "
+            f"r = {r['pearson_r']:.3f}, p = {r['p_value']:.3g}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_PER_LABEL", "Reproduction", "cache_dir", "load_data", "load_model", "reproduce"]

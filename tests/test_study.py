@@ -1,0 +1,215 @@
+"""The study runner: records on disk, resuming after a kill, reloading without a model."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import audiolens as al
+from audiolens import records as rec
+from audiolens.data import AttributeDataset, Sample
+from audiolens.lens import LogitLens
+from audiolens.study import Study
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model's matrices are too small to split: with two OpenMP threads on a busy
+    two-core machine each product waits on a stalled barrier (measured 50x slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return al.models.tiny_qwen2_audio(seed=0, n_layers=4)
+
+
+def clips(attribute: str, n: int, seed: int = 0) -> AttributeDataset:
+    """``n`` in-memory clips (a tone per label plus noise), labels cycling through the task's."""
+    task = al.sakura_task(attribute)
+    rng = np.random.default_rng(seed)
+    t = np.arange(16000) / 16000
+    samples = []
+    for i in range(n):
+        k = i % len(task.labels)
+        wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * k) * t) + 0.05 * rng.standard_normal(t.size)
+        samples.append(Sample(f"{attribute}-{i:02d}", task.labels[k], audio=wav.astype(np.float32), sampling_rate=16000))
+    return AttributeDataset(task, samples, f"toy {attribute}")
+
+
+def make_study(model, out, **kw) -> Study:
+    kw.setdefault("enrich", dict(n_probe=4, scales=[0.0, 1.0], seeds=2, gap=2, attributes=["gender"]))
+    return Study(model, [clips("gender", 10), clips("language", 8)], prompts=["P1", "P3"],
+                 batch_size=4, out=out, model_name="tiny", progress=False, **kw)
+
+
+def record_files(out) -> dict[str, str]:
+    root = out / "records"
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.json*"))}
+
+
+@pytest.fixture(scope="module")
+def finished(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    return make_study(model, out).run()
+
+
+def test_records_hold_every_sample_and_match_a_direct_lens_run(model, finished):
+    out = finished.out
+    meta = json.loads((out / "records" / "tiny" / "meta.json").read_text())
+    assert meta["n_layers"] == 4 and meta["positions"] == ["last", "attribute"]
+    assert meta["attributes"]["gender"]["labels"] == ["male", "female"]
+    path = rec.RecordKey("tiny", "language", "P3", "audio_mask").path(out)
+    lines = rec.read_records(path)
+    assert [r["id"] for r in lines] == [f"language-{i:02d}" for i in range(8)]
+    first = lines[0]
+    assert set(first) == {"id", "label", "target", "prediction", "logits"}
+    assert first["label"] == "English" and first["target"] == 0
+    assert np.array(first["logits"]["last"]).shape == (5, 8)  # layers 0..4 x 8 labels
+
+    # The stored logits are the lens's own, to float32 precision.
+    ds = clips("language", 8)
+    batch = model.prepare([s.audio for s in ds.samples[:4]], 16000, ds.task.prompt("P3"),
+                          ds.labels[:4], ids=[s.id for s in ds.samples[:4]])
+    live = LogitLens(ds.task).run(model, batch, interventions=[al.AudioMask()])
+    stored = finished.result("language", "P3", "audio_mask").subset(np.arange(4))
+    np.testing.assert_array_equal(stored.label_logits.numpy(), live.label_logits.numpy())
+    np.testing.assert_array_equal(stored.predictions("last"), [r["prediction"] for r in lines[:4]])
+
+
+def test_load_reanalyses_without_a_model(finished):
+    loaded = Study.load(finished.out)
+    assert loaded.model is None and loaded.models() == ["tiny"]
+    for attr, prompt in [("gender", "P1"), ("language", "P3")]:
+        a, b = finished.result(attr, prompt), loaded.result(attr, prompt)
+        np.testing.assert_array_equal(a.info_scores("attribute"), b.info_scores("attribute"))
+        assert a.accuracy() == b.accuracy()
+    s = loaded.summary()
+    assert sorted(zip(s["attribute"], s["prompt"])) == [
+        ("gender", "P1"), ("gender", "P3"), ("language", "P1"), ("language", "P3")]
+    t2 = loaded.table2()
+    acc = np.mean([loaded.result("gender", p).accuracy() for p in ("P1", "P3")])
+    assert t2.loc["tiny", "gender accuracy %"] == pytest.approx(100 * acc)
+    assert (finished.out / "tables" / "table2.md").read_text().startswith("| model | gender | language |")
+    t3 = loaded.table3()
+    assert list(t3["n"]) == [int(s["critical_layer"].notna().sum()),
+                             int(s[s["attribute"] != "gender"]["critical_layer"].notna().sum())]
+    assert (finished.out / "tables" / "table3.csv").is_file()
+
+
+def test_enrichment_records(finished):
+    setup, rows = finished.store.enrichment("tiny", "gender", "P3")
+    assert setup["n_probe"] == 4 and setup["n_test"] == 6
+    assert sorted(setup["probe_ids"] + setup["test_ids"]) == [f"gender-{i:02d}" for i in range(10)]
+    assert setup["source_layer"] in (1, 2)  # 1..L - gap
+    assert [(r["scale"], r["method"], r["seed"]) for r in rows] == [
+        (0.0, "selected", -1), (0.0, "random", 0), (0.0, "random", 1),
+        (1.0, "selected", -1), (1.0, "random", 0), (1.0, "random", 1)]
+    # λ = 0 changes nothing: the accuracy is the plain run's on the test split.
+    plain = finished.result("gender", "P3")
+    test = plain.subset([plain.ids.index(i) for i in setup["test_ids"]])
+    assert rows[0]["accuracy"] == pytest.approx(test.accuracy())
+
+
+def test_interrupted_run_resumes_with_only_the_missing_samples(model, finished, tmp_path, monkeypatch):
+    computed: list[tuple[str, str, str]] = []  # (prompt, intervention, id) per lens row
+    kill_after = [3]  # lens calls; None = never
+    real_run = LogitLens.run
+
+    def counting_run(self, model, batch, interventions=()):
+        if kill_after[0] is not None and len(computed) >= 4 * kill_after[0]:
+            raise KeyboardInterrupt  # what a Ctrl-C between two batches looks like
+        kind = "audio_mask" if interventions else "none"
+        computed.extend((batch.prompt.name, kind, i) for i in batch.ids)
+        return real_run(self, model, batch, interventions)
+
+    monkeypatch.setattr(LogitLens, "run", counting_run)
+    with pytest.raises(KeyboardInterrupt):
+        make_study(model, tmp_path).run()
+    # Three batches of the first chunk (gender 00-03) made it to disk, flushed.
+    assert len(computed) == 12
+    done = {k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
+            for k in [("P1", "none"), ("P1", "audio_mask"), ("P3", "none"), ("P3", "audio_mask")]}
+    assert done == {("P1", "none"): 4, ("P1", "audio_mask"): 4, ("P3", "none"): 4, ("P3", "audio_mask"): 0}
+
+    # A kill in the middle of a write leaves half a line: that sample must be recomputed.
+    cut = rec.RecordKey("tiny", "gender", "P1", "none").path(tmp_path)
+    cut.write_text(cut.read_text()[:-25])
+    assert [r["id"] for r in rec.read_records(cut)] == ["gender-00", "gender-01", "gender-02"]
+
+    computed.clear()
+    kill_after[0] = None
+    make_study(model, tmp_path).run()
+    n_rows = 2 * 2 * (10 + 8)  # prompts x interventions x samples
+    lens_rows = computed[: n_rows - 11]
+    assert ("P1", "none", "gender-03") in lens_rows
+    assert len(set(lens_rows)) == n_rows - 11  # each missing row once, nothing recomputed
+    assert not {("P1", "none", "gender-00"), ("P1", "audio_mask", "gender-01")} & set(lens_rows)
+
+    # Same records as the uninterrupted run: byte for byte where the batches were the same,
+    # and to float32 rounding for the one sample recomputed in a batch of its own.
+    got, want = record_files(tmp_path), record_files(finished.out)
+    assert sorted(got) == sorted(want)
+    cut_name = "tiny/gender/P1.none.jsonl"
+    assert {k: v for k, v in got.items() if k != cut_name} == {k: v for k, v in want.items() if k != cut_name}
+    a = [json.loads(line) for line in got[cut_name].splitlines()]
+    b = [json.loads(line) for line in want[cut_name].splitlines()]
+    assert [(r["id"], r["target"], r["prediction"]) for r in a] == [(r["id"], r["target"], r["prediction"]) for r in b]
+    np.testing.assert_allclose(
+        [r["logits"]["last"] for r in a], [r["logits"]["last"] for r in b], rtol=1e-4, atol=1e-5
+    )
+
+
+def test_rerunning_a_finished_study_computes_nothing(model, finished, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished study must not run the lens again")
+
+    monkeypatch.setattr(LogitLens, "run", fail)
+    before = record_files(finished.out)
+    make_study(model, finished.out).run()
+    assert record_files(finished.out) == before
+
+
+def test_study_checks_its_arguments(model, tmp_path):
+    with pytest.raises(ValueError, match="prompt formats"):
+        Study(model, [clips("gender", 4)], prompts=["P4"], out=tmp_path)
+    with pytest.raises(ValueError, match="'none'"):
+        Study(model, [clips("gender", 4)], interventions={"mask": [al.AudioMask()]}, out=tmp_path)
+    with pytest.raises(ValueError, match="gap"):
+        Study(model, [clips("gender", 4)], out=tmp_path, enrich=dict(gap=5))  # 4 layers only
+    with pytest.raises(rec.RecordError):
+        Study.load(tmp_path / "nothing")
+
+
+def test_records_survive_a_truncated_tail(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rec.append_records(path, [{"id": "a"}, {"id": "b"}])
+    with open(path, "a") as fh:
+        fh.write('{"id": "c", "lab')
+    assert rec.done_ids(path) == {"a", "b"}
+    assert rec.repair(path) == len('{"id": "c", "lab')
+    rec.append_records(path, [{"id": "c"}])
+    assert [r["id"] for r in rec.read_records(path)] == ["a", "b", "c"]
+    path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    with pytest.raises(rec.RecordError, match=":2:"):
+        rec.read_records(path)
+
+
+def test_meta_refuses_to_mix_runs(tmp_path):
+    store = rec.RecordStore(tmp_path)
+    meta = {"model": "m", "n_layers": 4, "positions": ["last"], "attributes": {"gender": {"labels": ["male", "female"]}}}
+    store.write_meta(meta)
+    store.write_meta({**meta, "attributes": {"language": {"labels": ["English", "German"]}}})
+    assert store.attributes("m") == ["gender", "language"]
+    with pytest.raises(rec.RecordError, match="n_layers"):
+        store.write_meta({**meta, "n_layers": 8})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rec.safe_name("org/model name") == "org__model_name"
