@@ -71,7 +71,40 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_synth]
+def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the paper's study: records, Tables II-III and Figs. 2-5",
+        description="Without --model/--data: the demo (or tiny random) model on espeak-ng clips. "
+        "Resumable: rerun with the same --out to compute only what is missing.",
+    )
+    p.add_argument("--model", default=None, metavar="M", help="checkpoint id or folder")
+    p.add_argument("--data", default=None, type=Path, metavar="D", help="SAKURA checkout")
+    p.add_argument("--out", default=Path("results"), type=Path, metavar="O", help="output folder (default results/)")
+    p.add_argument("--attributes", nargs="+", default=None, help="attributes (default: all found)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="rows per forward pass (default 8)")
+    p.add_argument("--per-label", type=int, default=None, metavar="N",
+                   help="synthesized clips per label when no --data is given (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=run_reproduce)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from audiolens.data import DataError, SynthError
+    from audiolens.reproduce import DEFAULT_PER_LABEL, reproduce
+
+    try:
+        reproduce(
+            args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
+            n_per_label=args.per_label or DEFAULT_PER_LABEL, seed=args.seed,
+        )
+    except (SynthError, DataError) as exc:
+        print(f"audiolens reproduce: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_synth, add_reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:
