@@ -114,7 +114,7 @@ def test_fig4_last_attribute_and_masked(study):
 
 def test_fig5_selected_against_random_with_error_bars(study):
     fig = figures.build(5, study.store)
-    assert texts(fig)[1] == ["random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄"]
+    assert sorted(texts(fig)[1]) == ["random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄"]
     ax = fig.axes[0]
     assert ax.get_xlabel() == "scale λ" and ax.get_ylabel() == "test accuracy (%)"
     setup, rows = study.store.enrichment("tiny", "gender", "P3")

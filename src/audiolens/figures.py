@@ -78,7 +78,7 @@ def _legend(fig: Figure) -> None:
         fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncols=len(labels), fontsize=9)
 
 
-def fig2(store: RecordStore, path: Path) -> Path:
+def fig2(store: RecordStore) -> Figure:
     """Information score at the last token per layer, for each prompt format."""
     models, attributes = _grid(store)
     fig, axes = _figure(
@@ -101,10 +101,10 @@ def fig2(store: RecordStore, path: Path) -> Path:
             _layer_axis(ax, n_layers)
             ax.set_ylim(-0.02, 1.02)
     _legend(fig)
-    return _save(fig, path)
+    return fig
 
 
-def fig3(store: RecordStore, path: Path, prompt: str = "P3") -> Path:
+def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
     """Information score per layer for correctly (left axis) and wrongly (right axis) predicted
     samples."""
     models, attributes = _grid(store)
@@ -137,10 +137,10 @@ def fig3(store: RecordStore, path: Path, prompt: str = "P3") -> Path:
             right.set_ylabel("score, wrong", color=WRONG)
             right.tick_params(axis="y", colors=WRONG)
     _legend(fig)
-    return _save(fig, path)
+    return fig
 
 
-def fig4(store: RecordStore, path: Path, prompt: str = "P3", masked: str = "audio_mask") -> Path:
+def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> Figure:
     """Information score per layer at the last token, the attribute token, and the last token
     with the audio masked in self-attention."""
     models, attributes = _grid(store)
@@ -167,10 +167,10 @@ def fig4(store: RecordStore, path: Path, prompt: str = "P3", masked: str = "audi
             _layer_axis(ax, n_layers)
             ax.set_ylim(-0.02, 1.02)
     _legend(fig)
-    return _save(fig, path)
+    return fig
 
 
-def fig5(store: RecordStore, path: Path) -> Path:
+def fig5(store: RecordStore) -> Figure:
     """Accuracy under Eq. 5 for each λ: the selected layer ℓ̄ vs a random layer (mean ± sd)."""
     import pandas as pd
 
@@ -194,13 +194,14 @@ def fig5(store: RecordStore, path: Path) -> Path:
         ax.errorbar(rnd["scale"], 100 * rnd["mean"], yerr=100 * rnd["std"].fillna(0), marker="s",
                     color=MASKED, capsize=3, label=f"random layer (mean ± sd, {setup['seeds']} seeds)")
         # Drawn last so that it stays visible where it coincides with the baseline (λ = 0).
-        ax.plot(sel["scale"], 100 * sel["mean"], marker="o", color=CORRECT, label="selected layer ℓ̄")
+        ax.plot(sel["scale"], 100 * sel["mean"], marker="o", ms=4, color=CORRECT, zorder=4,
+                label="selected layer ℓ̄")
         ax.text(0.02, 0.03, f"ℓ̄ = {setup['source_layer']}, gap {setup['gap']}", transform=ax.transAxes, fontsize=8)
         ax.set_xlabel("scale λ")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
     _legend(fig)
-    return _save(fig, path)
+    return fig
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -210,13 +211,18 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-FIGURES: dict[int, Callable[[RecordStore, Path], Path]] = {2: fig2, 3: fig3, 4: fig4, 5: fig5}
+FIGURES: dict[int, Callable[[RecordStore], Figure]] = {2: fig2, 3: fig3, 4: fig4, 5: fig5}
 
 
-def draw(n: int, store: RecordStore, path: str | Path) -> Path:
-    """Draw Fig. ``n`` (2, 3, 4 or 5) from ``store`` into ``path``; returns ``path``."""
+def build(n: int, store: RecordStore) -> Figure:
+    """Fig. ``n`` (2, 3, 4 or 5) of ``store``'s records, as a matplotlib Figure."""
     try:
         make = FIGURES[int(n)]
     except (KeyError, ValueError):
         raise ValueError(f"no figure {n!r}; the paper's figures here are {sorted(FIGURES)}") from None
-    return make(store, Path(path))
+    return make(store)
+
+
+def draw(n: int, store: RecordStore, path: str | Path) -> Path:
+    """Draw Fig. ``n`` into the PNG ``path``; returns ``path``."""
+    return _save(build(n, store), Path(path))

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,15 +53,16 @@ def cache_dir() -> Path:
 
 
 def demo_model() -> HookedAudioLM | None:
-    """The packaged demo model, if this install ships one (``audiolens.models.demo``)."""
+    """The packaged demo model (``audiolens.models.demo()``), or None when this install has
+    none (the function or its checkpoint is missing)."""
     try:
         from .models import demo
     except ImportError:
         return None
-    if callable(demo):
+    try:
         return demo()
-    load = getattr(demo, "load", None) or getattr(demo, "demo", None)
-    return load() if callable(load) else None
+    except FileNotFoundError:
+        return None
 
 
 def load_model(model: str | Path | HookedAudioLM | None, seed: int = 0) -> tuple[HookedAudioLM, str]:
@@ -141,6 +143,7 @@ def reproduce(
     *,
     n_probe: int = 100,
     scales: Sequence[float] = DEFAULT_SCALES,
+    threads: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> Reproduction:
@@ -148,8 +151,32 @@ def reproduce(
 
     Resumable: run it again with the same ``out`` and only missing records are computed.
     Clips longer than the model's audio window are cut (the paper's clips all fit Qwen2-Audio's
-    30 s window; the tiny model's is 3 s).
+    30 s window; the tiny model's is 3 s). ``threads`` sets torch's CPU threads for the run;
+    by default one for the built-in models, whose matrices are too small to share out.
     """
+    if threads is None and model is None:
+        threads = 1
+    with torch_threads(threads):
+        return _reproduce(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
+                          n_probe, scales, progress, echo)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (None: leave as is), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _reproduce(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe,
+               scales, progress, echo) -> Reproduction:
     say = echo or (lambda _: None)
     hooked, name = load_model(model, seed)
     datasets = load_data(data, attributes, n_per_label, seed)
@@ -196,7 +223,7 @@ def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) ->
                 lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%")
     for _, r in table3.iterrows():
         lines.append(
-            f"Table III {r['model']} ({r['subset']}, {r['n']} points): "
+            f"Table III {r['model']} ({r['subset']}, n = {r['n']}): "
             f"r = {r['pearson_r']:.3f}, p = {r['p_value']:.3g}"
         )
     return "\n".join(lines)

@@ -50,8 +50,8 @@ def default_interventions() -> dict[str, list[Intervention]]:
 @dataclass
 class EnrichConfig:
     """RQ5 setup. ``attributes=None`` picks the attribute with the lowest accuracy under
-    ``prompt`` (the paper's case study is the hardest one); ``n_probe`` is clamped to a fifth of
-    a data set too small for it (the paper's 100 of 500)."""
+    ``prompt`` (the paper's case study is the hardest one). An ``n_probe`` that would leave less
+    than half of the data set for testing becomes a fifth of it (the paper's 100 of 500)."""
 
     n_probe: int = 100
     scales: Sequence[float] = DEFAULT_SCALES
@@ -252,7 +252,9 @@ class Study:
     def _enrich_one(self, ds: AttributeDataset, cfg: EnrichConfig) -> None:
         attr = ds.task.name
         rows_path, setup_path = self.store.enrich_paths(self.model_name, attr, cfg.prompt)
-        n_probe = cfg.n_probe if cfg.n_probe < len(ds) else max(1, len(ds) // 5)
+        # A probe split that would leave less than half to test falls back to the paper's ratio
+        # (100 of 500: a fifth).
+        n_probe = cfg.n_probe if 2 * cfg.n_probe <= len(ds) else max(1, len(ds) // 5)
         probe, test = ds.split(n_probe, seed=self.seed)
         full = self.result(attr, cfg.prompt)
         index = {i: k for k, i in enumerate(full.ids)}
