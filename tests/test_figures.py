@@ -32,13 +32,22 @@ def tones(attribute: str, n: int) -> AttributeDataset:
     task = al.sakura_task(attribute)
     rng = np.random.default_rng(1)
     t = np.arange(16000) / 16000
-    return AttributeDataset(task, [
-        Sample(f"{attribute}{i}", task.labels[i % len(task.labels)],
-               audio=(0.3 * np.sin(2 * np.pi * (120 + 40 * (i % len(task.labels))) * t)
-                      + 0.05 * rng.standard_normal(t.size)).astype(np.float32),
-               sampling_rate=16000)
-        for i in range(n)
-    ], attribute)
+    return AttributeDataset(
+        task,
+        [
+            Sample(
+                f"{attribute}{i}",
+                task.labels[i % len(task.labels)],
+                audio=(
+                    0.3 * np.sin(2 * np.pi * (120 + 40 * (i % len(task.labels))) * t)
+                    + 0.05 * rng.standard_normal(t.size)
+                ).astype(np.float32),
+                sampling_rate=16000,
+            )
+            for i in range(n)
+        ],
+        attribute,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +58,21 @@ def model():
 @pytest.fixture(scope="module")
 def study(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("fig")
-    return Study(model, [tones("gender", 8), tones("language", 8)], batch_size=8, out=out,
-                 model_name="tiny", progress=False,
-                 enrich=dict(n_probe=3, scales=[0.0, 0.5, 1.0], seeds=2, gap=2, attributes=["gender"])).run()
+    return Study(
+        model,
+        [tones("gender", 8), tones("language", 8)],
+        batch_size=8,
+        out=out,
+        model_name="tiny",
+        progress=False,
+        enrich={
+            "n_probe": 3,
+            "scales": [0.0, 0.5, 1.0],
+            "seeds": 2,
+            "gap": 2,
+            "attributes": ["gender"],
+        },
+    ).run()
 
 
 # Two attribute panels side by side (Fig. 5: one sweep, drawn two panels wide).
@@ -86,7 +107,9 @@ def test_fig2_one_line_per_prompt_and_the_chance_level(study):
     assert gender.get_xlabel().startswith("layer") and gender.get_ylabel() == "information score"
     lines = {ln.get_label(): ln for ln in language.get_lines()}
     np.testing.assert_allclose(lines["chance 1/|Y|"].get_ydata(), [1 / 8, 1 / 8])
-    np.testing.assert_allclose(lines["P2"].get_ydata(), study.result("language", "P2").info_scores("last"))
+    np.testing.assert_allclose(
+        lines["P2"].get_ydata(), study.result("language", "P2").info_scores("last")
+    )
     assert list(lines["P1"].get_xdata()) == [0, 1, 2, 3, 4]
 
 
@@ -95,7 +118,10 @@ def test_fig3_correct_left_green_wrong_right_red(study):
     ax, right = fig.axes[0], fig.axes[2]  # gender panel and its twin
     res = study.result("gender", "P3")
     assert ax.get_ylabel() == "score, correct" and right.get_ylabel() == "score, wrong"
-    assert ax.yaxis.label.get_color() == figures.CORRECT and right.yaxis.label.get_color() == figures.WRONG
+    assert (
+        ax.yaxis.label.get_color() == figures.CORRECT
+        and right.yaxis.label.get_color() == figures.WRONG
+    )
     if (~res.correct).any():
         (wrong,) = right.get_lines()
         np.testing.assert_allclose(wrong.get_ydata(), res.subset(~res.correct).info_scores("last"))
@@ -107,9 +133,12 @@ def test_fig4_last_attribute_and_masked(study):
     assert texts(fig)[1][:3] == ["last token", "attribute token", "last token, audio masked"]
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
     masked = study.result("gender", "P3", "audio_mask")
-    np.testing.assert_allclose(lines["last token, audio masked"].get_ydata(), masked.info_scores("last"))
-    np.testing.assert_allclose(lines["attribute token"].get_ydata(),
-                               study.result("gender", "P3").info_scores("attribute"))
+    np.testing.assert_allclose(
+        lines["last token, audio masked"].get_ydata(), masked.info_scores("last")
+    )
+    np.testing.assert_allclose(
+        lines["attribute token"].get_ydata(), study.result("gender", "P3").info_scores("attribute")
+    )
 
 
 def test_fig5_selected_against_random_with_error_bars(study):
@@ -131,15 +160,26 @@ def test_unknown_figure_is_refused(study):
 
 
 def test_import_audiolens_does_not_import_matplotlib():
-    code = "import sys, audiolens, audiolens.study, audiolens.tables; print('matplotlib' in sys.modules)"
+    code = (
+        "import sys, audiolens, audiolens.study, audiolens.tables; "
+        "print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     lines: list[str] = []
-    done = reproduce(model, [tones("gender", 6), tones("language", 8)], tmp_path, batch_size=8,
-                     n_probe=3, scales=(0.0, 1.0), progress=False, echo=lines.append)
+    done = reproduce(
+        model,
+        [tones("gender", 6), tones("language", 8)],
+        tmp_path,
+        batch_size=8,
+        n_probe=3,
+        scales=(0.0, 1.0),
+        progress=False,
+        echo=lines.append,
+    )
     # Four layers leave no room for the paper's gap of 5: a smaller one, said out loud.
     assert any("gap of 2" in line for line in lines)
     t2 = pd.read_csv(tmp_path / "tables" / "table2.csv", index_col="model")
@@ -156,9 +196,25 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     for n, path in done.figures.items():
         assert path == tmp_path / "figures" / f"fig{n}.png"
         assert matplotlib.image.imread(path).shape[:2] == (HEIGHT, WIDTH)
-    records = sorted(p.relative_to(tmp_path / "records").as_posix() for p in (tmp_path / "records").rglob("*.json*"))
+    records = sorted(
+        p.relative_to(tmp_path / "records").as_posix()
+        for p in (tmp_path / "records").rglob("*.json*")
+    )
     assert len([r for r in records if r.endswith(".none.jsonl")]) == 6
     assert len([r for r in records if r.endswith(".audio_mask.jsonl")]) == 6
     text = "\n".join(lines)
     assert "gender: 6 clips, chance 0.50" in text and "language: 8 clips, chance 0.12" in text
     assert "I per layer:" in text and "Table III" in text
+
+
+def test_reproduce_without_espeak_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from audiolens.cli import main
+    from audiolens.data import synth
+
+    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    monkeypatch.setenv("AUDIOLENS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(synth.SynthError, match="apt-get install espeak-ng"):
+        reproduce(out=tmp_path / "out", echo=None)
+    assert main(["reproduce", "--out", str(tmp_path / "out"), "--per-label", "2"]) == 1
+    assert "apt-get install espeak-ng" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "records").exists()

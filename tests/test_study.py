@@ -40,14 +40,32 @@ def clips(attribute: str, n: int, seed: int = 0) -> AttributeDataset:
     for i in range(n):
         k = i % len(task.labels)
         wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * k) * t) + 0.05 * rng.standard_normal(t.size)
-        samples.append(Sample(f"{attribute}-{i:02d}", task.labels[k], audio=wav.astype(np.float32), sampling_rate=16000))
+        samples.append(
+            Sample(
+                f"{attribute}-{i:02d}",
+                task.labels[k],
+                audio=wav.astype(np.float32),
+                sampling_rate=16000,
+            )
+        )
     return AttributeDataset(task, samples, f"toy {attribute}")
 
 
 def make_study(model, out, **kw) -> Study:
-    kw.setdefault("enrich", dict(n_probe=4, scales=[0.0, 1.0], seeds=2, gap=2, attributes=["gender"]))
-    return Study(model, [clips("gender", 10), clips("language", 8)], prompts=["P1", "P3"],
-                 batch_size=4, out=out, model_name="tiny", progress=False, **kw)
+    kw.setdefault(
+        "enrich",
+        {"n_probe": 4, "scales": [0.0, 1.0], "seeds": 2, "gap": 2, "attributes": ["gender"]},
+    )
+    return Study(
+        model,
+        [clips("gender", 10), clips("language", 8)],
+        prompts=["P1", "P3"],
+        batch_size=4,
+        out=out,
+        model_name="tiny",
+        progress=False,
+        **kw,
+    )
 
 
 def record_files(out) -> dict[str, str]:
@@ -76,8 +94,13 @@ def test_records_hold_every_sample_and_match_a_direct_lens_run(model, finished):
 
     # The stored logits are the lens's own, to float32 precision.
     ds = clips("language", 8)
-    batch = model.prepare([s.audio for s in ds.samples[:4]], 16000, ds.task.prompt("P3"),
-                          ds.labels[:4], ids=[s.id for s in ds.samples[:4]])
+    batch = model.prepare(
+        [s.audio for s in ds.samples[:4]],
+        16000,
+        ds.task.prompt("P3"),
+        ds.labels[:4],
+        ids=[s.id for s in ds.samples[:4]],
+    )
     live = LogitLens(ds.task).run(model, batch, interventions=[al.AudioMask()])
     stored = finished.result("language", "P3", "audio_mask").subset(np.arange(4))
     np.testing.assert_array_equal(stored.label_logits.numpy(), live.label_logits.numpy())
@@ -93,14 +116,24 @@ def test_load_reanalyses_without_a_model(finished):
         assert a.accuracy() == b.accuracy()
     s = loaded.summary()
     assert sorted(zip(s["attribute"], s["prompt"])) == [
-        ("gender", "P1"), ("gender", "P3"), ("language", "P1"), ("language", "P3")]
+        ("gender", "P1"),
+        ("gender", "P3"),
+        ("language", "P1"),
+        ("language", "P3"),
+    ]
     t2 = loaded.table2()
     acc = np.mean([loaded.result("gender", p).accuracy() for p in ("P1", "P3")])
     assert t2.loc["tiny", "gender accuracy %"] == pytest.approx(100 * acc)
-    assert (finished.out / "tables" / "table2.md").read_text().startswith("| model | gender | language |")
+    assert (
+        (finished.out / "tables" / "table2.md")
+        .read_text()
+        .startswith("| model | gender | language |")
+    )
     t3 = loaded.table3()
-    assert list(t3["n"]) == [int(s["critical_layer"].notna().sum()),
-                             int(s[s["attribute"] != "gender"]["critical_layer"].notna().sum())]
+    assert list(t3["n"]) == [
+        int(s["critical_layer"].notna().sum()),
+        int(s[s["attribute"] != "gender"]["critical_layer"].notna().sum()),
+    ]
     assert (finished.out / "tables" / "table3.csv").is_file()
 
 
@@ -110,15 +143,22 @@ def test_enrichment_records(finished):
     assert sorted(setup["probe_ids"] + setup["test_ids"]) == [f"gender-{i:02d}" for i in range(10)]
     assert setup["source_layer"] in (1, 2)  # 1..L - gap
     assert [(r["scale"], r["method"], r["seed"]) for r in rows] == [
-        (0.0, "selected", -1), (0.0, "random", 0), (0.0, "random", 1),
-        (1.0, "selected", -1), (1.0, "random", 0), (1.0, "random", 1)]
+        (0.0, "selected", -1),
+        (0.0, "random", 0),
+        (0.0, "random", 1),
+        (1.0, "selected", -1),
+        (1.0, "random", 0),
+        (1.0, "random", 1),
+    ]
     # λ = 0 changes nothing: the accuracy is the plain run's on the test split.
     plain = finished.result("gender", "P3")
     test = plain.subset([plain.ids.index(i) for i in setup["test_ids"]])
     assert rows[0]["accuracy"] == pytest.approx(test.accuracy())
 
 
-def test_interrupted_run_resumes_with_only_the_missing_samples(model, finished, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_with_only_the_missing_samples(
+    model, finished, tmp_path, monkeypatch
+):
     computed: list[tuple[str, str, str]] = []  # (prompt, intervention, id) per lens row
     kill_after = [3]  # lens calls; None = never
     real_run = LogitLens.run
@@ -135,9 +175,16 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(model, finished, 
         make_study(model, tmp_path).run()
     # Three batches of the first chunk (gender 00-03) made it to disk, flushed.
     assert len(computed) == 12
-    done = {k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
-            for k in [("P1", "none"), ("P1", "audio_mask"), ("P3", "none"), ("P3", "audio_mask")]}
-    assert done == {("P1", "none"): 4, ("P1", "audio_mask"): 4, ("P3", "none"): 4, ("P3", "audio_mask"): 0}
+    done = {
+        k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
+        for k in [("P1", "none"), ("P1", "audio_mask"), ("P3", "none"), ("P3", "audio_mask")]
+    }
+    assert done == {
+        ("P1", "none"): 4,
+        ("P1", "audio_mask"): 4,
+        ("P3", "none"): 4,
+        ("P3", "audio_mask"): 0,
+    }
 
     # A kill in the middle of a write leaves half a line: that sample must be recomputed.
     cut = rec.RecordKey("tiny", "gender", "P1", "none").path(tmp_path)
@@ -158,10 +205,14 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(model, finished, 
     got, want = record_files(tmp_path), record_files(finished.out)
     assert sorted(got) == sorted(want)
     cut_name = "tiny/gender/P1.none.jsonl"
-    assert {k: v for k, v in got.items() if k != cut_name} == {k: v for k, v in want.items() if k != cut_name}
+    assert {k: v for k, v in got.items() if k != cut_name} == {
+        k: v for k, v in want.items() if k != cut_name
+    }
     a = [json.loads(line) for line in got[cut_name].splitlines()]
     b = [json.loads(line) for line in want[cut_name].splitlines()]
-    assert [(r["id"], r["target"], r["prediction"]) for r in a] == [(r["id"], r["target"], r["prediction"]) for r in b]
+    assert [(r["id"], r["target"], r["prediction"]) for r in a] == [
+        (r["id"], r["target"], r["prediction"]) for r in b
+    ]
     np.testing.assert_allclose(
         [r["logits"]["last"] for r in a], [r["logits"]["last"] for r in b], rtol=1e-4, atol=1e-5
     )
@@ -183,7 +234,7 @@ def test_study_checks_its_arguments(model, tmp_path):
     with pytest.raises(ValueError, match="'none'"):
         Study(model, [clips("gender", 4)], interventions={"mask": [al.AudioMask()]}, out=tmp_path)
     with pytest.raises(ValueError, match="gap"):
-        Study(model, [clips("gender", 4)], out=tmp_path, enrich=dict(gap=5))  # 4 layers only
+        Study(model, [clips("gender", 4)], out=tmp_path, enrich={"gap": 5})  # 4 layers only
     with pytest.raises(rec.RecordError):
         Study.load(tmp_path / "nothing")
 
@@ -204,7 +255,12 @@ def test_records_survive_a_truncated_tail(tmp_path):
 
 def test_meta_refuses_to_mix_runs(tmp_path):
     store = rec.RecordStore(tmp_path)
-    meta = {"model": "m", "n_layers": 4, "positions": ["last"], "attributes": {"gender": {"labels": ["male", "female"]}}}
+    meta = {
+        "model": "m",
+        "n_layers": 4,
+        "positions": ["last"],
+        "attributes": {"gender": {"labels": ["male", "female"]}},
+    }
     store.write_meta(meta)
     store.write_meta({**meta, "attributes": {"language": {"labels": ["English", "German"]}}})
     assert store.attributes("m") == ["gender", "language"]

@@ -47,13 +47,24 @@ def test_pearson_degenerate_inputs_are_nan():
 def summary_frame() -> pd.DataFrame:
     rows = []
     values = {  # (attribute, prompt) -> (critical layer, accuracy)
-        ("gender", "P1"): (10.0, 0.80), ("gender", "P2"): (12.0, 0.90), ("gender", "P3"): (14.0, 0.85),
-        ("language", "P1"): (20.0, 0.50), ("language", "P2"): (math.nan, 0.60),
+        ("gender", "P1"): (10.0, 0.80),
+        ("gender", "P2"): (12.0, 0.90),
+        ("gender", "P3"): (14.0, 0.85),
+        ("language", "P1"): (20.0, 0.50),
+        ("language", "P2"): (math.nan, 0.60),
         ("language", "P3"): (22.0, 0.70),
     }
     for (a, p), (layer, acc) in values.items():
-        rows.append({"model": "m", "attribute": a, "prompt": p, "critical_layer": layer,
-                     "accuracy": acc, "n": 10})
+        rows.append(
+            {
+                "model": "m",
+                "attribute": a,
+                "prompt": p,
+                "critical_layer": layer,
+                "accuracy": acc,
+                "n": 10,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -85,13 +96,28 @@ def test_table3_all_and_excluding_gender():
     x, y = with_correlation(-0.924, 9)
     attrs = ["language", "emotion", "animal"]
     rows = [
-        {"model": "q", "attribute": attrs[i // 3], "prompt": f"P{i % 3 + 1}",
-         "critical_layer": x[i], "accuracy": y[i], "n": 100}
+        {
+            "model": "q",
+            "attribute": attrs[i // 3],
+            "prompt": f"P{i % 3 + 1}",
+            "critical_layer": x[i],
+            "accuracy": y[i],
+            "n": 100,
+        }
         for i in range(9)
     ]
     # Gender points that break the trend, as for Qwen in the paper.
-    rows += [{"model": "q", "attribute": "gender", "prompt": f"P{k}", "critical_layer": 15.0 + k,
-              "accuracy": 0.9 + 0.01 * k, "n": 100} for k in (1, 2, 3)]
+    rows += [
+        {
+            "model": "q",
+            "attribute": "gender",
+            "prompt": f"P{k}",
+            "critical_layer": 15.0 + k,
+            "accuracy": 0.9 + 0.01 * k,
+            "n": 100,
+        }
+        for k in (1, 2, 3)
+    ]
     t = table3(pd.DataFrame(rows), exclude=["gender"])
     assert list(t["subset"]) == ["all", "excluding gender"]
     assert list(t["n"]) == [12, 9]
@@ -112,11 +138,13 @@ def test_table3_drops_undefined_critical_layers():
 
 def test_summarize_uses_the_lens_result_metrics():
     # Two samples, 2 layers (0..2), 2 labels, one position. Layer 2 gets both right.
-    logits = torch.tensor([
-        [[[1.0, 0.0]], [[1.0, 0.0]]],   # layer 0: predicts 0, 0 -> 1/2
-        [[[0.0, 1.0]], [[1.0, 0.0]]],   # layer 1: 1, 0 -> 0/2
-        [[[1.0, 0.0]], [[0.0, 1.0]]],   # layer 2: 0, 1 -> 2/2
-    ])
+    logits = torch.tensor(
+        [
+            [[[1.0, 0.0]], [[1.0, 0.0]]],  # layer 0: predicts 0, 0 -> 1/2
+            [[[0.0, 1.0]], [[1.0, 0.0]]],  # layer 1: 1, 0 -> 0/2
+            [[[1.0, 0.0]], [[0.0, 1.0]]],  # layer 2: 0, 1 -> 2/2
+        ]
+    )
     res = LensResult(logits, torch.tensor([0, 1]), ("a", "b"), ("last",), (5, 6), ["x", "y"])
     s = summarize([("m", "gender", "P1", res)])
     assert s.loc[0, "accuracy"] == 1.0

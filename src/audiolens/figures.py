@@ -44,7 +44,9 @@ def _figure(rows: int, cols: int, title: str, min_cols: int = 1) -> tuple[Figure
     return fig, axes
 
 
-def _has(store: RecordStore, model: str, attribute: str, prompt: str, intervention: str = "none") -> bool:
+def _has(
+    store: RecordStore, model: str, attribute: str, prompt: str, intervention: str = "none"
+) -> bool:
     from .records import RecordKey
 
     return RecordKey(model, attribute, prompt, intervention).path(store.out).is_file()
@@ -75,14 +77,21 @@ def _legend(fig: Figure) -> None:
             handles.setdefault(lab, h)
     labels = list(handles)
     if labels:
-        fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncols=len(labels), fontsize=9)
+        fig.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="outside lower center",
+            ncols=len(labels),
+            fontsize=9,
+        )
 
 
 def fig2(store: RecordStore) -> Figure:
     """Information score at the last token per layer, for each prompt format."""
     models, attributes = _grid(store)
     fig, axes = _figure(
-        len(models), len(attributes),
+        len(models),
+        len(attributes),
         "Fig. 2 — information score at the last token per layer, by prompt format",
     )
     for i, m in enumerate(models):
@@ -96,7 +105,13 @@ def fig2(store: RecordStore) -> Figure:
                 continue
             for p in prompts:
                 res = store.result(m, a, p)
-                ax.plot(range(n_layers + 1), res.info_scores("last"), marker=".", color=PROMPT_COLORS[p], label=p)
+                ax.plot(
+                    range(n_layers + 1),
+                    res.info_scores("last"),
+                    marker=".",
+                    color=PROMPT_COLORS[p],
+                    label=p,
+                )
             _chance(ax, len(res.labels))
             _layer_axis(ax, n_layers)
             ax.set_ylim(-0.02, 1.02)
@@ -109,7 +124,8 @@ def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
     samples."""
     models, attributes = _grid(store)
     fig, axes = _figure(
-        len(models), len(attributes),
+        len(models),
+        len(attributes),
         f"Fig. 3 — information score at the last token ({prompt}): correct vs wrong predictions",
     )
     for i, m in enumerate(models):
@@ -123,13 +139,29 @@ def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
             res = store.result(m, a, prompt)
             right = ax.twinx()
             ok = res.correct
-            for sub, axis, color, name in ((ok, ax, CORRECT, "correct"), (~ok, right, WRONG, "wrong")):
+            for sub, axis, color, name in (
+                (ok, ax, CORRECT, "correct"),
+                (~ok, right, WRONG, "wrong"),
+            ):
                 if sub.any():
-                    axis.plot(range(n_layers + 1), res.subset(sub).info_scores("last"), marker=".",
-                              color=color, label=f"{name} predictions")
+                    axis.plot(
+                        range(n_layers + 1),
+                        res.subset(sub).info_scores("last"),
+                        marker=".",
+                        color=color,
+                        label=f"{name} predictions",
+                    )
                 else:
-                    axis.text(0.5, 0.05 if name == "correct" else 0.95, f"no {name} predictions",
-                              color=color, ha="center", va="center", transform=axis.transAxes, fontsize=8)
+                    axis.text(
+                        0.5,
+                        0.05 if name == "correct" else 0.95,
+                        f"no {name} predictions",
+                        color=color,
+                        ha="center",
+                        va="center",
+                        transform=axis.transAxes,
+                        fontsize=8,
+                    )
                 axis.set_ylim(-0.02, 1.02)
             _layer_axis(ax, n_layers, "score, correct")
             ax.set_ylabel("score, correct", color=CORRECT)
@@ -145,7 +177,8 @@ def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> 
     with the audio masked in self-attention."""
     models, attributes = _grid(store)
     fig, axes = _figure(
-        len(models), len(attributes),
+        len(models),
+        len(attributes),
         f"Fig. 4 — information score by token position ({prompt})",
     )
     for i, m in enumerate(models):
@@ -159,10 +192,22 @@ def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> 
             res = store.result(m, a, prompt)
             x = range(n_layers + 1)
             ax.plot(x, res.info_scores("last"), marker=".", color=LAST, label="last token")
-            ax.plot(x, res.info_scores("attribute"), marker=".", color=ATTRIBUTE, label="attribute token")
+            ax.plot(
+                x,
+                res.info_scores("attribute"),
+                marker=".",
+                color=ATTRIBUTE,
+                label="attribute token",
+            )
             if _has(store, m, a, prompt, masked):
                 res_m = store.result(m, a, prompt, masked)
-                ax.plot(x, res_m.info_scores("last"), marker=".", color=MASKED, label="last token, audio masked")
+                ax.plot(
+                    x,
+                    res_m.info_scores("last"),
+                    marker=".",
+                    color=MASKED,
+                    label="last token, audio masked",
+                )
             _chance(ax, len(res.labels))
             _layer_axis(ax, n_layers)
             ax.set_ylim(-0.02, 1.02)
@@ -177,26 +222,50 @@ def fig5(store: RecordStore) -> Figure:
     sweeps = [(m, a, p) for m in store.models() for a, p in store.enrichments(m)]
     # At least two panels wide, so that the title and legend of a single sweep fit.
     fig, axes = _figure(
-        1, max(1, len(sweeps)), "Fig. 5 — accuracy after adding layer ℓ̄ to layer ℓ̄ + gap (Eq. 5)",
+        1,
+        max(1, len(sweeps)),
+        "Fig. 5 — accuracy after adding layer ℓ̄ to layer ℓ̄ + gap (Eq. 5)",
         min_cols=2,
     )
     if not sweeps:
         _empty(axes[0, 0], "no enrichment sweep recorded")
     for ax, (m, a, p) in zip(axes.flat, sweeps):
         setup, rows = store.enrichment(m, a, p)
-        ax.set_title(f"{m} — {a} ({p})\nprobe {setup['n_probe']} / test {setup['n_test']}", fontsize=10)
+        ax.set_title(
+            f"{m} — {a} ({p})\nprobe {setup['n_probe']} / test {setup['n_test']}", fontsize=10
+        )
         if setup["source_layer"] is None or not rows:
             _empty(ax, setup.get("note") or "sweep not run yet")
             continue
         summary = SweepResult(pd.DataFrame(rows), setup["source_layer"]).summary()
         sel = summary[summary["method"] == "selected"]
         rnd = summary[summary["method"] == "random"]
-        ax.errorbar(rnd["scale"], 100 * rnd["mean"], yerr=100 * rnd["std"].fillna(0), marker="s",
-                    color=MASKED, capsize=3, label=f"random layer (mean ± sd, {setup['seeds']} seeds)")
+        ax.errorbar(
+            rnd["scale"],
+            100 * rnd["mean"],
+            yerr=100 * rnd["std"].fillna(0),
+            marker="s",
+            color=MASKED,
+            capsize=3,
+            label=f"random layer (mean ± sd, {setup['seeds']} seeds)",
+        )
         # Drawn last so that it stays visible where it coincides with the baseline (λ = 0).
-        ax.plot(sel["scale"], 100 * sel["mean"], marker="o", ms=4, color=CORRECT, zorder=4,
-                label="selected layer ℓ̄")
-        ax.text(0.02, 0.03, f"ℓ̄ = {setup['source_layer']}, gap {setup['gap']}", transform=ax.transAxes, fontsize=8)
+        ax.plot(
+            sel["scale"],
+            100 * sel["mean"],
+            marker="o",
+            ms=4,
+            color=CORRECT,
+            zorder=4,
+            label="selected layer ℓ̄",
+        )
+        ax.text(
+            0.02,
+            0.03,
+            f"ℓ̄ = {setup['source_layer']}, gap {setup['gap']}",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
         ax.set_xlabel("scale λ")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
@@ -219,7 +288,9 @@ def build(n: int, store: RecordStore) -> Figure:
     try:
         make = FIGURES[int(n)]
     except (KeyError, ValueError):
-        raise ValueError(f"no figure {n!r}; the paper's figures here are {sorted(FIGURES)}") from None
+        raise ValueError(
+            f"no figure {n!r}; the paper's figures here are {sorted(FIGURES)}"
+        ) from None
     return make(store)
 
 

@@ -76,7 +76,10 @@ class RecordKey:
 
     def path(self, out: str | Path) -> Path:
         return (
-            Path(out) / "records" / safe_name(self.model) / self.attribute
+            Path(out)
+            / "records"
+            / safe_name(self.model)
+            / self.attribute
             / f"{self.prompt}.{self.intervention}.jsonl"
         )
 
@@ -86,7 +89,9 @@ class RecordKey:
 
 def _floats(x: np.ndarray) -> list:
     # float32 -> the shortest decimal that reads back to the same float32: exact and compact.
-    return [_floats(row) for row in x] if x.ndim > 1 else [float(str(v)) for v in x.astype(np.float32)]
+    return (
+        [_floats(row) for row in x] if x.ndim > 1 else [float(str(v)) for v in x.astype(np.float32)]
+    )
 
 
 def sample_records(result: LensResult) -> list[dict[str, Any]]:
@@ -100,13 +105,15 @@ def sample_records(result: LensResult) -> list[dict[str, Any]]:
     logits = result.label_logits.numpy()  # (L+1, batch, pos, labels)
     out = []
     for i, sample_id in enumerate(result.ids):
-        out.append({
-            "id": sample_id,
-            "label": result.labels[targets[i]],
-            "target": int(targets[i]),
-            "prediction": int(preds[i]),
-            "logits": {p: _floats(logits[:, i, k]) for k, p in enumerate(result.positions)},
-        })
+        out.append(
+            {
+                "id": sample_id,
+                "label": result.labels[targets[i]],
+                "target": int(targets[i]),
+                "prediction": int(preds[i]),
+                "logits": {p: _floats(logits[:, i, k]) for k, p in enumerate(result.positions)},
+            }
+        )
     return out
 
 
@@ -115,8 +122,9 @@ def append_records(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        fh.writelines(
+            json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n" for rec in records
+        )
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -175,7 +183,9 @@ def to_result(
             [[r["logits"][p] for p in positions] for r in records], dtype=np.float32
         )  # (batch, pos, L+1, labels)
     except KeyError as exc:
-        raise RecordError(f"records lack position {exc}; they have {sorted(records[0]['logits'])}") from None
+        raise RecordError(
+            f"records lack position {exc}; they have {sorted(records[0]['logits'])}"
+        ) from None
     return LensResult(
         label_logits=torch.from_numpy(logits.transpose(2, 0, 1, 3).copy()),
         targets=torch.tensor([int(r["target"]) for r in records], dtype=torch.long),
@@ -245,7 +255,7 @@ class RecordStore:
     def attributes(self, model: str) -> list[str]:
         return list(self.meta(model)["attributes"])
 
-    def keys(self, model: str | None = None) -> list[RecordKey]:
+    def record_keys(self, model: str | None = None) -> list[RecordKey]:
         """Every record file present, as keys."""
         keys = []
         for m in [model] if model else self.models():
@@ -255,7 +265,9 @@ class RecordStore:
                     keys.append(RecordKey(m, path.parent.name, prompt, intervention))
         return keys
 
-    def result(self, model: str, attribute: str, prompt: str, intervention: str = "none") -> LensResult:
+    def result(
+        self, model: str, attribute: str, prompt: str, intervention: str = "none"
+    ) -> LensResult:
         """The lens result stored for one key."""
         meta = self.meta(model)
         key = RecordKey(model, attribute, prompt, intervention)
@@ -263,7 +275,9 @@ class RecordStore:
         if not records:
             raise RecordError(f"no records at {key.path(self.out)}")
         info = meta["attributes"][attribute]
-        return to_result(records, info["labels"], meta["positions"], info.get("label_token_ids", ()))
+        return to_result(
+            records, info["labels"], meta["positions"], info.get("label_token_ids", ())
+        )
 
     # ---- enrichment (RQ5)
     def enrich_paths(self, model: str, attribute: str, prompt: str) -> tuple[Path, Path]:
@@ -273,10 +287,15 @@ class RecordStore:
     def enrichments(self, model: str) -> list[tuple[str, str]]:
         """(attribute, prompt) pairs with an enrichment sweep on disk."""
         folder = self.root / safe_name(model)
-        return [(p.parent.name, p.stem.partition(".")[2]) for p in sorted(folder.glob("*/enrich.*.json"))]
+        return [
+            (p.parent.name, p.stem.partition(".")[2])
+            for p in sorted(folder.glob("*/enrich.*.json"))
+        ]
 
-    def enrichment(self, model: str, attribute: str, prompt: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ``test_ids``, ...) and rows."""
+    def enrichment(
+        self, model: str, attribute: str, prompt: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ...) and its rows."""
         rows_path, setup_path = self.enrich_paths(model, attribute, prompt)
         if not setup_path.is_file():
             raise RecordError(f"no enrichment sweep at {setup_path}")

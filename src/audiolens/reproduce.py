@@ -6,9 +6,9 @@ the random-weight tiny Qwen2-Audio) on gender and language clips synthesized by 
 cache folder.
 
 Example:
-    >>> out = reproduce()                                                      # doctest: +SKIP
+    >>> out = reproduce()  # doctest: +SKIP
     >>> out = reproduce("Qwen/Qwen2-Audio-7B-Instruct", "/data/SAKURA", "results/qwen2")  # doctest: +SKIP
-    >>> out.figures[2]                                                         # doctest: +SKIP
+    >>> out.figures[2]  # doctest: +SKIP
     PosixPath('results/qwen2/figures/fig2.png')
 """
 
@@ -58,14 +58,21 @@ def demo_model() -> HookedAudioLM | None:
     try:
         from .models import demo
     except ImportError:
-        return None
+        demo = None
+    if not callable(demo):  # ``models/demo`` alone is the checkpoint folder, not the loader
+        try:
+            from .models.pretrained import demo
+        except ImportError:
+            return None
     try:
         return demo()
     except FileNotFoundError:
         return None
 
 
-def load_model(model: str | Path | HookedAudioLM | None, seed: int = 0) -> tuple[HookedAudioLM, str]:
+def load_model(
+    model: str | Path | HookedAudioLM | None, seed: int = 0
+) -> tuple[HookedAudioLM, str]:
     """The model to study and its name: a :class:`HookedAudioLM` as is, a checkpoint id or
     path through ``from_pretrained``, or (None) the demo model, else the tiny random one."""
     from .hooked import HookedAudioLM
@@ -111,9 +118,13 @@ def load_data(
         attributes = list(attributes or SYNTH_ATTRIBUTES)
         bad = sorted(set(attributes) - set(SYNTH_ATTRIBUTES))
         if bad:
-            raise ValueError(f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data=")
+            raise ValueError(
+                f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data="
+            )
         root = cache_dir() / f"synth-n{n_per_label}-seed{seed}"
-        missing = [a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()]
+        missing = [
+            a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()
+        ]
         if missing:
             # The held-out test split: sentences and voices a demo model never trained on.
             synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
@@ -157,8 +168,20 @@ def reproduce(
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads):
-        return _reproduce(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                          n_probe, scales, progress, echo)
+        return _reproduce(
+            model,
+            data,
+            out,
+            attributes,
+            prompts,
+            batch_size,
+            n_per_label,
+            seed,
+            n_probe,
+            scales,
+            progress,
+            echo,
+        )
 
 
 @contextmanager
@@ -175,23 +198,50 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _reproduce(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe,
-               scales, progress, echo) -> Reproduction:
+def _reproduce(
+    model,
+    data,
+    out,
+    attributes,
+    prompts,
+    batch_size,
+    n_per_label,
+    seed,
+    n_probe,
+    scales,
+    progress,
+    echo,
+) -> Reproduction:
     say = echo or (lambda _: None)
+    datasets = load_data(
+        data, attributes, n_per_label, seed
+    )  # first: a missing espeak-ng fails fast
     hooked, name = load_model(model, seed)
-    datasets = load_data(data, attributes, n_per_label, seed)
     gap = PAPER_GAP if hooked.n_layers > PAPER_GAP else max(1, hooked.n_layers // 2)
     if gap != PAPER_GAP:
-        say(f"note: {name} has {hooked.n_layers} layers, so Eq. 5 uses a gap of {gap}, not {PAPER_GAP}")
+        say(
+            f"note: {name} has {hooked.n_layers} layers, "
+            f"so Eq. 5 uses a gap of {gap}, not {PAPER_GAP}"
+        )
     study = Study(
-        hooked, datasets, prompts=prompts, batch_size=batch_size, out=out, model_name=name,
-        seed=seed, enrich=dict(n_probe=n_probe, scales=scales, gap=gap, prompt=prompts[-1]),
-        truncate=True, progress=progress,
+        hooked,
+        datasets,
+        prompts=prompts,
+        batch_size=batch_size,
+        out=out,
+        model_name=name,
+        seed=seed,
+        enrich={"n_probe": n_probe, "scales": scales, "gap": gap, "prompt": prompts[-1]},
+        truncate=True,
+        progress=progress,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
         study.run()
-    tables = {"table2": study.out / "tables" / "table2.csv", "table3": study.out / "tables" / "table3.csv"}
+    tables = {
+        "table2": study.out / "tables" / "table2.csv",
+        "table3": study.out / "tables" / "table3.csv",
+    }
     study.table2()
     table3 = study.table3(exclude=["gender"])
     figures = {n: study.figure(n) for n in (2, 3, 4, 5)}
@@ -218,7 +268,11 @@ def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) ->
             lines.append(f"{attr}: {int(rows['n'].iloc[0])} clips, chance {1 / len(labels):.2f}")
             for _, r in rows.iterrows():
                 info = study.result(attr, r["prompt"], model=model).info_scores("last")
-                layer = "n/a (no layer above chance)" if math.isnan(r["critical_layer"]) else f"{r['critical_layer']:.2f}"
+                layer = (
+                    "n/a (no layer above chance)"
+                    if math.isnan(r["critical_layer"])
+                    else f"{r['critical_layer']:.2f}"
+                )
                 lines.append(f"  {r['prompt']}  I per layer: {' '.join(f'{v:.2f}' for v in info)}")
                 lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%")
     for _, r in table3.iterrows():

@@ -24,7 +24,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-
 from . import records as rec
 from .enrich import candidate_layers, enrich_sweep, select_enrich_layer
 from .interventions import AudioMask, Intervention
@@ -114,7 +113,9 @@ class Study:
         self.batch_size = int(batch_size)
         self.out = Path(out)
         self.seed = seed
-        self.interventions = {k: list(v) for k, v in (interventions or default_interventions()).items()}
+        self.interventions = {
+            k: list(v) for k, v in (interventions or default_interventions()).items()
+        }
         self.enrich = EnrichConfig.of(enrich) if model is not None else None
         self.truncate = truncate
         self.alpha = alpha
@@ -148,29 +149,32 @@ class Study:
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
         return [
             rec.RecordKey(self.model_name, attribute, p, i)
-            for p in self.prompts for i in self.interventions
+            for p in self.prompts
+            for i in self.interventions
         ]
 
     def _write_meta(self) -> None:
         from .labels import label_token_ids
 
         model = self.model
-        self.store.write_meta({
-            "model": self.model_name,
-            "n_layers": model.n_layers,
-            "positions": list(POSITIONS),
-            "attributes": {
-                d.task.name: {
-                    "labels": list(d.task.labels),
-                    "label_token_ids": label_token_ids(model.tokenizer, d.task.labels),
-                }
-                for d in self.datasets
-            },
-            "prompts": self.prompts,
-            "interventions": list(self.interventions),
-            "alpha": self.alpha,
-            "seed": self.seed,
-        })
+        self.store.write_meta(
+            {
+                "model": self.model_name,
+                "n_layers": model.n_layers,
+                "positions": list(POSITIONS),
+                "attributes": {
+                    d.task.name: {
+                        "labels": list(d.task.labels),
+                        "label_token_ids": label_token_ids(model.tokenizer, d.task.labels),
+                    }
+                    for d in self.datasets
+                },
+                "prompts": self.prompts,
+                "interventions": list(self.interventions),
+                "alpha": self.alpha,
+                "seed": self.seed,
+            }
+        )
 
     def _batch(self, samples, prompt, waves: dict[str, Any] | None = None):
         """A model batch of ``samples`` under ``prompt``; ``waves`` caches loaded clips by id."""
@@ -181,8 +185,12 @@ class Study:
             if s.id not in waves:
                 waves[s.id] = s.load(rate, max_seconds=max_seconds, truncate=self.truncate)
         return self.model.prepare(
-            [waves[s.id] for s in samples], rate, prompt, [s.label for s in samples],
-            ids=[s.id for s in samples], truncate=self.truncate,
+            [waves[s.id] for s in samples],
+            rate,
+            prompt,
+            [s.label for s in samples],
+            ids=[s.id for s in samples],
+            truncate=self.truncate,
         )
 
     def run(self) -> Study:
@@ -203,7 +211,9 @@ class Study:
                 rec.repair(key.path(self.out))  # a kill mid-write leaves a partial last line
                 done[key] = rec.done_ids(key.path(self.out))
                 total += sum(s.id not in done[key] for s in ds)
-        with tqdm(total=total, desc=f"lens {self.model_name}", unit="row", disable=not self.progress) as bar:
+        with tqdm(
+            total=total, desc=f"lens {self.model_name}", unit="row", disable=not self.progress
+        ) as bar:
             for ds in self.datasets:
                 self._run_dataset(ds, done, bar)
         if self.enrich is not None:
@@ -215,7 +225,7 @@ class Study:
         keys = self._keys(ds.task.name)
         # Fixed chunks of the data set: a resumed run sees the same batches as an uninterrupted one.
         for start in range(0, len(ds), self.batch_size):
-            chunk = ds.samples[start:start + self.batch_size]
+            chunk = ds.samples[start : start + self.batch_size]
             waves: dict[str, Any] = {}  # each clip is read once per chunk, not once per run
             for prompt in self.prompts:
                 # Interventions missing the same rows share one prepared batch.
@@ -228,7 +238,9 @@ class Study:
                     samples = [s for s in chunk if s.id in set(ids)]
                     batch = self._batch(samples, ds.task.prompt(prompt), waves)
                     for key in group:
-                        result = lens.run(self.model, batch, interventions=self.interventions[key.intervention])
+                        result = lens.run(
+                            self.model, batch, interventions=self.interventions[key.intervention]
+                        )
                         rec.append_records(key.path(self.out), rec.sample_records(result))
                         done[key].update(ids)
                         bar.update(len(ids))
@@ -237,9 +249,13 @@ class Study:
         cfg = self.enrich
         assert cfg is not None
         if cfg.prompt not in self.prompts:
-            raise ValueError(f"enrichment prompt {cfg.prompt} is not among the study's prompts {self.prompts}")
+            raise ValueError(
+                f"enrichment prompt {cfg.prompt} is not among the study's prompts {self.prompts}"
+            )
         by_name = {d.task.name: d for d in self.datasets}
-        attributes = list(cfg.attributes) if cfg.attributes is not None else self._hardest(cfg.prompt)
+        attributes = (
+            list(cfg.attributes) if cfg.attributes is not None else self._hardest(cfg.prompt)
+        )
         for attr in attributes:
             if attr not in by_name:
                 raise ValueError(f"enrichment attribute {attr!r} has no data set in this study")
@@ -260,10 +276,19 @@ class Study:
         index = {i: k for k, i in enumerate(full.ids)}
         probe_res = full.subset([index[s.id] for s in probe])
         setup = {
-            "attribute": attr, "prompt": cfg.prompt, "gap": cfg.gap, "seed": self.seed,
-            "n_probe": len(probe), "n_test": len(test), "scales": [float(s) for s in cfg.scales],
-            "seeds": cfg.seeds, "probe_ids": [s.id for s in probe], "test_ids": [s.id for s in test],
-            "probe_info_wrong": None, "source_layer": None, "note": "",
+            "attribute": attr,
+            "prompt": cfg.prompt,
+            "gap": cfg.gap,
+            "seed": self.seed,
+            "n_probe": len(probe),
+            "n_test": len(test),
+            "scales": [float(s) for s in cfg.scales],
+            "seeds": cfg.seeds,
+            "probe_ids": [s.id for s in probe],
+            "test_ids": [s.id for s in test],
+            "probe_info_wrong": None,
+            "source_layer": None,
+            "note": "",
         }
         wrong = ~probe_res.correct
         if not wrong.any():
@@ -282,7 +307,7 @@ class Study:
         lens = LogitLens(ds.task, positions=("last",))
         prompt = ds.task.prompt(cfg.prompt)
         batches = [
-            self._batch(test.samples[i:i + self.batch_size], prompt)
+            self._batch(test.samples[i : i + self.batch_size], prompt)
             for i in range(0, len(test), self.batch_size)
         ]
         # One sweep call per λ: the random layers depend only on (seed, batch), so the rows equal
@@ -291,8 +316,14 @@ class Study:
             if float(scale) in done:
                 continue
             sweep = enrich_sweep(
-                self.model, batches, lens, setup["source_layer"], [scale],
-                random_baseline_seeds=cfg.seeds, gap=cfg.gap, progress=False,
+                self.model,
+                batches,
+                lens,
+                setup["source_layer"],
+                [scale],
+                random_baseline_seeds=cfg.seeds,
+                gap=cfg.gap,
+                progress=False,
             )
             rows = [
                 {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -304,8 +335,13 @@ class Study:
     def models(self) -> list[str]:
         return self.store.models()
 
-    def result(self, attribute: str, prompt: str = "P3", intervention: str = "none",
-               model: str | None = None) -> LensResult:
+    def result(
+        self,
+        attribute: str,
+        prompt: str = "P3",
+        intervention: str = "none",
+        model: str | None = None,
+    ) -> LensResult:
         """The stored lens result of one (attribute, prompt, intervention) of ``model``."""
         return self.store.result(model or self._only_model(), attribute, prompt, intervention)
 
@@ -322,8 +358,11 @@ class Study:
         from .tables import summarize
 
         return summarize(
-            ((k.model, k.attribute, k.prompt, self.store.result(k.model, k.attribute, k.prompt))
-             for k in self.store.keys() if k.intervention == "none"),
+            (
+                (k.model, k.attribute, k.prompt, self.store.result(k.model, k.attribute, k.prompt))
+                for k in self.store.record_keys()
+                if k.intervention == "none"
+            ),
             alpha=self.alpha,
         )
 
@@ -366,4 +405,12 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
-__all__ = ["DEFAULT_ENRICH", "DEFAULT_SCALES", "EnrichConfig", "POSITIONS", "Study", "default_interventions", "model_label"]
+__all__ = [
+    "DEFAULT_ENRICH",
+    "DEFAULT_SCALES",
+    "POSITIONS",
+    "EnrichConfig",
+    "Study",
+    "default_interventions",
+    "model_label",
+]

@@ -41,10 +41,16 @@ def summarize(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedCriticalLayer)  # NaN is reported in the tables
             layer = res.critical_layer(alpha)
-        rows.append({
-            "model": model, "attribute": attribute, "prompt": prompt,
-            "critical_layer": float(layer), "accuracy": res.accuracy(), "n": len(res),
-        })
+        rows.append(
+            {
+                "model": model,
+                "attribute": attribute,
+                "prompt": prompt,
+                "critical_layer": float(layer),
+                "accuracy": res.accuracy(),
+                "n": len(res),
+            }
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
@@ -99,7 +105,7 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     Example:
         >>> r, p = pearson([1, 2, 3, 4], [2, 4, 5, 9])
         >>> round(r, 3), round(p, 3)
-        (0.96, 0.04)
+        (0.965, 0.035)
     """
     from scipy import stats
 
@@ -125,15 +131,25 @@ def table3(summary: pd.DataFrame, exclude: Sequence[str] = ("gender",)) -> pd.Da
     for model, part in summary.groupby("model", sort=False):
         subsets = [("all", part)]
         if exclude:
-            subsets.append((f"excluding {', '.join(exclude)}", part[~part["attribute"].isin(exclude)]))
+            subsets.append(
+                (f"excluding {', '.join(exclude)}", part[~part["attribute"].isin(exclude)])
+            )
         for name, sub in subsets:
             sub = sub.dropna(subset=["critical_layer"])
             r, p = pearson(sub["critical_layer"], sub["accuracy"])
-            rows.append({
-                "model": model, "subset": name, "n": len(sub), "pearson_r": r, "p_value": p,
-                "significant": bool(p < 0.05) if not math.isnan(p) else False,
-            })
-    return pd.DataFrame(rows, columns=["model", "subset", "n", "pearson_r", "p_value", "significant"])
+            rows.append(
+                {
+                    "model": model,
+                    "subset": name,
+                    "n": len(sub),
+                    "pearson_r": r,
+                    "p_value": p,
+                    "significant": bool(p < 0.05) if not math.isnan(p) else False,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["model", "subset", "n", "pearson_r", "p_value", "significant"]
+    )
 
 
 def to_markdown(df: pd.DataFrame, index: bool = True, floatfmt: str = ".3g") -> str:
@@ -145,6 +161,7 @@ def to_markdown(df: pd.DataFrame, index: bool = True, floatfmt: str = ".3g") -> 
         |---|---|
         | m | 1.5 |
     """
+
     def fmt(v: object) -> str:
         if isinstance(v, (float, np.floating)):
             return "n/a" if math.isnan(v) else format(float(v), floatfmt)
