@@ -269,3 +269,14 @@ def test_meta_refuses_to_mix_runs(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert rec.safe_name("org/model name") == "org__model_name"
+
+
+def test_a_sweep_cut_inside_a_scale_reruns_that_scale(model, finished, tmp_path):
+    import shutil
+
+    shutil.copytree(finished.out, tmp_path, dirs_exist_ok=True)
+    rows_path, _ = rec.RecordStore(tmp_path).enrich_paths("tiny", "gender", "P3")
+    lines = rows_path.read_text().splitlines(keepends=True)
+    rows_path.write_text("".join(lines[:4]) + lines[4][:10])  # λ = 1 only partly written
+    make_study(model, tmp_path).run()
+    assert rows_path.read_text() == "".join(lines)

@@ -7,9 +7,9 @@ cache folder.
 
 Example:
     >>> out = reproduce()  # doctest: +SKIP
-    >>> out = reproduce("Qwen/Qwen2-Audio-7B-Instruct", "/data/SAKURA", "results/qwen2")  # doctest: +SKIP
+    >>> out = reproduce("Qwen/Qwen2-Audio-7B-Instruct", "/data/SAKURA", "qwen2/")  # doctest: +SKIP
     >>> out.figures[2]  # doctest: +SKIP
-    PosixPath('results/qwen2/figures/fig2.png')
+    PosixPath('qwen2/figures/fig2.png')
 """
 
 from __future__ import annotations

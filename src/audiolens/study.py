@@ -266,6 +266,8 @@ class Study:
         return [min(acc, key=lambda a: (acc[a], a))] if acc else []
 
     def _enrich_one(self, ds: AttributeDataset, cfg: EnrichConfig) -> None:
+        from tqdm.auto import tqdm
+
         attr = ds.task.name
         rows_path, setup_path = self.store.enrich_paths(self.model_name, attr, cfg.prompt)
         # A probe split that would leave less than half to test falls back to the paper's ratio
@@ -302,8 +304,10 @@ class Study:
         setup_path.parent.mkdir(parents=True, exist_ok=True)
         setup_path.write_text(_json(setup))
 
-        rec.repair(rows_path)
-        done = {float(r["scale"]) for r in rec.read_records(rows_path)}
+        done = _complete_scales(rows_path, 1 + cfg.seeds)
+        todo = [s for s in cfg.scales if float(s) not in done]
+        if not todo:
+            return
         lens = LogitLens(ds.task, positions=("last",))
         prompt = ds.task.prompt(cfg.prompt)
         batches = [
@@ -312,9 +316,7 @@ class Study:
         ]
         # One sweep call per λ: the random layers depend only on (seed, batch), so the rows equal
         # one call over every λ, and a killed sweep resumes at the first missing λ.
-        for scale in cfg.scales:
-            if float(scale) in done:
-                continue
+        for scale in tqdm(todo, desc=f"enrich {attr}", unit="λ", disable=not self.progress):
             sweep = enrich_sweep(
                 self.model,
                 batches,
@@ -397,6 +399,21 @@ class Study:
         from . import figures
 
         return figures.draw(n, self.store, self.out / "figures" / f"fig{n}.png")
+
+
+def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
+    """The λ values with all their sweep rows on disk; rows of a λ cut short by a kill are
+    dropped from the file so that the λ is run again from scratch."""
+    rec.repair(path)
+    rows = rec.read_records(path)
+    count: dict[float, int] = {}
+    for r in rows:
+        count[float(r["scale"])] = count.get(float(r["scale"]), 0) + 1
+    complete = {s for s, n in count.items() if n == rows_per_scale}
+    if len(complete) < len(count):
+        path.write_text("")
+        rec.append_records(path, [r for r in rows if float(r["scale"]) in complete])
+    return complete
 
 
 def _json(obj: Any) -> str:
