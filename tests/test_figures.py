@@ -3,6 +3,7 @@ labelled axes and legends; and the end-to-end ``reproduce`` pipeline on in-memor
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -196,12 +197,33 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     for n, path in done.figures.items():
         assert path == tmp_path / "figures" / f"fig{n}.png"
         assert matplotlib.image.imread(path).shape[:2] == (HEIGHT, WIDTH)
-    records = sorted(
-        p.relative_to(tmp_path / "records").as_posix()
-        for p in (tmp_path / "records").rglob("*.json*")
-    )
-    assert len([r for r in records if r.endswith(".none.jsonl")]) == 6
-    assert len([r for r in records if r.endswith(".audio_mask.jsonl")]) == 6
+    # Every file written opens as what its name says, with the expected number of rows.
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    name = done.study.model_name
+    expected = {f"records/{name}/meta.json"}
+    for attr, n in (("gender", 6), ("language", 8)):
+        for p in ("P1", "P2", "P3"):
+            for i in ("none", "audio_mask"):
+                expected.add(f"records/{name}/{attr}/{p}.{i}.jsonl")
+    (attr,) = {a for a, _ in done.study.store.enrichments(name)}
+    expected |= {f"records/{name}/{attr}/enrich.P3.json", f"records/{name}/{attr}/enrich.P3.jsonl"}
+    expected |= {f"tables/table{k}.{e}" for k in (2, 3) for e in ("csv", "md")}
+    expected |= {f"figures/fig{k}.png" for k in (2, 3, 4, 5)}
+    assert {p.relative_to(tmp_path).as_posix() for p in files} == expected
+    for path in files:
+        if path.suffix == ".jsonl":
+            rows = [json.loads(line) for line in path.read_text().splitlines()]
+            want = {"gender": 6, "language": 8}[path.parent.name]
+            # enrichment: 2 λ x (the selected layer + 5 random-layer seeds)
+            assert len(rows) == (12 if path.stem.startswith("enrich") else want)
+        elif path.suffix == ".json":
+            assert json.loads(path.read_text())
+        elif path.suffix == ".csv":
+            assert not pd.read_csv(path).empty
+        elif path.suffix == ".md":
+            assert path.read_text().startswith("| model |")
+        else:
+            assert matplotlib.image.imread(path).shape[:2] == (HEIGHT, WIDTH)
     text = "\n".join(lines)
     assert "gender: 6 clips, chance 0.50" in text and "language: 8 clips, chance 0.12" in text
     assert "I per layer:" in text and "Table III" in text
