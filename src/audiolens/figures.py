@@ -231,8 +231,11 @@ def fig5(store: RecordStore) -> Figure:
         _empty(axes[0, 0], "no enrichment sweep recorded")
     for ax, (m, a, p) in zip(axes.flat, sweeps):
         setup, rows = store.enrichment(m, a, p)
+        layer = "" if setup["source_layer"] is None else f", ℓ̄ = {setup['source_layer']}"
         ax.set_title(
-            f"{m} — {a} ({p})\nprobe {setup['n_probe']} / test {setup['n_test']}", fontsize=10
+            f"{m} — {a} ({p})\nprobe {setup['n_probe']} / test {setup['n_test']}{layer}, "
+            f"gap {setup['gap']}",
+            fontsize=10,
         )
         if setup["source_layer"] is None or not rows:
             _empty(ax, setup.get("note") or "sweep not run yet")
@@ -258,13 +261,6 @@ def fig5(store: RecordStore) -> Figure:
             color=CORRECT,
             zorder=4,
             label="selected layer ℓ̄",
-        )
-        ax.text(
-            0.02,
-            0.03,
-            f"ℓ̄ = {setup['source_layer']}, gap {setup['gap']}",
-            transform=ax.transAxes,
-            fontsize=8,
         )
         ax.set_xlabel("scale λ")
         ax.set_ylabel("test accuracy (%)")

@@ -239,8 +239,9 @@ def _reproduce(
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
         study.run()
     tables = {
-        "table2": study.out / "tables" / "table2.csv",
-        "table3": study.out / "tables" / "table3.csv",
+        f"table{n}.{ext}": study.out / "tables" / f"table{n}.{ext}"
+        for n in (2, 3)
+        for ext in ("csv", "md")
     }
     study.table2()
     table3 = study.table3(exclude=["gender"])
@@ -269,7 +270,7 @@ def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) ->
             for _, r in rows.iterrows():
                 info = study.result(attr, r["prompt"], model=model).info_scores("last")
                 layer = (
-                    "n/a (no layer above chance)"
+                    "n/a (no layer above (1+α)/|Y|)"
                     if math.isnan(r["critical_layer"])
                     else f"{r['critical_layer']:.2f}"
                 )
