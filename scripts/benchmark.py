@@ -12,6 +12,10 @@ Methods:
   hidden_states    one forward with output_hidden_states=True, then norm + head by hand
   per_layer_rerun  the original code's scheme: one hidden-states pass, then one full forward
                    per layer with that layer's residual written into the last layer's output
+
+A second table times six intervention variants that differ only at the last token (plain,
+audio mask, four enrichment scales) run one by one versus LogitLens.run_many, which runs the
+prefix once and reuses its key/value cache.
 """
 
 from __future__ import annotations
@@ -121,6 +125,27 @@ def main() -> None:
     for name in methods:
         med = statistics.median(times[name])
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{passes[name]:>16}{kept[name] / 2**20:>10.1f}")
+
+    src = max(1, L - 5)
+    variants = {"none": [], "audio_mask": [al.AudioMask()]}
+    variants |= {f"enrich {s}": [al.Enrich(src, s, target_layer=L)] for s in (0.1, 0.5, 1.0, 2.0)}
+    separate = lambda: {k: lens.run(model, batch, v) for k, v in variants.items()}  # noqa: E731
+    shared = lambda: lens.run_many(model, batch, variants)  # noqa: E731
+    a, b = separate(), shared()
+    for k in variants:
+        torch.testing.assert_close(a[k].label_logits, b[k].label_logits, rtol=1e-4, atol=1e-4)
+    vt: dict[str, list[float]] = {"separate runs": [], "run_many": []}
+    for _ in range(args.rounds):
+        for name, fn in (("separate runs", separate), ("run_many", shared)):
+            t = time.perf_counter()
+            fn()
+            vt[name].append(time.perf_counter() - t)
+    print(f"\n{len(variants)} variants differing only at the last token")
+    print(f"{'method':<17}{'median s':>10}{'x hf_forward':>14}{'x separate':>12}")
+    sep = statistics.median(vt["separate runs"])
+    for name, ts in vt.items():
+        med = statistics.median(ts)
+        print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{med / sep:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -247,3 +247,32 @@ def test_enrich_sweep_table(tiny_model, clips, gender_task, lens):
     assert sel.loc[4.0, "relative_improvement"] == pytest.approx(direct / base - 1)
     with pytest.raises(ValueError, match="source_layer"):
         al.enrich_sweep(model, batch, lens, source_layer=5, gap=3, progress=False)
+
+
+def test_run_many_shares_the_prefix_and_matches_separate_runs(tiny_model, gender_batch, lens, monkeypatch):
+    variants = {
+        "none": [],
+        "mask": [al.AudioMask()],
+        "enrich": [al.Enrich(1, 0.5, target_layer=3)],
+        "both": [al.AudioMask(), al.Enrich(1, 0.5, target_layer=3)],
+    }
+    calls = []
+    real = tiny_model.run_backbone
+    monkeypatch.setattr(tiny_model, "run_backbone", lambda inputs, **kw: calls.append(inputs["input_ids"].shape[1]) or real(inputs, **kw))
+    many = lens.run_many(tiny_model, gender_batch, variants)
+    # One pass over the prefix, then a single-token step per variant.
+    assert calls == [gender_batch.seq_len - 1] + [1] * len(variants)
+    for name, ivs in variants.items():
+        alone = lens.run(tiny_model, gender_batch, ivs)
+        torch.testing.assert_close(many[name].label_logits, alone.label_logits, rtol=1e-5, atol=1e-6)
+    # The attribute position lies in the shared prefix: identical in every variant.
+    for name in variants:
+        assert torch.equal(many[name].label_logits[:, :, 1], many["none"].label_logits[:, :, 1])
+
+
+def test_run_many_falls_back_when_an_intervention_reaches_earlier(tiny_model, gender_batch, lens):
+    earlier = al.AudioMask(queries="attribute")
+    assert not earlier.last_token_only(gender_batch)
+    out = lens.run_many(tiny_model, gender_batch, {"none": [], "attr": [earlier]})
+    alone = lens.run(tiny_model, gender_batch, [earlier])
+    assert torch.equal(out["attr"].label_logits, alone.label_logits)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -122,19 +122,23 @@ def enrich_sweep(
     # One random layer per sample and seed, drawn once so every λ sees the same layers.
     draws = {s: [np.random.default_rng([s, i]).choice(layers, size=len(b)) for i, b in enumerate(batches)] for s in seeds}
 
-    def accuracy(make: Any) -> float:
-        res = LensResult.concat([
-            lens.run(model, b, interventions=[make(i, b)]) for i, b in enumerate(batches)
-        ])
-        return res.accuracy()
-
-    rows = []
+    # Every variant differs only at the last token, so each batch runs its prefix once.
     jobs = [(scale, -1) for scale in scales] + [(scale, s) for scale in scales for s in seeds]
-    for scale, seed in tqdm(jobs, desc="enrich sweep", disable=not progress):
-        if seed < 0:
-            acc = accuracy(lambda i, b: Enrich(source_layer, scale, gap=gap))
-            rows.append({"scale": scale, "method": "selected", "seed": -1, "accuracy": acc})
-        else:
-            acc = accuracy(lambda i, b: Enrich(draws[seed][i], scale, gap=gap))
-            rows.append({"scale": scale, "method": "random", "seed": seed, "accuracy": acc})
+    per_job: dict[tuple[float, int], list[LensResult]] = {job: [] for job in jobs}
+    for i, batch in enumerate(tqdm(batches, desc="enrich sweep", disable=not progress)):
+        variants = {
+            (scale, seed): [Enrich(source_layer if seed < 0 else draws[seed][i], scale, gap=gap)]
+            for scale, seed in jobs
+        }
+        for job, res in lens.run_many(model, batch, variants).items():
+            per_job[job].append(res)
+    rows = [
+        {
+            "scale": scale,
+            "method": "selected" if seed < 0 else "random",
+            "seed": seed,
+            "accuracy": LensResult.concat(per_job[(scale, seed)]).accuracy(),
+        }
+        for scale, seed in jobs
+    ]
     return SweepResult(pd.DataFrame(rows), source_layer)

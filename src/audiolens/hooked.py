@@ -84,6 +84,8 @@ class HookedAudioLM(HookedRootModule):
         self.blocks = nn.ModuleList(_Block() for _ in found["layers"])
         self.ln_final = _FinalNorm()
         self.cfg = SimpleNamespace(n_layers=len(found["layers"]), d_model=self.W_U.shape[1])
+        # Absolute position of the first token in the current forward (> 0 with a prefix cache).
+        self.__dict__["chunk_start"] = 0
         self.setup()
 
     # ----------------------------------------------------------------- construction
@@ -214,15 +216,33 @@ class HookedAudioLM(HookedRootModule):
         which is what lenses use).
         """
         inputs = batch.inputs if isinstance(batch, AudioBatch) else batch
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        with self._routing(inputs["attention_mask"]):
-            out = self._hf["backbone"](**inputs, use_cache=forward_kwargs.pop("use_cache", False), **forward_kwargs)
+        out = self.run_backbone(inputs, **forward_kwargs)
         if return_type is None:
             return None
         hidden = out.last_hidden_state
         if positions is not None:
             hidden = gather_positions(hidden, position_index(batch, positions))
         return self._hf["unembed"](hidden)
+
+    def run_backbone(
+        self, inputs: dict[str, Tensor], *, past_key_values: Any = None, use_cache: bool = False, **kwargs: Any
+    ) -> Any:
+        """The HF backbone's output (``last_hidden_state``, ``past_key_values``) with hooks live.
+
+        With ``past_key_values``, ``inputs`` holds only the new tokens; during the call
+        :attr:`chunk_start` is the absolute position of the first of them, so hooks that index
+        positions can translate absolute positions into the chunk's own.
+        """
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        start = 0 if past_key_values is None else past_key_values.get_seq_length()
+        self.__dict__["chunk_start"] = start
+        try:
+            with self._routing(inputs["attention_mask"]):
+                return self._hf["backbone"](
+                    **inputs, past_key_values=past_key_values, use_cache=use_cache, **kwargs
+                )
+        finally:
+            self.__dict__["chunk_start"] = 0
 
     def run_with_cache(
         self,
@@ -244,9 +264,10 @@ class HookedAudioLM(HookedRootModule):
 
         def save(act: Tensor, hook: HookPoint) -> None:
             if index is not None and hook.name.endswith("hook_attn_mask"):
-                act = act[torch.arange(act.shape[0])[:, None], :, index.to(act.device)].transpose(1, 2)
+                local = index.to(act.device) - self.chunk_start
+                act = act[torch.arange(act.shape[0])[:, None], :, local].transpose(1, 2)
             elif index is not None:
-                act = gather_positions(act, index)
+                act = gather_positions(act, index - self.chunk_start)
             cache[hook.name] = act.detach().to(device) if device else act.detach()
 
         with self.hooks(fwd_hooks=[(n, save) for n in names]):

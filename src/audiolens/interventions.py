@@ -54,7 +54,16 @@ class Intervention(ABC):
 
     @abstractmethod
     def hooks(self, model: HookedAudioLM, batch: AudioBatch) -> list[tuple[str, HookFn]]:
-        """``(hook_name, fn(activation, hook) -> new activation or None)`` pairs."""
+        """``(hook_name, fn(activation, hook) -> new activation or None)`` pairs.
+
+        With a prefix cache a forward may cover only the newest tokens: position ``p`` of the
+        batch is then ``p - model.chunk_start`` in the activation.
+        """
+
+    def last_token_only(self, batch: AudioBatch) -> bool:
+        """True if this changes nothing before the last token, so runs that differ only in
+        such interventions may share the prefix's key/value cache. Say False when unsure."""
+        return False
 
 
 @dataclass
@@ -108,6 +117,12 @@ class AudioMask(Intervention):
 
     def writes(self, model):
         return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
+
+    def last_token_only(self, batch):
+        from .hooked import position_index
+
+        queries = [self.queries] if isinstance(self.queries, (str, int)) else list(self.queries)
+        return bool((position_index(batch, queries) == batch.position("last")[:, None]).all())
 
     def hooks(self, model, batch):
         from .hooked import position_index
@@ -167,6 +182,9 @@ class Enrich(Intervention):
     def writes(self, model):
         return sorted({model.resid_name(int(t)) for t in self._pairs(model)[1]})
 
+    def last_token_only(self, batch):
+        return bool((batch.position(self.position) == batch.position("last")).all())
+
     def hooks(self, model, batch):
         from .hooked import position_index
 
@@ -178,7 +196,7 @@ class Enrich(Intervention):
             rows = torch.as_tensor(np.flatnonzero(src == layer), device=model.device)
 
             def save(act, hook, rows=rows):
-                saved_rows = act[rows, pos[rows]].clone()
+                saved_rows = act[rows, pos[rows] - model.chunk_start].clone()
                 for r, v in zip(rows.tolist(), saved_rows):
                     saved[r] = v
 
@@ -189,7 +207,8 @@ class Enrich(Intervention):
             def add(act, hook, rows=rows):
                 act = act.clone()
                 extra = torch.stack([saved[r] for r in rows.tolist()])
-                act[rows, pos[rows]] = act[rows, pos[rows]] + self.scale * extra
+                local = pos[rows] - model.chunk_start
+                act[rows, local] = act[rows, local] + self.scale * extra
                 return act
 
             hooks.append((model.resid_name(layer), add))

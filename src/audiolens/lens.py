@@ -9,7 +9,7 @@ position, so a lens run costs less than the model's own forward.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -93,11 +93,7 @@ class LogitLens(Lens):
         interventions: Sequence[Intervention] = (),
     ) -> LensResult:
         """One forward pass: label logits at every layer 0..L and every asked position."""
-        if batch.label_set is not None and tuple(batch.label_set) != self.labels:
-            raise ValueError(
-                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(self.labels)}"
-            )
-        token_ids = label_token_ids(model.tokenizer, self.labels, self.label_tokens)
+        token_ids = self._check(model, batch)
         index = position_index(batch, list(self.positions))
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
         resid: dict[str, Tensor] = {}
@@ -108,17 +104,94 @@ class LogitLens(Lens):
         # Interventions go first so that the lens reads the edited residuals.
         hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
         with model.hooks(fwd_hooks=hooks):
-            model.forward(batch, return_type=None)
+            model.run_backbone(batch.inputs)
+        return self._result(model, batch, torch.stack([resid[n] for n in names]), token_ids)
 
-        stacked = torch.stack([resid[n] for n in names])  # (L+1, batch, k, d)
+    @torch.no_grad()
+    def run_many(
+        self,
+        model: HookedAudioLM,
+        batch: AudioBatch,
+        variants: Mapping[str, Sequence[Intervention]],
+    ) -> dict[str, LensResult]:
+        """Several intervention sets on one batch, e.g. ``{"none": [], "mask": [AudioMask()]}``.
+
+        When every intervention acts only at the last token (masks and enrichments there do),
+        everything before it is the same in all variants: the prefix runs once, its key/value
+        cache is kept, and each variant costs one single-token step. Otherwise each variant is
+        an ordinary :meth:`run`.
+
+        Example:
+            >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
+            >>> out["masked"].info_scores()  # doctest: +SKIP
+        """
+        last = batch.position("last")
+        shareable = (
+            len(variants) > 1
+            and bool((last == batch.seq_len - 1).all())
+            and all(isinstance(iv, Intervention) and iv.last_token_only(batch)
+                    for ivs in variants.values() for iv in ivs)
+        )
+        if not shareable:
+            return {name: self.run(model, batch, ivs) for name, ivs in variants.items()}
+
+        token_ids = self._check(model, batch)
+        index = position_index(batch, list(self.positions))
+        at_last = (index == last[:, None])[..., None].to(model.device)  # (batch, k, 1)
+        names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
+        step_keys = ("input_ids", "attention_mask", "position_ids")
+        prefix_inputs = {k: v[:, :-1] if k in step_keys else v for k, v in batch.inputs.items()}
+        step_inputs = {
+            "input_ids": batch.inputs["input_ids"][:, -1:],
+            "attention_mask": batch.inputs["attention_mask"],
+            "position_ids": batch.inputs["position_ids"][:, -1:],
+        }
+
+        prefix: dict[str, Tensor] = {}
+
+        def keep_prefix(act: Tensor, hook) -> None:
+            # Positions at the last token are filled from each variant's step below.
+            prefix[hook.name] = gather_positions(act, index.clamp(max=batch.seq_len - 2))
+
+        with model.hooks(fwd_hooks=[(n, keep_prefix) for n in names]):
+            cache = model.run_backbone(prefix_inputs, use_cache=True).past_key_values
+
+        results = {}
+        for name, ivs in variants.items():
+            step: dict[str, Tensor] = {}
+
+            def keep_step(act: Tensor, hook) -> None:
+                step[hook.name] = act[:, -1:]
+
+            hooks = collect_hooks(ivs, model, batch) + [(n, keep_step) for n in names]
+            try:
+                with model.hooks(fwd_hooks=hooks):
+                    model.run_backbone(step_inputs, past_key_values=cache, use_cache=True)
+            finally:
+                cache.crop(-1)  # back to the prefix for the next variant
+            stacked = torch.stack([torch.where(at_last, step[n], prefix[n]) for n in names])
+            results[name] = self._result(model, batch, stacked, token_ids)
+        return results
+
+    def _check(self, model: HookedAudioLM, batch: AudioBatch) -> list[int]:
+        if batch.label_set is not None and tuple(batch.label_set) != self.labels:
+            raise ValueError(
+                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(self.labels)}"
+            )
+        return label_token_ids(model.tokenizer, self.labels, self.label_tokens)
+
+    def _result(
+        self, model: HookedAudioLM, batch: AudioBatch,
+        stacked: Float[Tensor, "layers batch pos d_model"], token_ids: list[int],
+    ) -> LensResult:
         label_logits = torch.stack(
-            [self.forward(model, stacked[layer], layer, token_ids) for layer in range(len(names))]
+            [self.forward(model, stacked[layer], layer, token_ids) for layer in range(len(stacked))]
         )
         label_probs = None
         if self.full_vocab:
             label_probs = torch.stack([
                 torch.softmax(self.forward(model, stacked[layer], layer).float(), -1)[..., token_ids]
-                for layer in range(len(names))
+                for layer in range(len(stacked))
             ])
         return LensResult(
             label_logits=label_logits.float().cpu(),
