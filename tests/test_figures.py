@@ -52,8 +52,9 @@ def tones(attribute: str, n: int) -> AttributeDataset:
 
 
 @pytest.fixture(scope="module")
-def model():
-    return al.models.tiny_qwen2_audio(seed=0, n_layers=4)
+def model(tiny_model):
+    assert tiny_model.n_layers == 4  # the shared tiny model (conftest.py): 4 layers, seed 0
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

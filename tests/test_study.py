@@ -27,8 +27,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model():
-    return al.models.tiny_qwen2_audio(seed=0, n_layers=4)
+def model(tiny_model):
+    assert tiny_model.n_layers == 4  # the shared tiny model (conftest.py): 4 layers, seed 0
+    return tiny_model
 
 
 def clips(attribute: str, n: int, seed: int = 0) -> AttributeDataset:
