@@ -102,7 +102,10 @@ def test_records_hold_every_sample_and_match_a_direct_lens_run(model, finished):
         ds.labels[:4],
         ids=[s.id for s in ds.samples[:4]],
     )
-    live = LogitLens(ds.task).run(model, batch, interventions=[al.AudioMask()])
+    # The runner computes both interventions in one run_many call (shared prefix).
+    live = LogitLens(ds.task).run_many(model, batch, {"none": [], "audio_mask": [al.AudioMask()]})["audio_mask"]
+    alone = LogitLens(ds.task).run(model, batch, interventions=[al.AudioMask()])
+    np.testing.assert_allclose(live.label_logits.numpy(), alone.label_logits.numpy(), rtol=1e-4, atol=1e-6)
     stored = finished.result("language", "P3", "audio_mask").subset(np.arange(4))
     np.testing.assert_array_equal(stored.label_logits.numpy(), live.label_logits.numpy())
     np.testing.assert_array_equal(stored.predictions("last"), [r["prediction"] for r in lines[:4]])
@@ -161,21 +164,23 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     model, finished, tmp_path, monkeypatch
 ):
     computed: list[tuple[str, str, str]] = []  # (prompt, intervention, id) per lens row
-    kill_after = [3]  # lens calls; None = never
-    real_run = LogitLens.run
+    kill_after = [1]  # lens calls (one per chunk and prompt, all interventions); None = never
+    calls = [0]
+    real_run_many = LogitLens.run_many
 
-    def counting_run(self, model, batch, interventions=()):
-        if kill_after[0] is not None and len(computed) >= 4 * kill_after[0]:
+    def counting_run_many(self, model, batch, variants):
+        if kill_after[0] is not None and calls[0] >= kill_after[0]:
             raise KeyboardInterrupt  # what a Ctrl-C between two batches looks like
-        kind = "audio_mask" if interventions else "none"
-        computed.extend((batch.prompt.name, kind, i) for i in batch.ids)
-        return real_run(self, model, batch, interventions)
+        calls[0] += 1
+        for kind in variants:
+            computed.extend((batch.prompt.name, kind, i) for i in batch.ids)
+        return real_run_many(self, model, batch, variants)
 
-    monkeypatch.setattr(LogitLens, "run", counting_run)
+    monkeypatch.setattr(LogitLens, "run_many", counting_run_many)
     with pytest.raises(KeyboardInterrupt):
         make_study(model, tmp_path).run()
-    # Three batches of the first chunk (gender 00-03) made it to disk, flushed.
-    assert len(computed) == 12
+    # One call (P1 of the first chunk, gender 00-03, both interventions) made it to disk, flushed.
+    assert len(computed) == 8
     done = {
         k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
         for k in [("P1", "none"), ("P1", "audio_mask"), ("P3", "none"), ("P3", "audio_mask")]
@@ -183,7 +188,7 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     assert done == {
         ("P1", "none"): 4,
         ("P1", "audio_mask"): 4,
-        ("P3", "none"): 4,
+        ("P3", "none"): 0,
         ("P3", "audio_mask"): 0,
     }
 
@@ -196,9 +201,9 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     kill_after[0] = None
     make_study(model, tmp_path).run()
     n_rows = 2 * 2 * (10 + 8)  # prompts x interventions x samples
-    lens_rows = computed[: n_rows - 11]
+    lens_rows = [r for r in computed if isinstance(r[1], str)]  # not the enrichment sweep's
     assert ("P1", "none", "gender-03") in lens_rows
-    assert len(set(lens_rows)) == n_rows - 11  # each missing row once, nothing recomputed
+    assert len(lens_rows) == len(set(lens_rows)) == n_rows - 7  # each missing row once, nothing recomputed
     assert not {("P1", "none", "gender-00"), ("P1", "audio_mask", "gender-01")} & set(lens_rows)
 
     # Same records as the uninterrupted run: byte for byte where the batches were the same,
@@ -224,6 +229,7 @@ def test_rerunning_a_finished_study_computes_nothing(model, finished, monkeypatc
         raise AssertionError("a finished study must not run the lens again")
 
     monkeypatch.setattr(LogitLens, "run", fail)
+    monkeypatch.setattr(LogitLens, "run_many", fail)
     before = record_files(finished.out)
     make_study(model, finished.out).run()
     assert record_files(finished.out) == before

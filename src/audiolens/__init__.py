@@ -6,7 +6,7 @@ Example:
     >>> task = al.sakura_task("gender")
 """
 
-from . import metrics, models
+from . import data, metrics, models
 from .adapters import ARCHITECTURES, Architecture, ArchitectureError
 from .audio import AudioError, AudioNote, load_audio, prepare_waveform
 from .batch import AudioBatch
@@ -15,6 +15,8 @@ from .hooked import HookedAudioLM
 from .interventions import AudioMask, Enrich, HookIntervention, Intervention, InterventionConflict
 from .labels import LabelTokenError, label_token_ids
 from .lens import Lens, LensResult, LogitLens
+from .reproduce import reproduce
+from .study import Study
 from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
 
 __version__ = "0.1.0"
@@ -23,6 +25,6 @@ __all__ = [
     "ARCHITECTURES", "Architecture", "ArchitectureError", "AudioBatch", "AudioError", "AudioMask",
     "AudioNote", "Enrich", "HookIntervention", "HookedAudioLM", "Intervention",
     "InterventionConflict", "LabelTokenError", "Lens", "LensResult", "LogitLens", "Prompt",
-    "SAKURA_TASKS", "Task", "enrich_sweep", "label_token_ids", "load_audio", "metrics", "models",
-    "prepare_waveform", "sakura_task", "select_enrich_layer", "split",
+    "SAKURA_TASKS", "Study", "Task", "data", "enrich_sweep", "label_token_ids", "load_audio", "metrics", "models",
+    "prepare_waveform", "reproduce", "sakura_task", "select_enrich_layer", "split",
 ]

@@ -237,11 +237,12 @@ class Study:
                 for ids, group in groups.items():
                     samples = [s for s in chunk if s.id in set(ids)]
                     batch = self._batch(samples, ds.task.prompt(prompt), waves)
+                    # Interventions at the last token share one prefix pass (run_many).
+                    results = lens.run_many(
+                        self.model, batch, {k.intervention: self.interventions[k.intervention] for k in group}
+                    )
                     for key in group:
-                        result = lens.run(
-                            self.model, batch, interventions=self.interventions[key.intervention]
-                        )
-                        rec.append_records(key.path(self.out), rec.sample_records(result))
+                        rec.append_records(key.path(self.out), rec.sample_records(results[key.intervention]))
                         done[key].update(ids)
                         bar.update(len(ids))
 
