@@ -241,3 +241,24 @@ def test_reproduce_without_espeak_says_how_to_install_it(tmp_path, monkeypatch, 
     assert main(["reproduce", "--out", str(tmp_path / "out"), "--per-label", "2"]) == 1
     assert "apt-get install espeak-ng" in capsys.readouterr().err
     assert not (tmp_path / "out" / "records").exists()
+
+
+def test_plot_info_scores_of_live_results(tmp_path):
+    import matplotlib.image as mpimg
+
+    import audiolens as al
+    from audiolens.figures import plot_info_scores
+
+    logits = torch.zeros(4, 2, 2, 2)
+    logits[:2, 0, :, 1] = 1.0  # sample 0 wrong at layers 0-1,
+    logits[2:, 0, :, 0] = 1.0  # right from layer 2 on
+    logits[:, 1, :, 1] = 1.0   # sample 1 right everywhere
+    res = al.LensResult(logits, torch.tensor([0, 1]), ("a", "b"), ("last", "attribute"), (5, 6))
+    fig = plot_info_scores({"last": res, "attribute@attribute": res})
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if line.get_label() in ("last", "attribute")]
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.5, 0.5, 1.0, 1.0])
+    assert ax.get_xlabel().startswith("layer") and ax.get_ylabel() == "information score"
+    path = tmp_path / "scores.png"
+    res.plot().savefig(path)
+    assert mpimg.imread(path).shape[0] > 100

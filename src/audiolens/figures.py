@@ -12,13 +12,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from .enrich import SweepResult
+from .lens import LensResult
 from .records import RecordError, RecordStore
 from .tables import attribute_order
 
@@ -84,6 +85,42 @@ def _legend(fig: Figure) -> None:
             ncols=len(labels),
             fontsize=9,
         )
+
+
+def plot_info_scores(
+    results: LensResult | Mapping[str, LensResult],
+    position: str = "last",
+    title: str | None = None,
+    ax=None,
+) -> Figure:
+    """Information score per layer of one or several lens results, with the chance line.
+
+    A mapping plots one line per name; a ``"name@position"`` key reads that position instead
+    (e.g. ``{"last": res, "attribute@attribute": res, "masked": masked}`` draws Fig. 4's three
+    lines for one model). Pass ``ax`` to draw into an existing matplotlib axes.
+
+    Example:
+        >>> fig = plot_info_scores({"plain": res, "audio masked": masked})  # doctest: +SKIP
+        >>> fig.savefig("scores.png")  # doctest: +SKIP
+    """
+    named = {"": results} if isinstance(results, LensResult) else dict(results)
+    if ax is None:
+        fig = Figure(figsize=(PANEL_W * 1.5, PANEL_H * 1.3), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    first = next(iter(named.values()))
+    for name, res in named.items():
+        label, _, pos = name.partition("@")
+        pos = pos or position
+        ax.plot(np.arange(res.n_layers + 1), res.info_scores(pos), marker="o", ms=3,
+                label=label or f"{pos} token")
+    _layer_axis(ax, first.n_layers)
+    _chance(ax, len(first.labels))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title or f"information score per layer ({len(first)} samples)", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def fig2(store: RecordStore) -> Figure:

@@ -276,6 +276,12 @@ class LensResult:
         """Eq. 4 (NaN with a warning when no layer contributes)."""
         return metrics.critical_layer(self.info_scores(position), len(self.labels), alpha)
 
+    def plot(self, position: str = "last", title: str | None = None, ax=None):
+        """A matplotlib Figure of the information score per layer (imports matplotlib)."""
+        from .figures import plot_info_scores
+
+        return plot_info_scores(self, position=position, title=title, ax=ax)
+
     def subset(self, index) -> LensResult:
         """The samples ``index`` (ints or a bool mask), e.g. ``res.subset(~res.correct)``."""
         index = torch.as_tensor(np.asarray(index))
