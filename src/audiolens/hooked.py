@@ -34,6 +34,7 @@ from .batch import AudioBatch, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
+_HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
 
 class _Block(nn.Module):
@@ -116,7 +117,10 @@ class HookedAudioLM(HookedRootModule):
         import transformers
         from transformers import AutoConfig, AutoProcessor
 
-        config = AutoConfig.from_pretrained(name_or_path, **hf_kwargs)
+        # Options that locate files apply to config and processor too; the rest (device_map,
+        # quantization_config, ...) only to the model.
+        shared = {k: v for k, v in hf_kwargs.items() if k in _HUB_OPTIONS}
+        config = AutoConfig.from_pretrained(name_or_path, **shared)
         arch = architecture or architecture_for(config.model_type)
         model_cls = getattr(transformers, arch.hf_class)
         load_kwargs = dict(hf_kwargs)
@@ -128,7 +132,7 @@ class HookedAudioLM(HookedRootModule):
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()
-        processor = AutoProcessor.from_pretrained(name_or_path, **hf_kwargs)
+        processor = AutoProcessor.from_pretrained(name_or_path, **shared)
         return cls(hf_model, processor, arch)
 
     # ----------------------------------------------------------------- properties
