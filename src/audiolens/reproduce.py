@@ -53,17 +53,10 @@ def cache_dir() -> Path:
 
 
 def demo_model() -> HookedAudioLM | None:
-    """The packaged demo model (``audiolens.models.demo()``), or None when this install has
-    none (the function or its checkpoint is missing)."""
-    try:
-        from .models import demo
-    except ImportError:
-        demo = None
-    if not callable(demo):  # ``models/demo`` alone is the checkpoint folder, not the loader
-        try:
-            from .models.pretrained import demo
-        except ImportError:
-            return None
+    """The packaged demo model (``audiolens.models.demo()``), or None when this install lacks
+    its checkpoint."""
+    from .models import demo
+
     try:
         return demo()
     except FileNotFoundError:
