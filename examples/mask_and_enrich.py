@@ -16,7 +16,7 @@ def main() -> None:
     task = al.sakura_task("language")
     clips = list(generate("language", n_per_label=4, seed=2, split="test"))
     batch = model.prepare([c.waveform for c in clips], 16000, task.prompt("P3"),
-                          labels=[c.label for c in clips])
+                          labels=[c.label for c in clips], truncate=True)  # the demo hears 3 s
     lens = al.LogitLens(task)
 
     probe, test = al.split(batch, n_probe=12, seed=0)

@@ -69,6 +69,13 @@ def synth(track: str, n_per_label: int, seed: int, split: str) -> list[Clip]:
     return [Clip(u.waveform, u.label, u.text, u.voice) for u in generate(track, n_per_label, seed, split)]
 
 
+def sinusoids(length: int, channels: int) -> torch.Tensor:
+    """Whisper's fixed position table: sin/cos at geometrically spaced timescales 1..10^4."""
+    rates = torch.exp(-math.log(10_000) * torch.arange(channels // 2) / (channels // 2 - 1))
+    angles = torch.arange(length)[:, None] * rates[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
 def build_model(seed: int) -> al.HookedAudioLM:
     labels = [lab for t in TASKS for lab in al.sakura_task(t).labels]
     # Extra "is <label>." lines so that BPE merges every " label" into a single token at 384.
@@ -79,15 +86,43 @@ def build_model(seed: int) -> al.HookedAudioLM:
     processor = build_processor(tokenizer, window_seconds=3, n_mels=80)
     config = tiny_qwen2_audio_config(processor, **ARCH)
     torch.manual_seed(seed)
-    return al.HookedAudioLM.from_hf(Qwen2AudioForConditionalGeneration(config), processor)
+    hf_model = Qwen2AudioForConditionalGeneration(config)
+    # The audio encoder's position table is frozen and a fresh model fills it with small noise,
+    # which leaves the encoder blind to frame order (fine for pitch, not for language). Whisper
+    # checkpoints carry a sinusoid table; so does this one.
+    table = hf_model.model.audio_tower.embed_positions.weight
+    with torch.no_grad():
+        table.copy_(sinusoids(*table.shape))
+    return al.HookedAudioLM.from_hf(hf_model, processor)
+
+
+def random_eq(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random frequency response (a random walk in dB over log-spaced anchors).
+
+    Some espeak-ng variants (``m8``, ``steph``) pass speech through a steep tone filter that no
+    other variant has, and the split puts both in the test voices; random EQ teaches the model
+    that the spectral envelope's overall shape says little about the speaker or language.
+    """
+    anchors = np.array([0, 150, 400, 800, 1500, 2500, 4000, 8000], dtype=float)
+    gains_db = np.cumsum(np.r_[0, rng.uniform(-12, 6, len(anchors) - 1)])
+    freqs = np.fft.rfftfreq(len(wav), 1 / SAMPLE_RATE)
+    gain = 10 ** (np.interp(freqs, anchors, gains_db) / 20)
+    out = np.fft.irfft(np.fft.rfft(wav) * gain, n=len(wav))
+    return out / max(1e-4, float(np.abs(out).max()))
 
 
 def augment(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random window (often shorter than the clip) at a random gain with faint noise.
+    """A random window (often shorter than the clip) of a randomly coloured, re-pitched clip.
 
-    Short windows matter most: with a few dozen sentences per language, whole clips can be told
-    apart by sentence; pieces of 1-3 s make the model listen to the sounds of the language.
+    Short windows matter for language: with a few dozen sentences per language, whole clips can
+    be told apart by sentence; pieces of 1-3 s make the model listen to the sounds themselves.
+    Resampling by a few percent moves pitch and formants together, like a slightly different
+    vocal tract, so that the 12 training voices cover more of the space between them.
     """
+    if rng.random() < 0.7:
+        wav = random_eq(wav, rng)
+    rate = rng.uniform(0.92, 1.08)
+    wav = np.interp(np.arange(0, len(wav) - 1, rate), np.arange(len(wav)), wav)
     n = min(len(wav), MAX_SAMPLES)
     if rng.random() < 0.5:
         n = int(rng.uniform(min(n, SAMPLE_RATE), n))
