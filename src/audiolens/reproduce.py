@@ -210,7 +210,9 @@ def _reproduce(
         data, attributes, n_per_label, seed
     )  # first: a missing espeak-ng fails fast
     hooked, name = load_model(model, seed)
-    gap = PAPER_GAP if hooked.n_layers > PAPER_GAP else max(1, hooked.n_layers // 2)
+    # The paper's gap leaves 27 of 32 layers as candidate sources; on a shallow model keep at
+    # least half the depth as candidates, or the random-layer baseline has nothing to choose.
+    gap = min(PAPER_GAP, max(1, hooked.n_layers // 2))
     if gap != PAPER_GAP:
         say(
             f"note: {name} has {hooked.n_layers} layers, "
