@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,30 @@ def _has(
     from .records import RecordKey
 
     return RecordKey(model, attribute, prompt, intervention).path(store.out).is_file()
+
+
+def _panels(store: RecordStore, title: str, prompts: tuple[str, ...]) -> tuple[Figure, Iterator]:
+    """A model × attribute grid and an iterator over its panels that have records.
+
+    Yields ``(ax, model, attribute, n_layers, prompts found)``; panels with none of ``prompts``
+    recorded say so and are skipped.
+    """
+    models, attributes = _grid(store)
+    fig, axes = _figure(len(models), len(attributes), title)
+
+    def panels() -> Iterator:
+        for i, m in enumerate(models):
+            n_layers = store.meta(m)["n_layers"]
+            for j, a in enumerate(attributes):
+                ax = axes[i, j]
+                ax.set_title(f"{m} — {a}", fontsize=10)
+                found = [p for p in prompts if _has(store, m, a, p)]
+                if not found:
+                    _empty(ax, "no records")
+                    continue
+                yield ax, m, a, n_layers, found
+
+    return fig, panels()
 
 
 def _layer_axis(ax, n_layers: int, ylabel: str = "information score") -> None:
@@ -125,33 +149,23 @@ def plot_info_scores(
 
 def fig2(store: RecordStore) -> Figure:
     """Information score at the last token per layer, for each prompt format."""
-    models, attributes = _grid(store)
-    fig, axes = _figure(
-        len(models),
-        len(attributes),
-        "Fig. 2 — information score at the last token per layer, by prompt format",
+    fig, panels = _panels(
+        store, "Fig. 2 — information score at the last token per layer, by prompt format",
+        ("P1", "P2", "P3"),
     )
-    for i, m in enumerate(models):
-        n_layers = store.meta(m)["n_layers"]
-        for j, a in enumerate(attributes):
-            ax = axes[i, j]
-            ax.set_title(f"{m} — {a}", fontsize=10)
-            prompts = [p for p in ("P1", "P2", "P3") if _has(store, m, a, p)]
-            if not prompts:
-                _empty(ax, "no records")
-                continue
-            for p in prompts:
-                res = store.result(m, a, p)
-                ax.plot(
-                    range(n_layers + 1),
-                    res.info_scores("last"),
-                    marker=".",
-                    color=PROMPT_COLORS[p],
-                    label=p,
-                )
-            _chance(ax, len(res.labels))
-            _layer_axis(ax, n_layers)
-            ax.set_ylim(-0.02, 1.02)
+    for ax, m, a, n_layers, prompts in panels:
+        for p in prompts:
+            res = store.result(m, a, p)
+            ax.plot(
+                range(n_layers + 1),
+                res.info_scores("last"),
+                marker=".",
+                color=PROMPT_COLORS[p],
+                label=p,
+            )
+        _chance(ax, len(res.labels))
+        _layer_axis(ax, n_layers)
+        ax.set_ylim(-0.02, 1.02)
     _legend(fig)
     return fig
 
@@ -159,52 +173,43 @@ def fig2(store: RecordStore) -> Figure:
 def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
     """Information score per layer for correctly (left axis) and wrongly (right axis) predicted
     samples."""
-    models, attributes = _grid(store)
-    fig, axes = _figure(
-        len(models),
-        len(attributes),
-        f"Fig. 3 — information score at the last token ({prompt}): correct vs wrong predictions",
+    fig, panels = _panels(
+        store, f"Fig. 3 — information score at the last token ({prompt}): correct vs wrong predictions",
+        (prompt,),
     )
-    for i, m in enumerate(models):
-        n_layers = store.meta(m)["n_layers"]
-        for j, a in enumerate(attributes):
-            ax = axes[i, j]
-            ax.set_title(f"{m} — {a}", fontsize=10)
-            if not _has(store, m, a, prompt):
-                _empty(ax, "no records")
-                continue
-            res = store.result(m, a, prompt)
-            right = ax.twinx()
-            ok = res.correct
-            for sub, axis, color, name in (
-                (ok, ax, CORRECT, "correct"),
-                (~ok, right, WRONG, "wrong"),
-            ):
-                if sub.any():
-                    axis.plot(
-                        range(n_layers + 1),
-                        res.subset(sub).info_scores("last"),
-                        marker=".",
-                        color=color,
-                        label=f"{name} predictions",
-                    )
-                else:
-                    axis.text(
-                        0.5,
-                        0.05 if name == "correct" else 0.95,
-                        f"no {name} predictions",
-                        color=color,
-                        ha="center",
-                        va="center",
-                        transform=axis.transAxes,
-                        fontsize=8,
-                    )
-                axis.set_ylim(-0.02, 1.02)
-            _layer_axis(ax, n_layers, "score, correct")
-            ax.set_ylabel("score, correct", color=CORRECT)
-            ax.tick_params(axis="y", colors=CORRECT)
-            right.set_ylabel("score, wrong", color=WRONG)
-            right.tick_params(axis="y", colors=WRONG)
+    for ax, m, a, n_layers, _ in panels:
+        res = store.result(m, a, prompt)
+        right = ax.twinx()
+        ok = res.correct
+        for sub, axis, color, name in (
+            (ok, ax, CORRECT, "correct"),
+            (~ok, right, WRONG, "wrong"),
+        ):
+            if sub.any():
+                axis.plot(
+                    range(n_layers + 1),
+                    res.subset(sub).info_scores("last"),
+                    marker=".",
+                    color=color,
+                    label=f"{name} predictions",
+                )
+            else:
+                axis.text(
+                    0.5,
+                    0.05 if name == "correct" else 0.95,
+                    f"no {name} predictions",
+                    color=color,
+                    ha="center",
+                    va="center",
+                    transform=axis.transAxes,
+                    fontsize=8,
+                )
+            axis.set_ylim(-0.02, 1.02)
+        _layer_axis(ax, n_layers, "score, correct")
+        ax.set_ylabel("score, correct", color=CORRECT)
+        ax.tick_params(axis="y", colors=CORRECT)
+        right.set_ylabel("score, wrong", color=WRONG)
+        right.tick_params(axis="y", colors=WRONG)
     _legend(fig)
     return fig
 
@@ -212,42 +217,30 @@ def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
 def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> Figure:
     """Information score per layer at the last token, the attribute token, and the last token
     with the audio masked in self-attention."""
-    models, attributes = _grid(store)
-    fig, axes = _figure(
-        len(models),
-        len(attributes),
-        f"Fig. 4 — information score by token position ({prompt})",
-    )
-    for i, m in enumerate(models):
-        n_layers = store.meta(m)["n_layers"]
-        for j, a in enumerate(attributes):
-            ax = axes[i, j]
-            ax.set_title(f"{m} — {a}", fontsize=10)
-            if not _has(store, m, a, prompt):
-                _empty(ax, "no records")
-                continue
-            res = store.result(m, a, prompt)
-            x = range(n_layers + 1)
-            ax.plot(x, res.info_scores("last"), marker=".", color=LAST, label="last token")
+    fig, panels = _panels(store, f"Fig. 4 — information score by token position ({prompt})", (prompt,))
+    for ax, m, a, n_layers, _ in panels:
+        res = store.result(m, a, prompt)
+        x = range(n_layers + 1)
+        ax.plot(x, res.info_scores("last"), marker=".", color=LAST, label="last token")
+        ax.plot(
+            x,
+            res.info_scores("attribute"),
+            marker=".",
+            color=ATTRIBUTE,
+            label="attribute token",
+        )
+        if _has(store, m, a, prompt, masked):
+            res_m = store.result(m, a, prompt, masked)
             ax.plot(
                 x,
-                res.info_scores("attribute"),
+                res_m.info_scores("last"),
                 marker=".",
-                color=ATTRIBUTE,
-                label="attribute token",
+                color=MASKED,
+                label="last token, audio masked",
             )
-            if _has(store, m, a, prompt, masked):
-                res_m = store.result(m, a, prompt, masked)
-                ax.plot(
-                    x,
-                    res_m.info_scores("last"),
-                    marker=".",
-                    color=MASKED,
-                    label="last token, audio masked",
-                )
-            _chance(ax, len(res.labels))
-            _layer_axis(ax, n_layers)
-            ax.set_ylim(-0.02, 1.02)
+        _chance(ax, len(res.labels))
+        _layer_axis(ax, n_layers)
+        ax.set_ylim(-0.02, 1.02)
     _legend(fig)
     return fig
 
