@@ -51,8 +51,10 @@ def test_split_items_partition():
 
 @pytest.mark.parametrize("track", ["gender", "language"])
 def test_train_and_test_share_no_sentence_and_no_voice(track):
-    train = synth.plan(track, 40, seed=1, split="train")
-    test = synth.plan(track, 40, seed=1, split="test")
+    # One clip per test sentence per label: each round of the cycle uses every sentence once.
+    n = len(synth.split_items(synth.load_sentences("en"), "test"))
+    train = synth.plan(track, n, seed=1, split="train")
+    test = synth.plan(track, n, seed=1, split="test")
     assert not {p.text for p in train} & {p.text for p in test}
     assert not {p.variant for p in train} & {p.variant for p in test}
     # The test split still has several voices and uses all of its sentences.
