@@ -60,11 +60,11 @@ def test_fixtures_are_held_out():
             assert row["voice"].split("+")[1] in ("m4", "m8", "f4", "steph")  # test-split voices
 
 
-# The data card reports, on hundreds of held-out clips, gender 0.97 and language 0.48-0.52
-# (chance: 0.5 and 0.125). With 16 clips one miss costs 0.0625 and two clips per language
-# leave a class at 0, 0.5 or 1, so the bars sit several misses below those rates: they catch
-# a broken checkpoint or processor (which falls to chance), not noise.
-@pytest.mark.parametrize(("task", "bar"), [("gender", 0.9), ("language", 0.3)])
+# The data card reports, on hundreds of held-out clips, gender 0.955 and language 0.975
+# (chance: 0.5 and 0.125), i.e. under one miss expected in 16 clips. The bars allow 2 misses
+# (gender) and 4 (language: 75 %, the model's quality bar), so they catch a broken checkpoint
+# or processor (which falls to chance), not noise.
+@pytest.mark.parametrize(("task", "bar"), [("gender", 0.85), ("language", 0.75)])
 def test_held_out_accuracy(model, task, bar):
     res = al.LogitLens(al.sakura_task(task), positions=("last",)).run(model, fixture_batch(model, task))
     assert res.accuracy() >= bar

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def load_data(
     ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
     from .data import AttributeDataset, load_sakura
     from .data.sakura import find_track_dir
-    from .data.synth import synthesize
+    from .data.synth import plan, synthesize
     from .tasks import SAKURA_TASKS
 
     if data is not None and not isinstance(data, (str, Path)):
@@ -114,7 +115,11 @@ def load_data(
             raise ValueError(
                 f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data="
             )
-        root = cache_dir() / f"synth-n{n_per_label}-seed{seed}"
+        # The folder name carries a digest of what would be synthesized, so clips cached before
+        # an edit of the sentence lists or voices are never mistaken for the current ones.
+        plans = [plan(a, n_per_label, seed, "test") for a in SYNTH_ATTRIBUTES]
+        digest = zlib.crc32(repr(plans).encode())
+        root = cache_dir() / f"synth-n{n_per_label}-seed{seed}-{digest:08x}"
         missing = [
             a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()
         ]
