@@ -1,0 +1,72 @@
+"""The demo model's recipe (``scripts/train_demo.py``), end to end at toy size."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import audiolens as al
+from audiolens.data.synth import LANGUAGES, load_sentences, split_items
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_demo.py"
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("train_demo", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_words_split_chinese_into_character_pairs(recipe):
+    assert recipe.words("zh", "今天早上的雾特别大。") == ["今天", "早上", "的雾", "特别", "大"]
+    assert recipe.words("en", "Could you pass me the salt, please?") == [
+        "Could", "you", "pass", "me", "the", "salt", "please"
+    ]
+
+
+@needs_espeak
+def test_word_salad_uses_only_train_words_and_voices(recipe):
+    clips = recipe.word_salad(2, seed=0)
+    assert [c.label for c in clips] == [lab for lab in LANGUAGES for _ in range(2)]
+    for c in clips:
+        code = LANGUAGES[c.label][0]
+        train = split_items(load_sentences(code), "train")
+        if code == "zh":  # pairs run together, so check characters
+            assert set(c.text) <= set("".join(train))
+        else:
+            assert set(recipe.words(code, c.text)) <= {w for t in train for w in recipe.words(code, t)}
+        assert c.voice.split("+")[1] not in ("m4", "m8", "f4", "steph")  # test-split voices
+        assert c.wav.dtype.name == "float32" and c.wav.size > 0
+
+
+@needs_espeak
+def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path, monkeypatch):
+    out, fixtures = tmp_path / "demo", tmp_path / "fixtures"
+    argv = ["train_demo.py", "--pretrain-steps", "2", "--steps", "2", "--batch-size", "4",
+            "--train-per-label", "2", "2", "--salad-per-label", "1", "--test-per-label", "1", "1",
+            "--out", str(out), "--fixtures", str(fixtures)]
+    monkeypatch.setattr(sys, "argv", argv)
+    recipe.main()
+    model = al.HookedAudioLM.from_pretrained(str(out), torch_dtype=torch.float32)
+    assert model.n_layers == 6
+    # Saved in half precision; the training heads are not part of the checkpoint.
+    from safetensors import safe_open
+
+    with safe_open(out / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+        assert not any("heads" in k for k in f.keys())
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Held-out evaluation" in card and "Stage 1" in card and "| P3 |" in card
+    assert (fixtures / "labels.csv").read_text(encoding="utf-8").count("\n") == 1 + 16 + 16
