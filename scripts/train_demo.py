@@ -417,10 +417,10 @@ def card(args: argparse.Namespace, pre_stats: dict, stats: dict, report: dict, f
         "  clips are used as they are (first 3 s).",
         "- Init: HF defaults, except fan-in scaled weights (std 1/sqrt(fan_in)) in the audio encoder",
         "  and projector and a Whisper sinusoid table for the encoder's frozen positions.",
-        f"- Stage 1, audio encoder and projector only: linear gender and language heads on the mean of",
+        "- Stage 1, audio encoder and projector only: linear gender and language heads on the mean of",
         f"  the projected audio tokens, {pre_stats['steps']} steps, peak lr {args.pretrain_lr:g}, "
         f"{pre_stats['seconds'] / 60:.1f} min (final loss {pre_stats['final_loss']:.3f}).",
-        f"- Stage 2, the whole model on inputs exactly as `HookedAudioLM.prepare` builds them, prompt",
+        "- Stage 2, the whole model on inputs exactly as `HookedAudioLM.prepare` builds them, prompt",
         f"  format P1/P2/P3 at random, language asked in {args.language_share:.0%} of batches. Loss: cross-entropy",
         "  of the next token at the last position against the label word's first token (with leading",
         f"  space), plus {args.aux_weight:g} x the pooled heads' loss. The heads are dropped afterwards: the",

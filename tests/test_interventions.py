@@ -1,6 +1,5 @@
 """Masks (RQ4), enrichment (Eq. 5) and user interventions, checked against independent runs."""
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 
-
 class AudioError(ValueError):
     """A clip that cannot be used as it is (empty, NaN, infinite, unreadable, too long)."""
 

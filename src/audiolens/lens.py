@@ -160,7 +160,7 @@ class LogitLens(Lens):
         for name, ivs in variants.items():
             step: dict[str, Tensor] = {}
 
-            def keep_step(act: Tensor, hook) -> None:
+            def keep_step(act: Tensor, hook, step: dict[str, Tensor] = step) -> None:
                 step[hook.name] = act[:, -1:]
 
             hooks = collect_hooks(ivs, model, batch) + [(n, keep_step) for n in names]
@@ -221,7 +221,7 @@ class LensResult:
     label_probs: Float[Tensor, "layers batch pos labels"] | None = None
 
     def __post_init__(self) -> None:
-        layers, batch, pos, n = self.label_logits.shape
+        _, batch, pos, n = self.label_logits.shape
         if n != len(self.labels) or pos != len(self.positions):
             raise ValueError(
                 f"label_logits {tuple(self.label_logits.shape)} do not match "

@@ -166,20 +166,8 @@ def reproduce(
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads):
-        return _reproduce(
-            model,
-            data,
-            out,
-            attributes,
-            prompts,
-            batch_size,
-            n_per_label,
-            seed,
-            n_probe,
-            scales,
-            progress,
-            echo,
-        )
+        return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
+                    n_probe, scales, progress, echo)
 
 
 @contextmanager
@@ -196,24 +184,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _reproduce(
-    model,
-    data,
-    out,
-    attributes,
-    prompts,
-    batch_size,
-    n_per_label,
-    seed,
-    n_probe,
-    scales,
-    progress,
-    echo,
-) -> Reproduction:
+def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe, scales,
+         progress, echo) -> Reproduction:
     say = echo or (lambda _: None)
-    datasets = load_data(
-        data, attributes, n_per_label, seed
-    )  # first: a missing espeak-ng fails fast
+    datasets = load_data(data, attributes, n_per_label, seed)  # first: no espeak-ng fails fast
     hooked, name = load_model(model, seed)
     # The paper's gap leaves 27 of 32 layers as candidate sources; on a shallow model keep at
     # least half the depth as candidates, or the random-layer baseline has nothing to choose.
