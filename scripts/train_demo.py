@@ -156,13 +156,14 @@ class PooledHeads(torch.nn.Module):
     def __init__(self, model: al.HookedAudioLM):
         super().__init__()
         hidden = model.hf_model.config.text_config.hidden_size
+        # (frames after the convolutions, encoder output length) per mel-frame count.
+        self.output_lengths = model.hf_model.model.audio_tower._get_feat_extract_output_lengths
         self.heads = torch.nn.ModuleDict(
             {t: torch.nn.Linear(hidden, len(al.sakura_task(t).labels)) for t in TASKS}
         )
 
     def forward(self, track: str, projected: torch.Tensor, feature_mask: torch.Tensor) -> torch.Tensor:
-        # Encoder output length per clip, as Qwen2-Audio computes it (conv stride 2, pool 2).
-        n = ((feature_mask.sum(-1) - 1) // 2 + 1 - 2) // 2 + 1
+        n = self.output_lengths(feature_mask.sum(-1))[1]
         keep = (torch.arange(projected.shape[1]) < n[:, None]).to(projected.dtype)[..., None]
         return self.heads[track]((projected * keep).sum(1) / keep.sum(1))
 
@@ -181,7 +182,7 @@ def project_audio(model: al.HookedAudioLM, features: torch.Tensor, feature_mask:
     Padding frames are masked out of the encoder's attention exactly as in the full model.
     """
     inner = model.hf_model.model
-    n = (feature_mask.sum(-1) - 1) // 2 + 1  # frames after the stride-2 convolution
+    n = inner.audio_tower._get_feat_extract_output_lengths(feature_mask.sum(-1))[0]
     valid = (torch.arange(features.shape[-1] // 2)[None] < n[:, None]).long()
     mask = create_bidirectional_mask(
         config=inner.audio_tower.config, inputs_embeds=features.new_zeros(*valid.shape, 1), attention_mask=valid

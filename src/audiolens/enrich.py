@@ -10,6 +10,7 @@ import numpy as np
 
 from .interventions import Enrich
 from .lens import LensResult
+from .metrics import best_layer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,8 +59,8 @@ def select_enrich_layer(
     if not wrong.any():
         raise ValueError("every probe sample is predicted correctly: no wrong answers to select ℓ̄ from")
     info = probe.subset(wrong).info_scores(position)
-    layers = candidate_layers(probe.n_layers, gap)
-    return int(layers[np.argmax(info[layers])])
+    last = candidate_layers(probe.n_layers, gap)[-1]
+    return best_layer(info[: last + 1], min_layer=1)
 
 
 @dataclass

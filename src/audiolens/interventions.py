@@ -121,15 +121,13 @@ class AudioMask(Intervention):
     def last_token_only(self, batch):
         from .hooked import position_index
 
-        queries = [self.queries] if isinstance(self.queries, (str, int)) else list(self.queries)
-        return bool((position_index(batch, queries) == batch.position("last")[:, None]).all())
+        return bool((position_index(batch, self.queries) == batch.position("last")[:, None]).all())
 
     def hooks(self, model, batch):
         from .hooked import position_index
 
         keys = batch.span(self.keys)
-        queries = [self.queries] if isinstance(self.queries, (str, int)) else list(self.queries)
-        rows = position_index(batch, queries)
+        rows = position_index(batch, self.queries)
         query_mask = torch.zeros_like(keys)
         query_mask[torch.arange(len(batch))[:, None], rows] = True
         blocked = (query_mask[:, :, None] & keys[:, None, :]).to(model.device)  # (b, q, k)
@@ -190,15 +188,17 @@ class Enrich(Intervention):
 
         src, tgt = self._pairs(model, len(batch))
         pos = position_index(batch, [self.position])[:, 0].to(model.device)
-        saved: dict[int, Tensor] = {}
+        # Row r's source residual at its position, filled by the source layers' hooks (which
+        # run before any target layer, since source < target for every row).
+        saved: list[Tensor] = []
         hooks: list[tuple[str, HookFn]] = []
         for layer in sorted(set(src.tolist())):
             rows = torch.as_tensor(np.flatnonzero(src == layer), device=model.device)
 
             def save(act, hook, rows=rows):
-                saved_rows = act[rows, pos[rows] - model.chunk_start].clone()
-                for r, v in zip(rows.tolist(), saved_rows):
-                    saved[r] = v
+                if not saved:
+                    saved.append(act.new_zeros(len(batch), act.shape[-1]))
+                saved[0][rows] = act[rows, pos[rows] - model.chunk_start]
 
             hooks.append((model.resid_name(layer), save))
         for layer in sorted(set(tgt.tolist())):
@@ -206,9 +206,8 @@ class Enrich(Intervention):
 
             def add(act, hook, rows=rows):
                 act = act.clone()
-                extra = torch.stack([saved[r] for r in rows.tolist()])
                 local = pos[rows] - model.chunk_start
-                act[rows, local] = act[rows, local] + self.scale * extra
+                act[rows, local] = act[rows, local] + self.scale * saved[0][rows]
                 return act
 
             hooks.append((model.resid_name(layer), add))
