@@ -84,7 +84,10 @@ def _layer_axis(ax, n_layers: int, ylabel: str = "information score") -> None:
     ax.grid(alpha=0.3)
 
 
-def _chance(ax, n_labels: int) -> None:
+def _score_axis(ax, n_layers: int, n_labels: int) -> None:
+    """Layer axis, information scores on 0..1 and the chance line 1/|Y|."""
+    _layer_axis(ax, n_layers)
+    ax.set_ylim(-0.02, 1.02)
     ax.axhline(1 / n_labels, color="black", ls="--", lw=0.8, label="chance 1/|Y|")
 
 
@@ -139,9 +142,7 @@ def plot_info_scores(
         pos = pos or position
         ax.plot(np.arange(res.n_layers + 1), res.info_scores(pos), marker="o", ms=3,
                 label=label or f"{pos} token")
-    _layer_axis(ax, first.n_layers)
-    _chance(ax, len(first.labels))
-    ax.set_ylim(-0.02, 1.02)
+    _score_axis(ax, first.n_layers, len(first.labels))
     ax.set_title(title or f"information score per layer ({len(first)} samples)", fontsize=10)
     ax.legend(fontsize=8)
     return fig
@@ -163,9 +164,7 @@ def fig2(store: RecordStore) -> Figure:
                 color=PROMPT_COLORS[p],
                 label=p,
             )
-        _chance(ax, len(res.labels))
-        _layer_axis(ax, n_layers)
-        ax.set_ylim(-0.02, 1.02)
+        _score_axis(ax, n_layers, len(res.labels))
     _legend(fig)
     return fig
 
@@ -238,9 +237,7 @@ def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> 
                 color=MASKED,
                 label="last token, audio masked",
             )
-        _chance(ax, len(res.labels))
-        _layer_axis(ax, n_layers)
-        ax.set_ylim(-0.02, 1.02)
+        _score_axis(ax, n_layers, len(res.labels))
     _legend(fig)
     return fig
 
