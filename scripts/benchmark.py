@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import audiolens as al
-from audiolens.models.tiny import build_processor, tiny_qwen2_audio_config
+from audiolens.models.tiny.qwen2_audio import build_processor, tiny_qwen2_audio_config
 
 
 def build(layers: int, vocab: int, seconds: int, d_model: int) -> al.HookedAudioLM:
@@ -45,7 +45,7 @@ def build(layers: int, vocab: int, seconds: int, d_model: int) -> al.HookedAudio
 def per_layer_rerun(model: al.HookedAudioLM, batch: al.AudioBatch, ids: list[int]) -> torch.Tensor:
     hf = model.hf_model
     hidden = hf(**batch.inputs, output_hidden_states=True).hidden_states
-    last_layer = model._hf["layers"][-1]
+    last_layer = model.layers[-1]
     out = []
     for h in hidden[:-1]:
         def overwrite(module, args, output, h=h):
@@ -129,8 +129,8 @@ def main() -> None:
     src = max(1, L - 5)
     variants = {"none": [], "audio_mask": [al.AudioMask()]}
     variants |= {f"enrich {s}": [al.Enrich(src, s, target_layer=L)] for s in (0.1, 0.5, 1.0, 2.0)}
-    separate = lambda: {k: lens.run(model, batch, v) for k, v in variants.items()}  # noqa: E731
-    shared = lambda: lens.run_many(model, batch, variants)  # noqa: E731
+    separate = lambda: {k: lens.run(model, batch, v) for k, v in variants.items()}
+    shared = lambda: lens.run_many(model, batch, variants)
     a, b = separate(), shared()
     for k in variants:
         torch.testing.assert_close(a[k].label_logits, b[k].label_logits, rtol=1e-4, atol=1e-4)

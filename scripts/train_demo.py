@@ -43,14 +43,14 @@ from pathlib import Path
 # spinning OpenMP threads made steps 3-7x slower. Must be set before torch loads OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-from transformers import Qwen2AudioForConditionalGeneration  # noqa: E402
-from transformers.masking_utils import create_bidirectional_mask  # noqa: E402
+import numpy as np
+import soundfile as sf
+import torch
+from transformers import Qwen2AudioForConditionalGeneration
+from transformers.masking_utils import create_bidirectional_mask
 
-import audiolens as al  # noqa: E402
-from audiolens.data.synth import (  # noqa: E402
+import audiolens as al
+from audiolens.data.synth import (
     LANGUAGES,
     SAMPLE_RATE,
     generate,
@@ -59,12 +59,12 @@ from audiolens.data.synth import (  # noqa: E402
     render,
     split_items,
 )
-from audiolens.models.tiny import (  # noqa: E402
+from audiolens.models.tiny import (
     build_processor,
     build_tokenizer,
     default_corpus,
-    tiny_qwen2_audio_config,
 )
+from audiolens.models.tiny.qwen2_audio import tiny_qwen2_audio_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("gender", "language")

@@ -12,7 +12,7 @@ PAGES = ["README.md", "docs/quickstart.md", "docs/interventions.md", "docs/adapt
 
 
 def python_blocks(path: Path) -> str:
-    return "\n".join(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))
+    return "\n".join(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL))
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -100,7 +100,7 @@ def test_architecture_errors_say_how_to_fix(tiny_model):
     with pytest.raises(al.ArchitectureError, match=r"no module 'model.decoder.layers' \(layers\).*architecture="):
         al.HookedAudioLM.from_hf(tiny_model.hf_model, tiny_model.processor, architecture=bad)
     with pytest.raises(al.ArchitectureError, match="no architecture registered for model_type 'not_a_model'"):
-        from audiolens.adapters import architecture_for
+        from audiolens.architectures import architecture_for
 
         architecture_for("not_a_model")
 

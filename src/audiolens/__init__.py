@@ -7,7 +7,13 @@ Example:
 """
 
 from . import data, metrics, models
-from .adapters import ARCHITECTURES, Architecture, ArchitectureError
+from .architectures import (
+    ARCHITECTURES,
+    Architecture,
+    ArchitectureError,
+    HookUnavailable,
+    UnsupportedModelError,
+)
 from .audio import AudioError, AudioNote, load_audio, prepare_waveform
 from .batch import AudioBatch
 from .enrich import enrich_sweep, select_enrich_layer, split
@@ -22,9 +28,37 @@ from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
 __version__ = "0.1.0"
 
 __all__ = [
-    "ARCHITECTURES", "Architecture", "ArchitectureError", "AudioBatch", "AudioError", "AudioMask",
-    "AudioNote", "Enrich", "HookIntervention", "HookedAudioLM", "Intervention",
-    "InterventionConflict", "LabelTokenError", "Lens", "LensResult", "LogitLens", "Prompt",
-    "SAKURA_TASKS", "Study", "Task", "data", "enrich_sweep", "label_token_ids", "load_audio", "metrics", "models",
-    "prepare_waveform", "reproduce", "sakura_task", "select_enrich_layer", "split",
+    "ARCHITECTURES",
+    "SAKURA_TASKS",
+    "Architecture",
+    "ArchitectureError",
+    "AudioBatch",
+    "AudioError",
+    "AudioMask",
+    "AudioNote",
+    "Enrich",
+    "HookIntervention",
+    "HookUnavailable",
+    "HookedAudioLM",
+    "Intervention",
+    "InterventionConflict",
+    "LabelTokenError",
+    "Lens",
+    "LensResult",
+    "LogitLens",
+    "Prompt",
+    "Study",
+    "Task",
+    "UnsupportedModelError",
+    "data",
+    "enrich_sweep",
+    "label_token_ids",
+    "load_audio",
+    "metrics",
+    "models",
+    "prepare_waveform",
+    "reproduce",
+    "sakura_task",
+    "select_enrich_layer",
+    "split",
 ]

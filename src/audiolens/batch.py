@@ -22,8 +22,11 @@ from .tasks import Prompt
 if TYPE_CHECKING:
     from transformers import ProcessorMixin
 
-# Keyword arguments of the HF forward whose first axis is the batch.
-_ROW_KEYS = ("input_ids", "attention_mask", "position_ids", "input_features", "feature_attention_mask")
+    from .hooked import HookedAudioLM
+
+# Inputs aligned with the token axis: a prefix/step split cuts them; everything else (audio
+# features) belongs to the prefix alone.
+TOKEN_KEYS = ("input_ids", "position_ids", "inputs_embeds")
 
 
 @dataclass
@@ -54,7 +57,13 @@ class AudioBatch:
     ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        n = self.inputs["input_ids"].shape[0]
+        n = self.inputs["attention_mask"].shape[0]
+        if n == 0:
+            raise ValueError("a batch needs at least one row")
+        # Every input is per row, so that subsets and shards are plain indexing.
+        ragged = [k for k, v in self.inputs.items() if v.shape[0] != n]
+        if ragged:
+            raise ValueError(f"inputs {ragged} do not have one entry per row ({n} rows)")
         if not self.ids:
             self.ids = [str(i) for i in range(n)]
         if len(self.ids) != n:
@@ -63,11 +72,11 @@ class AudioBatch:
             raise ValueError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
 
     def __len__(self) -> int:
-        return self.inputs["input_ids"].shape[0]
+        return self.inputs["attention_mask"].shape[0]
 
     @property
     def seq_len(self) -> int:
-        return self.inputs["input_ids"].shape[1]
+        return self.inputs["attention_mask"].shape[1]
 
     def position(self, where: str | int | Tensor) -> Int[Tensor, " batch"]:
         """Per-row token index for a named position, an int (negative counts from the end) or
@@ -113,7 +122,7 @@ class AudioBatch:
         rows = index.tolist()
         return replace(
             self,
-            inputs={k: (v[index] if k in _ROW_KEYS else v) for k, v in self.inputs.items()},
+            inputs={k: v[index] for k, v in self.inputs.items()},
             spans={k: v[index] for k, v in self.spans.items()},
             positions={k: v[index] for k, v in self.positions.items()},
             targets=None if self.targets is None else self.targets[index],
@@ -123,6 +132,24 @@ class AudioBatch:
     def to(self, device: str | torch.device) -> AudioBatch:
         """The batch with its model inputs on ``device`` (spans and positions stay on CPU)."""
         return replace(self, inputs={k: v.to(device) for k, v in self.inputs.items()})
+
+    def split_last(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Inputs of the prefix (every token but the last, with the audio) and of the last
+        token alone (attending to the whole row), for a prefix pass plus one cached step."""
+        prefix = {k: v[:, :-1] if k in TOKEN_KEYS or k == "attention_mask" else v
+                  for k, v in self.inputs.items()}
+        step = {k: v[:, -1:] for k, v in self.inputs.items() if k in TOKEN_KEYS}
+        step["attention_mask"] = self.inputs["attention_mask"]
+        return prefix, step
+
+
+@dataclass
+class Encoded:
+    """What a family's ``encode`` returns: per-row model inputs (left-padded, with an
+    ``attention_mask``) and named ``(batch, seq)`` spans, at least ``"audio"``."""
+
+    inputs: dict[str, Tensor]
+    spans: dict[str, Bool[Tensor, "batch seq"]]
 
 
 def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
@@ -144,21 +171,73 @@ def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
     return text + prompt.prefix
 
 
-def _attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
-    """How many tokens before the last one the attribute word's last token sits."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
+def _token_ends(tokenizer, ids: list[int], text: str) -> list[int]:
+    """Character offset in ``text`` where each token of ``ids`` ends.
+
+    Fast tokenizers report offsets; for the others (e.g. tiktoken-based ones) the end of token
+    i is the length of the decoded text of tokens 0..i.
+    """
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [b for _, b in enc["offset_mapping"]]
+    return [len(tokenizer.decode(ids[: i + 1])) for i in range(len(ids))]
+
+
+def attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
+    """How many tokens before the last one the attribute word's last token sits in ``text``
+    (which ends with ``prompt.prefix``).
+
+    Example:
+        >>> from audiolens.models.tiny import build_tokenizer
+        >>> p = al.sakura_task("gender").prompt("P3")  # doctest: +SKIP
+        >>> attribute_offset(build_tokenizer(), "x " + p.prefix, p)  # doctest: +SKIP
+        1
+    """
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ends = _token_ends(tokenizer, ids, text)
     word_start = len(text) - len(prompt.prefix) + prompt.prefix.rindex(prompt.attribute_word)
     word_end = word_start + len(prompt.attribute_word)
-    hits = [i for i, (a, b) in enumerate(offsets) if a < word_end and b > word_start]
+    starts = [0, *ends[:-1]]
+    hits = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < word_end and b > word_start]
     if not hits:
         raise ValueError(f"attribute word {prompt.attribute_word!r} not found among the tokens")
-    return len(offsets) - 1 - hits[-1]
+    return len(ids) - 1 - hits[-1]
+
+
+def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
+    """The processor's sampling rate and the longest clip (seconds) one audio window holds
+    (None where the feature extractor sets no limit)."""
+    fe = processor.feature_extractor
+    rate = int(fe.sampling_rate)
+    samples = getattr(fe, "n_samples", None)
+    if samples is None and getattr(fe, "chunk_length", None):
+        samples = fe.chunk_length * rate
+    return rate, (None if samples is None else samples / rate)
+
+
+def processor_encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+    """Default ``encode``: the HF processor expands the audio placeholder and extracts features.
+
+    Padding is asked of the text alone: passed to the whole processor it would also reach the
+    feature extractor, which would then pad to the longest clip instead of its fixed window.
+    """
+    processor = model.processor
+    tokenizer = processor.tokenizer
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # positions and caches assume left padding
+    try:
+        enc = processor(
+            text=texts, audio=waves, sampling_rate=model.sampling_rate, return_tensors="pt",
+            text_kwargs={"padding": True},
+        )
+    finally:
+        tokenizer.padding_side = side
+    inputs = {k: v for k, v in enc.items() if isinstance(v, Tensor)}
+    return Encoded(inputs=inputs, spans={"audio": inputs["input_ids"] == model.audio_token_id})
 
 
 def prepare_batch(
-    processor: ProcessorMixin,
-    audio_token_id: int,
+    model: HookedAudioLM,
     audios: Sequence[np.ndarray | Tensor],
     sampling_rate: int | Sequence[int],
     prompt: Prompt,
@@ -168,18 +247,20 @@ def prepare_batch(
     ids: Sequence[str] | None = None,
     truncate: bool = False,
 ) -> AudioBatch:
-    """Check, resample and tokenize ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
+    """Check, resample and encode ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
     if len(audios) == 0:
         raise ValueError("prepare needs at least one audio clip")
-    rates = [sampling_rate] * len(audios) if isinstance(sampling_rate, int) else list(sampling_rate)
+    if isinstance(sampling_rate, Sequence):
+        rates = list(sampling_rate)
+    else:
+        rates = [sampling_rate] * len(audios)
     if len(rates) != len(audios):
         raise ValueError(f"{len(rates)} sampling rates for {len(audios)} clips")
     ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
-    fe = processor.feature_extractor
-    target_rate = fe.sampling_rate
-    max_seconds = fe.n_samples / target_rate
+    target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
     waves = [
-        prepare_waveform(a, sr, target_rate, name=f"clip {i!r}", max_seconds=max_seconds, truncate=truncate)
+        prepare_waveform(a, _rate(sr), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
+                         truncate=truncate)
         for a, sr, i in zip(audios, rates, ids)
     ]
 
@@ -195,33 +276,39 @@ def prepare_batch(
             raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
         targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
 
-    text = render_prompt(processor, prompt)
-    tokenizer = processor.tokenizer
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # positions and caches assume left padding
-    try:
-        enc = processor(
-            text=[text] * len(waves), audio=waves, sampling_rate=target_rate,
-            return_tensors="pt", padding=True,
-        )
-    finally:
-        tokenizer.padding_side = side
-    inputs = {k: v for k, v in enc.items() if isinstance(v, Tensor)}
+    text = render_prompt(model.processor, prompt)
+    encode = model.architecture.encode or processor_encode
+    enc = encode(model, [text] * len(waves), waves)
+    inputs = dict(enc.inputs)
     mask = inputs["attention_mask"]
     # Explicit position ids make a left-padded row compute exactly what it computes alone.
-    inputs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    inputs.setdefault("position_ids", (mask.long().cumsum(-1) - 1).clamp(min=0))
 
-    audio = inputs["input_ids"] == audio_token_id
+    audio = enc.spans["audio"]
     if not audio.any(dim=1).all():
-        raise ValueError("some rows have no audio tokens: the chat template dropped the audio")
+        raise ValueError(
+            "some rows have no audio tokens: the chat template dropped the audio, or the clip "
+            "is too short to give the encoder one frame"
+        )
     last = torch.full((len(waves),), mask.shape[1] - 1, dtype=torch.long)
-    attribute = last - _attribute_offset(tokenizer, text, prompt)
+    attribute = last - attribute_offset(model.tokenizer, text, prompt)
     return AudioBatch(
         inputs=inputs,
-        spans={"audio": audio, "padding": mask == 0},
+        spans={**enc.spans, "padding": mask == 0},
         positions={"last": last, "attribute": attribute},
         prompt=prompt,
         targets=targets,
         label_set=label_set,
         ids=ids,
     )
+
+
+def _rate(sampling_rate: object) -> int:
+    """A sampling rate as an int: numpy integers and integral floats are accepted."""
+    try:
+        value = float(sampling_rate)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"sampling rate must be a number, got {sampling_rate!r}") from None
+    if not value.is_integer() or value <= 0:
+        raise ValueError(f"sampling rate must be a positive whole number of Hz, got {sampling_rate!r}")
+    return int(value)

@@ -6,7 +6,8 @@ PyTorch hooks on its decoder layers route the residual stream through named
 ``run_with_hooks`` and ``hooks()`` behave as in TransformerLens:
 
 - ``blocks.{l}.hook_resid_pre``   input of decoder block l (l = 0..L-1)
-- ``blocks.{l}.hook_resid_mid``   after block l's attention, before its MLP
+- ``blocks.{l}.hook_resid_mid``   after block l's attention, before its MLP (absent, with the
+  reason given on request, where the family's architecture cannot define it exactly)
 - ``blocks.{l}.hook_resid_post``  output of block l
 - ``blocks.{l}.hook_attn_mask``   block l's attention mask as ``(batch, 1, query, key)`` bools,
   True where a query may attend to a key (for masking interventions)
@@ -19,7 +20,10 @@ these names with :meth:`HookedAudioLM.resid_name`.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,19 +33,33 @@ from torch import Tensor, nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from .adapters import Architecture, architecture_for
-from .batch import AudioBatch, prepare_batch
+from .architectures import (
+    Architecture,
+    ArchitectureError,
+    HookUnavailable,
+    architecture_for,
+    config_value,
+)
+from .batch import AudioBatch, audio_window, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
 _HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
 
+class UnknownHookError(KeyError):
+    """A hook name the wrapped model does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class _Block(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, with_mid: bool = True) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
-        self.hook_resid_mid = HookPoint()
+        if with_mid:
+            self.hook_resid_mid = HookPoint()
         self.hook_resid_post = HookPoint()
         self.hook_attn_mask = HookPoint()
 
@@ -52,8 +70,8 @@ class _FinalNorm(nn.Module):
         self.hook_normalized = HookPoint()
 
 
-def _active(hook: HookPoint) -> bool:
-    return bool(hook.fwd_hooks)
+def _active(hook: HookPoint | None) -> bool:
+    return hook is not None and bool(hook.fwd_hooks)
 
 
 class HookedAudioLM(HookedRootModule):
@@ -75,16 +93,27 @@ class HookedAudioLM(HookedRootModule):
 
     def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
         super().__init__()
-        arch = architecture or architecture_for(hf_model.config.model_type)
+        arch = architecture or architecture_for(hf_model.config)
+        if arch.submodel:  # a composite checkpoint: wrap the audio-LLM inside it
+            hf_model = hf_model.get_submodule(arch.submodel)
+            arch = architecture or architecture_for(hf_model.config)
         found = arch.resolve(hf_model)
         # Held outside the module tree so that wrapping never touches the HF model's modules.
         self.__dict__["_hf_model"] = hf_model
         self.__dict__["_hf"] = found
         self.processor = processor
         self.architecture = arch
-        self.blocks = nn.ModuleList(_Block() for _ in found["layers"])
+        config = hf_model.config
+        multiplier = config_value(config, arch.residual_multiplier_key) if arch.residual_multiplier_key else None
+        softcap = config_value(config, arch.logit_softcap_key) if arch.logit_softcap_key else None
+        self.blocks = nn.ModuleList(_Block(with_mid=arch.resid_mid_unavailable is None) for _ in found["layers"])
         self.ln_final = _FinalNorm()
-        self.cfg = SimpleNamespace(n_layers=len(found["layers"]), d_model=self.W_U.shape[1])
+        self.cfg = SimpleNamespace(
+            n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
+            residual_multiplier=float(multiplier) if multiplier is not None else 1.0,
+            logit_softcap=float(softcap) if softcap else None,
+        )
+        self.__dict__["_audio_token_id"] = arch.audio_token_id(config, getattr(processor, "tokenizer", processor))
         # Absolute position of the first token in the current forward (> 0 with a prefix cache).
         self.__dict__["chunk_start"] = 0
         self.setup()
@@ -117,22 +146,42 @@ class HookedAudioLM(HookedRootModule):
         import transformers
         from transformers import AutoConfig, AutoProcessor
 
+        name_or_path = str(name_or_path)
+        if not Path(name_or_path).exists() and (
+            os.path.isabs(name_or_path) or name_or_path.startswith((".", "~"))
+        ):
+            raise FileNotFoundError(f"no checkpoint folder at {name_or_path!r}")
         # Options that locate files apply to config and processor too; the rest (device_map,
         # quantization_config, ...) only to the model.
         shared = {k: v for k, v in hf_kwargs.items() if k in _HUB_OPTIONS}
-        config = AutoConfig.from_pretrained(name_or_path, **shared)
-        arch = architecture or architecture_for(config.model_type)
-        model_cls = getattr(transformers, arch.hf_class)
+        try:
+            config = AutoConfig.from_pretrained(name_or_path, **shared)
+        except ValueError as exc:
+            if "trust_remote_code" in str(exc) and not shared.get("trust_remote_code"):
+                raise ArchitectureError(
+                    f"{name_or_path!r} runs code shipped with the checkpoint; read it, then pass "
+                    "trust_remote_code=True to load it"
+                ) from exc
+            raise
+        arch = architecture or architecture_for(config)
+        if arch.remote_code and not shared.get("trust_remote_code"):
+            raise ArchitectureError(
+                f"{arch.name} runs code shipped with the checkpoint; read it, then pass "
+                "trust_remote_code=True to load it"
+            )
         load_kwargs = dict(hf_kwargs)
         if torch_dtype is not None:
             load_kwargs["dtype"] = torch_dtype
         if attn_implementation is not None:
             load_kwargs["attn_implementation"] = attn_implementation
-        hf_model = model_cls.from_pretrained(name_or_path, **load_kwargs)
+        if arch.load is not None:
+            hf_model, processor = arch.load(name_or_path, **load_kwargs)
+        else:
+            hf_model = getattr(transformers, arch.hf_class).from_pretrained(name_or_path, **load_kwargs)
+            processor = AutoProcessor.from_pretrained(name_or_path, **shared)
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()
-        processor = AutoProcessor.from_pretrained(name_or_path, **shared)
         return cls(hf_model, processor, arch)
 
     # ----------------------------------------------------------------- properties
@@ -159,7 +208,53 @@ class HookedAudioLM(HookedRootModule):
 
     @property
     def audio_token_id(self) -> int:
-        return self.tokenizer.convert_tokens_to_ids(self.architecture.audio_token)
+        """The id of the audio placeholder token (from the config or the tokenizer)."""
+        return self._audio_token_id
+
+    @property
+    def sampling_rate(self) -> int:
+        """The sampling rate the model's feature extractor expects."""
+        return audio_window(self.processor)[0]
+
+    @property
+    def max_audio_seconds(self) -> float | None:
+        """The longest clip one audio window holds (None: no limit)."""
+        return audio_window(self.processor)[1]
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The HF model's decoder layers (block ℓ is ``layers[ℓ - 1]``)."""
+        return self._hf["layers"]
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The module that runs encoder and decoder and returns the final-normed hidden state."""
+        return self._hf["backbone"]
+
+    def unembed(
+        self, hidden: Float[Tensor, "... d_model"], token_ids: Sequence[int] | None = None
+    ) -> Float[Tensor, "... vocab"]:
+        """The model's head on final-normed ``hidden``: logits at ``token_ids`` (all when None),
+        with the family's output transform (e.g. soft-capping) applied as the model does.
+
+        Example:
+            >>> h = torch.zeros(2, model.cfg.d_model)  # doctest: +SKIP
+            >>> model.unembed(h, [5, 7]).shape  # doctest: +SKIP
+            torch.Size([2, 2])
+        """
+        head = self._hf["unembed"]
+        rows = None if token_ids is None else torch.as_tensor(list(token_ids), device=head.weight.device)
+        weight = head.weight if rows is None else head.weight[rows]
+        out = hidden.to(device=weight.device, dtype=weight.dtype) @ weight.T
+        bias = getattr(head, "bias", None)
+        if bias is not None:
+            out = out + (bias if rows is None else bias[rows])
+        cap = self.cfg.logit_softcap
+        return out if cap is None else torch.tanh(out / cap) * cap
+
+    def crop_cache(self, cache: Any, length: int) -> Any:
+        """``cache`` cut back to its first ``length`` positions (the family's cache rules)."""
+        return self.architecture.kv_cache.crop(cache, length)
 
     @property
     def device(self) -> torch.device:
@@ -200,8 +295,7 @@ class HookedAudioLM(HookedRootModule):
         left-padded and carry explicit position ids.
         """
         return prepare_batch(
-            self.processor, self.audio_token_id, audios, sampling_rate, prompt, labels,
-            label_set=label_set, ids=ids, truncate=truncate,
+            self, audios, sampling_rate, prompt, labels, label_set=label_set, ids=ids, truncate=truncate,
         )
 
     # ----------------------------------------------------------------- forward
@@ -226,7 +320,7 @@ class HookedAudioLM(HookedRootModule):
         hidden = out.last_hidden_state
         if positions is not None:
             hidden = gather_positions(hidden, position_index(batch, positions))
-        return self._hf["unembed"](hidden)
+        return self.unembed(hidden)
 
     def run_backbone(
         self, inputs: dict[str, Tensor], *, past_key_values: Any = None, use_cache: bool = False, **kwargs: Any
@@ -238,7 +332,7 @@ class HookedAudioLM(HookedRootModule):
         positions can translate absolute positions into the chunk's own.
         """
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        start = 0 if past_key_values is None else past_key_values.get_seq_length()
+        start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
         self.__dict__["chunk_start"] = start
         try:
             with self._routing(inputs["attention_mask"]):
@@ -263,7 +357,7 @@ class HookedAudioLM(HookedRootModule):
         ``(batch, k)`` index tensor; cached activations then have shape ``(batch, k, ...)``.
         """
         index = None if positions is None else position_index(batch, positions)
-        names = _names(self.hook_dict, names_filter)
+        names = self._hook_names(names_filter)
         cache: dict[str, Tensor] = {}
 
         def save(act: Tensor, hook: HookPoint) -> None:
@@ -278,6 +372,35 @@ class HookedAudioLM(HookedRootModule):
             logits = self.forward(batch, positions=positions, return_type=return_type)
         return logits, ActivationCache(cache, self)
 
+    def _hook_names(self, names_filter: Any) -> list[str]:
+        if names_filter is None:
+            return list(self.hook_dict)
+        if isinstance(names_filter, str):
+            names_filter = [names_filter]
+        if callable(names_filter):
+            return [n for n in self.hook_dict if names_filter(n)]
+        self.check_hook_names(names_filter)
+        return list(names_filter)
+
+    def check_hook_names(self, names: Sequence[str]) -> None:
+        """Raise :class:`HookUnavailable` or :class:`UnknownHookError` (with close matches)
+        for a name that is not one of this model's hook points."""
+        for name in names:
+            if name in self.hook_dict:
+                continue
+            if name.endswith("hook_resid_mid") and self.architecture.resid_mid_unavailable:
+                raise HookUnavailable(
+                    f"{name}: {self.architecture.name} has no exact mid-residual "
+                    f"({self.architecture.resid_mid_unavailable})"
+                )
+            close = difflib.get_close_matches(name, list(self.hook_dict), n=3)
+            hint = f"; did you mean {close}?" if close else f"; e.g. {list(self.hook_dict)[:4]}"
+            raise UnknownHookError(f"unknown hook name {name!r}{hint}")
+
+    def _enable_hook_with_name(self, name: str, hook: Callable, dir: Any) -> None:
+        self.check_hook_names([name])
+        super()._enable_hook_with_name(name, hook, dir)
+
     # ----------------------------------------------------------------- routing
     @contextlib.contextmanager
     def _routing(self, attention_mask: Tensor) -> Iterator[None]:
@@ -291,8 +414,8 @@ class HookedAudioLM(HookedRootModule):
                 handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
                 handles.append(layer.register_forward_hook(_post_hook(block)))
                 handles.append(attn.register_forward_pre_hook(
-                    _mask_hook(block, i, attention_mask), with_kwargs=True))
-                handles.append(attn.register_forward_hook(_mid_hook(block)))
+                    _mask_hook(block, self, attention_mask), with_kwargs=True))
+                handles.append(attn.register_forward_hook(_mid_hook(block, self.cfg.residual_multiplier)))
             handles.append(self._hf["final_norm"].register_forward_hook(_norm_hook(self.ln_final)))
             yield
         finally:
@@ -307,7 +430,7 @@ def _pre_hook(block: _Block):
     def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         new = block.hook_resid_pre(hidden) if _active(block.hook_resid_pre) else hidden
-        if _active(block.hook_resid_mid):
+        if _active(getattr(block, "hook_resid_mid", None)):
             block.__dict__["_resid_pre"] = new
         if new is hidden:
             return None
@@ -331,36 +454,38 @@ def _post_hook(block: _Block):
     return hook
 
 
-def _mid_hook(block: _Block):
+def _mid_hook(block: _Block, multiplier: float):
     def hook(module, args, output):
-        if not _active(block.hook_resid_mid):
+        mid_hook = getattr(block, "hook_resid_mid", None)
+        if not _active(mid_hook):
             return None
         resid_pre = block.__dict__["_resid_pre"]
         attn_out = output[0]
-        mid = resid_pre + attn_out  # the same sum the decoder layer forms next
-        new = block.hook_resid_mid(mid)
+        # The same sum the decoder layer forms next (its branches may be scaled by m).
+        mid = resid_pre + attn_out if multiplier == 1.0 else resid_pre + attn_out * multiplier
+        new = mid_hook(mid)
         if new is mid:
             return None
-        # The layer adds the attention output to resid_pre; hand it the edited difference.
-        return (new - resid_pre, *output[1:])
+        # The layer adds m · attention output to resid_pre; hand it the edited difference.
+        delta = new - resid_pre
+        return (delta if multiplier == 1.0 else delta / multiplier, *output[1:])
 
     return hook
 
 
-def _mask_hook(block: _Block, layer_idx: int, attention_mask_2d: Tensor):
+def _mask_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
     def hook(module, args, kwargs):
         if not _active(block.hook_attn_mask):
             return None
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         mask = kwargs.get("attention_mask")
-        cache = kwargs.get("past_key_values")
-        past = cache.get_seq_length(layer_idx) if cache is not None else 0
-        as_bool = _bool_mask(mask, attention_mask_2d, hidden.shape[1], past, hidden.device)
+        as_bool = _bool_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
         new = block.hook_attn_mask(as_bool)
         if new is as_bool:
             return None
         if mask is not None and mask.dtype != torch.bool:  # additive float mask (eager)
-            new = torch.zeros_like(mask).masked_fill(~new, torch.finfo(mask.dtype).min)
+            new = torch.zeros(new.shape, dtype=mask.dtype, device=mask.device).masked_fill(
+                ~new, torch.finfo(mask.dtype).min)
         return args, {**kwargs, "attention_mask": new}
 
     return hook
@@ -411,14 +536,3 @@ def gather_positions(
     return act[rows, index.to(act.device)]
 
 
-def _names(hook_dict: dict[str, HookPoint], names_filter) -> list[str]:
-    if names_filter is None:
-        return list(hook_dict)
-    if isinstance(names_filter, str):
-        names_filter = [names_filter]
-    if callable(names_filter):
-        return [n for n in hook_dict if names_filter(n)]
-    unknown = [n for n in names_filter if n not in hook_dict]
-    if unknown:
-        raise KeyError(f"unknown hook names {unknown}; e.g. {list(hook_dict)[:4]}")
-    return list(names_filter)

@@ -42,14 +42,7 @@ class Lens(ABC):
         token_ids: Sequence[int] | None = None,
     ) -> Float[Tensor, "... vocab"]:
         """Logits at ``token_ids`` rows of the unembedding (all rows when None)."""
-        h = self.transform_hidden(model, hidden, layer)
-        head = model._hf["unembed"]
-        weight = head.weight if token_ids is None else head.weight[list(token_ids)]
-        bias = getattr(head, "bias", None)
-        if bias is not None and token_ids is not None:
-            bias = bias[list(token_ids)]
-        out = h.to(weight.dtype) @ weight.T
-        return out + bias if bias is not None else out
+        return model.unembed(self.transform_hidden(model, hidden, layer), token_ids)
 
 
 @dataclass
@@ -139,13 +132,7 @@ class LogitLens(Lens):
         index = position_index(batch, list(self.positions))
         at_last = (index == last[:, None])[..., None].to(model.device)  # (batch, k, 1)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
-        step_keys = ("input_ids", "attention_mask", "position_ids")
-        prefix_inputs = {k: v[:, :-1] if k in step_keys else v for k, v in batch.inputs.items()}
-        step_inputs = {
-            "input_ids": batch.inputs["input_ids"][:, -1:],
-            "attention_mask": batch.inputs["attention_mask"],
-            "position_ids": batch.inputs["position_ids"][:, -1:],
-        }
+        prefix_inputs, step_inputs = batch.split_last()
 
         prefix: dict[str, Tensor] = {}
 
@@ -168,7 +155,7 @@ class LogitLens(Lens):
                 with model.hooks(fwd_hooks=hooks):
                     model.run_backbone(step_inputs, past_key_values=cache, use_cache=True)
             finally:
-                cache.crop(-1)  # back to the prefix for the next variant
+                cache = model.crop_cache(cache, batch.seq_len - 1)  # back to the prefix
             stacked = torch.stack([torch.where(at_last, step[n], prefix[n]) for n in names])
             results[name] = self._result(model, batch, stacked, token_ids)
         return results

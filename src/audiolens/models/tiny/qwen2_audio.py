@@ -1,11 +1,4 @@
-"""Tiny random-weight Qwen2-Audio models built offline (no hub access) for tests and demos.
-
-Everything a real checkpoint carries is built here from scratch: a byte-level BPE tokenizer
-trained in milliseconds by the ``tokenizers`` library, Qwen2-Audio's chat template, a Whisper
-feature extractor with short windows, and a ``Qwen2AudioForConditionalGeneration`` from a small
-config. The result saves with ``save_pretrained`` and loads back with ``from_pretrained`` like a
-hub checkpoint.
-"""
+"""Tiny random-weight Qwen2-Audio: the family's own processor with short Whisper windows."""
 
 from __future__ import annotations
 
@@ -14,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..tasks import SAKURA_TASKS
+from .common import chatml_template, seeded, train_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, Qwen2AudioProcessor
 
-    from ..hooked import HookedAudioLM
+    from ...hooked import HookedAudioLM
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -31,75 +24,18 @@ SPECIAL_TOKENS = (
 )
 
 # Qwen2-Audio-Instruct's template: audio items in the user turn, a default system turn.
-CHAT_TEMPLATE = (
-    "{% set audio_count = namespace(value=0) %}"
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}"
-    "{{ message['content'] }}<|im_end|>\n"
-    "{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'audio' or 'audio' in content or 'audio_url' in content %}"
-    "{% set audio_count.value = audio_count.value + 1 %}"
-    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
-    "{% elif 'text' in content %}"
-    "{{ content['text'] }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "<|im_end|>\n"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+CHAT_TEMPLATE = chatml_template("Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n")
 
 
-def default_corpus() -> list[str]:
-    """Text the demo tokenizers are trained on: every Table I prompt and every label."""
-    lines = ["You are a helpful assistant.", "Audio 1:"]
-    for task in SAKURA_TASKS.values():
-        for fmt in ("P1", "P2", "P3"):
-            p = task.prompt(fmt)
-            lines += [p.question or "", p.prefix]
-        # Repeated so that " label" (leading space, as after "is") becomes one token.
-        lines += [f"{task.prefix} {label}." for label in task.labels] * 20
-    return [line for line in lines if line]
-
-
-def build_tokenizer(
-    corpus: Iterable[str] | None = None, vocab_size: int = 512
-) -> PreTrainedTokenizerBase:
-    """Train a byte-level BPE tokenizer with Qwen2-Audio's special tokens and chat template.
+def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512) -> PreTrainedTokenizerBase:
+    """A byte-level BPE with Qwen2-Audio's special tokens and chat template.
 
     Example:
         >>> tok = build_tokenizer()
-        >>> len(tok(" female")["input_ids"])
-        1
+        >>> tok.convert_ids_to_tokens(tok(" female")["input_ids"])
+        ['Ġfemale']
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(list(corpus if corpus is not None else default_corpus()), trainer)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
-        padding_side="left",
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
+    return train_tokenizer(SPECIAL_TOKENS, CHAT_TEMPLATE, corpus=corpus, vocab_size=vocab_size)
 
 
 def build_processor(
@@ -181,14 +117,11 @@ def tiny_qwen2_audio(
     """
     from transformers import Qwen2AudioForConditionalGeneration
 
-    from ..hooked import HookedAudioLM
+    from ...hooked import HookedAudioLM
 
     processor = build_processor()
     config = tiny_qwen2_audio_config(
         processor, n_layers=n_layers, d_model=d_model, attn_implementation=attn_implementation
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        hf_model = Qwen2AudioForConditionalGeneration(config)
-    hf_model.eval()
+    hf_model = seeded(seed, Qwen2AudioForConditionalGeneration, config)
     return HookedAudioLM.from_hf(hf_model.to(device), processor)

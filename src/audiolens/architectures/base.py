@@ -1,0 +1,214 @@
+"""The description of one audio-LLM family, and the registry that finds it by ``model_type``.
+
+An :class:`Architecture` is data: module paths (decoder layers, final norm, unembedding,
+backbone), how the audio placeholder is found, how each residual branch is scaled, what the
+model does to its logits after the head, and how its key/value cache is cut back. The generic
+machinery (hooks, lenses, masks, enrichment, ``run_many``) reads only this description and
+never asks which family it is running. A family whose inputs cannot be built by its HF
+processor alone supplies an ``encode`` function (see :mod:`audiolens.batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+class ArchitectureError(ValueError):
+    """The wrapped model does not match its architecture description."""
+
+
+class UnsupportedModelError(ArchitectureError):
+    """A model this library cannot read the way the paper does (the message says why)."""
+
+
+class HookUnavailable(ArchitectureError):
+    """A hook point the family cannot offer exactly (asking for it would give a wrong value)."""
+
+
+@dataclass(frozen=True)
+class KVCacheOps:
+    """How to measure and cut back a family's key/value cache.
+
+    ``crop(cache, n)`` returns a cache holding the first ``n`` positions; it may change
+    ``cache`` in place (``DynamicCache``) or return a new object (legacy tuple caches).
+    """
+
+    length: Callable[[Any], int]
+    crop: Callable[[Any, int], Any]
+
+
+def _dynamic_crop(cache: Any, n: int) -> Any:
+    extra = cache.get_seq_length() - n
+    if extra > 0:
+        cache.crop(-extra)  # transformers' crop takes the count of tokens to drop
+    return cache
+
+
+DYNAMIC_CACHE = KVCacheOps(length=lambda cache: cache.get_seq_length(), crop=_dynamic_crop)
+
+
+def config_value(config: Any, key: str, default: Any = None) -> Any:
+    """``key`` on ``config`` or, failing that, on its sub-configs (``text_config``, ...).
+
+    Example:
+        >>> from transformers import Qwen2AudioConfig
+        >>> config_value(Qwen2AudioConfig(), "rms_norm_eps")
+        1e-06
+    """
+    seen: set[int] = set()
+    stack = [config]
+    while stack:
+        cfg = stack.pop(0)
+        if cfg is None or id(cfg) in seen:
+            continue
+        seen.add(id(cfg))
+        value = getattr(cfg, key, None)
+        if value is not None:
+            return value
+        stack += [getattr(cfg, name) for name in dir(cfg) if name.endswith("_config")
+                  and hasattr(getattr(cfg, name, None), "to_dict")]
+    return default
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Module paths (dotted, from the wrapped model's root) and quirks of one audio-LLM family.
+
+    ``backbone`` runs the audio encoder and the decoder and returns ``last_hidden_state``
+    (final-normed) without applying the head, so full-vocabulary logits are never computed at
+    every position. Keys ending in ``_key`` name config attributes, looked up with
+    :func:`config_value` on the wrapped model's config.
+
+    Args:
+        name: the HF ``config.model_type`` this describes.
+        hf_class: the transformers class that loads a checkpoint (``"AutoModelForCausalLM"``
+            for remote code).
+        layers, final_norm, unembed, backbone: module paths.
+        attention: the self-attention module, relative to one decoder layer.
+        audio_token: the placeholder token's text, when the config does not hold its id.
+        audio_token_id_keys: config attributes that may hold the placeholder id.
+        submodel: for composite checkpoints, the child that is the audio-LLM (e.g. a thinker).
+        residual_multiplier_key: config attribute m when blocks add ``m · branch`` to the stream.
+        resid_mid_unavailable: why ``hook_resid_mid`` cannot be exact (None: it is exact).
+        logit_softcap_key: config attribute c when logits are ``c · tanh(logits / c)``.
+        tokens_per_second: audio tokens per second of audio (for time axes).
+        remote_code: the model's code comes with the checkpoint (``trust_remote_code=True``).
+        encode: family input preparation ``encode(model, texts, waves) -> Encoded``; None uses
+            the HF processor (:func:`audiolens.batch.processor_encode`).
+        kv_cache: how to measure and crop the family's cache.
+        load: ``load(name_or_path, **kwargs) -> nn.Module`` for families that load unusually.
+
+    Example:
+        >>> from audiolens.architectures import ARCHITECTURES
+        >>> ARCHITECTURES["qwen2_audio"].layers
+        'model.language_model.layers'
+    """
+
+    name: str
+    hf_class: str
+    layers: str = "model.language_model.layers"
+    final_norm: str = "model.language_model.norm"
+    unembed: str = "lm_head"
+    backbone: str = "model"
+    attention: str = "self_attn"
+    audio_token: str | None = None
+    audio_token_id_keys: tuple[str, ...] = ("audio_token_id", "audio_token_index")
+    submodel: str | None = None
+    residual_multiplier_key: str | None = None
+    resid_mid_unavailable: str | None = None
+    logit_softcap_key: str | None = None
+    tokens_per_second: float | None = None
+    remote_code: bool = False
+    encode: Callable[..., Any] | None = field(default=None, compare=False)
+    kv_cache: KVCacheOps = field(default=DYNAMIC_CACHE, compare=False)
+    load: Callable[..., nn.Module] | None = field(default=None, compare=False)
+
+    def resolve(self, hf_model: nn.Module) -> dict[str, nn.Module]:
+        """Look up every path on ``hf_model``; raise :class:`ArchitectureError` naming a bad one."""
+        found = {}
+        for name in ("layers", "final_norm", "unembed", "backbone"):
+            found[name] = self._get(hf_model, getattr(self, name), name)
+        layers = found["layers"]
+        if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+            raise ArchitectureError(
+                f"{self.name}: {self.layers!r} on {type(hf_model).__name__} is "
+                f"{type(layers).__name__}, expected a non-empty ModuleList of decoder layers"
+            )
+        self._get(layers[0], self.attention, "attention", prefix=f"{self.layers}.0.")
+        weight = getattr(found["unembed"], "weight", None)
+        if weight is None or weight.ndim != 2:
+            raise ArchitectureError(f"{self.name}: {self.unembed!r} has no 2-D weight to unembed with")
+        return found
+
+    def _get(self, root: nn.Module, path: str, what: str, prefix: str = "") -> nn.Module:
+        try:
+            return root.get_submodule(path)
+        except AttributeError:
+            children = [name for name, _ in root.named_children()]
+            raise ArchitectureError(
+                f"{self.name}: no module {prefix + path!r} ({what}) in {type(root).__name__}; "
+                f"its top-level modules are {children}. Describe the model with "
+                f"audiolens.Architecture(..., {what}='<dotted path>') and pass it as "
+                "HookedAudioLM.from_hf(model, processor, architecture=...)"
+            ) from None
+
+    def audio_token_id(self, config: Any, tokenizer: Any) -> int:
+        """The placeholder id: from the config, else the tokenizer's id for ``audio_token``."""
+        for key in self.audio_token_id_keys:
+            value = config_value(config, key)
+            if isinstance(value, int):
+                return value
+        if self.audio_token is not None:
+            token_id = tokenizer.convert_tokens_to_ids(self.audio_token)
+            if token_id is not None and token_id != tokenizer.unk_token_id:
+                return int(token_id)
+        raise ArchitectureError(
+            f"{self.name}: no audio placeholder id in the config ({list(self.audio_token_id_keys)}) "
+            f"and the tokenizer has no token {self.audio_token!r}"
+        )
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+#: model types refused on purpose, with the reason given to the user.
+UNSUPPORTED: dict[str, str] = {}
+
+
+def register(arch: Architecture) -> Architecture:
+    """Add ``arch`` to :data:`ARCHITECTURES` under its ``name`` (the HF ``model_type``)."""
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def refuse(model_type: str, reason: str) -> None:
+    """Record that ``model_type`` is refused, and why."""
+    UNSUPPORTED[model_type] = reason
+
+
+def architecture_for(config_or_type: Any) -> Architecture:
+    """The registered architecture for an HF config (or its ``model_type``), or a named error.
+
+    Example:
+        >>> architecture_for("qwen2_audio").hf_class
+        'Qwen2AudioForConditionalGeneration'
+    """
+    model_type = config_or_type if isinstance(config_or_type, str) else config_or_type.model_type
+    if model_type in ARCHITECTURES:
+        return ARCHITECTURES[model_type]
+    if model_type in UNSUPPORTED:
+        raise UnsupportedModelError(f"{model_type!r} is not supported: {UNSUPPORTED[model_type]}")
+    if getattr(config_or_type, "is_encoder_decoder", False):
+        raise UnsupportedModelError(
+            f"{model_type!r} is an encoder-decoder model: it has no decoder-only residual stream "
+            "over audio and prompt tokens for a logit lens to read"
+        )
+    raise ArchitectureError(
+        f"no architecture registered for model_type {model_type!r} (known: "
+        f"{sorted(ARCHITECTURES)}). Describe it with audiolens.Architecture(name=..., "
+        "hf_class=..., layers=..., final_norm=..., unembed=..., backbone=...) and pass "
+        "architecture=... when wrapping; see docs/adapters.md"
+    )

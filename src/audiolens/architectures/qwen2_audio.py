@@ -1,0 +1,10 @@
+"""Qwen2-Audio (``qwen2_audio``): Whisper encoder, Qwen2 decoder, 25 audio tokens per second."""
+
+from .base import Architecture, register
+
+QWEN2_AUDIO = register(Architecture(
+    name="qwen2_audio",
+    hf_class="Qwen2AudioForConditionalGeneration",
+    audio_token="<|AUDIO|>",
+    tokens_per_second=25.0,
+))

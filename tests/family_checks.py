@@ -1,0 +1,162 @@
+"""Checks every supported family must pass, each against a computation the library does not
+make: the HF model's own logits and hidden states, its key/value cache, or a plain PyTorch hook
+on the HF modules. ``test_families.py`` runs them on every tiny build; the remote-code doubles
+run them too.
+
+Each check takes a wrapped model with randomised norm gains (so a missing or doubled norm
+shows), a left-padded batch of clips of different lengths, and the task.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import audiolens as al
+
+ATOL = 2e-4
+TOKEN_KEYS = ("input_ids", "position_ids", "inputs_embeds")
+
+
+def randomize_norm_gains(hf_model: torch.nn.Module, seed: int = 1) -> None:
+    """Give every norm's gain random values in [0.5, 1.5] (away from the identity)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, module in hf_model.named_modules():
+            weight = getattr(module, "weight", None)
+            if "norm" in name.lower() and isinstance(weight, torch.Tensor) and weight.ndim == 1:
+                weight.copy_(torch.rand(weight.shape, generator=gen) + 0.5)
+
+
+def hf_forward(model, inputs, **kw):
+    with torch.no_grad():
+        return model.hf_model(**{k: v.to(model.device) for k, v in inputs.items()}, **kw)
+
+
+def lens_top_layer_equals_model_logits(model, batch, task):
+    res = al.LogitLens(task).run(model, batch)
+    logits = hf_forward(model, batch.inputs).logits[:, -1, list(res.label_token_ids)]
+    torch.testing.assert_close(res.logits_at("last")[model.n_layers], logits.float().cpu(), atol=ATOL, rtol=1e-4)
+
+
+def lens_lower_layers_equal_head_on_hidden_states(model, batch, task):
+    res = al.LogitLens(task).run(model, batch)
+    hidden = hf_forward(model, batch.inputs, output_hidden_states=True).hidden_states
+    assert len(hidden) == model.n_layers + 1
+    ids = list(res.label_token_ids)
+    rows = torch.arange(len(batch))
+    for p, where in enumerate(res.positions):
+        pos = batch.position(where)
+        for layer in range(model.n_layers):  # hidden_states[ℓ] is raw for ℓ < L
+            with torch.no_grad():
+                h = model.final_norm(hidden[layer][rows, pos])
+                ref = model.hf_model.get_output_embeddings()(h)[:, ids]
+            torch.testing.assert_close(res.label_logits[layer, :, p], ref.float().cpu(), atol=ATOL, rtol=1e-4)
+
+
+def audio_mask_equals_kv_reference(model, batch, task):
+    """A prefix pass with a cache, then the last token alone with the audio keys removed from
+    its 2-D attention mask."""
+    masked = al.LogitLens(task).run(model, batch, [al.AudioMask()])
+    inp = batch.inputs
+    prefix = {k: (v[:, :-1] if k in TOKEN_KEYS or k == "attention_mask" else v) for k, v in inp.items()}
+    cache = hf_forward(model, prefix, use_cache=True).past_key_values
+    keep = inp["attention_mask"].clone()
+    keep[batch.spans["audio"]] = 0
+    step = {k: v[:, -1:] for k, v in inp.items() if k in TOKEN_KEYS}
+    out = hf_forward(model, {**step, "attention_mask": keep}, past_key_values=cache)
+    ref = out.logits[:, -1, list(masked.label_token_ids)]
+    torch.testing.assert_close(masked.logits_at("last")[model.n_layers], ref.float().cpu(), atol=ATOL, rtol=1e-4)
+    plain = al.LogitLens(task).run(model, batch)
+    assert not torch.allclose(plain.logits_at("last")[-1], masked.logits_at("last")[-1])
+
+
+def audio_mask_leaves_earlier_positions_identical(model, batch, task):
+    from audiolens.interventions import collect_hooks
+
+    resid = lambda n: "resid" in n
+    _, clean = model.run_with_cache(batch, names_filter=resid)
+    with model.hooks(fwd_hooks=collect_hooks([al.AudioMask()], model, batch)):
+        _, masked = model.run_with_cache(batch, names_filter=resid)
+    for name in clean.keys():
+        assert torch.equal(masked[name][:, :-1], clean[name][:, :-1]), name
+
+
+def enrich_equals_eq5(model, batch, task):
+    src, tgt, scale = 0, model.n_layers, 0.7
+    _, clean = model.run_with_cache(batch, positions="last")
+    with model.hooks(fwd_hooks=al.interventions.collect_hooks(
+            [al.Enrich(source_layer=src, scale=scale, target_layer=tgt)], model, batch)):
+        _, enriched = model.run_with_cache(batch, positions="last")
+    expected = clean[model.resid_name(tgt)] + scale * clean[model.resid_name(src)]
+    torch.testing.assert_close(enriched[model.resid_name(tgt)], expected, atol=1e-5, rtol=1e-5)
+    for layer in range(tgt):
+        assert torch.equal(enriched[model.resid_name(layer)], clean[model.resid_name(layer)])
+
+
+def run_many_equals_separate_runs(model, batch, task):
+    lens = al.LogitLens(task)
+    variants = {"none": [], "mask": [al.AudioMask()],
+                "enrich": [al.Enrich(source_layer=0, scale=0.5, target_layer=model.n_layers)]}
+    many = lens.run_many(model, batch, variants)
+    for name, ivs in variants.items():
+        alone = lens.run(model, batch, ivs)
+        torch.testing.assert_close(many[name].label_logits, alone.label_logits, atol=ATOL, rtol=1e-4)
+
+
+def padded_rows_equal_rows_alone(model, clips, task, labels):
+    prompt = task.prompt("P3")
+    lens = al.LogitLens(task)
+    batch = model.prepare(clips, 16000, prompt, labels=labels)
+    assert bool((batch.inputs["attention_mask"] == 0).any()), "clips of different lengths must pad"
+    together = lens.run(model, batch)
+    for i, clip in enumerate(clips):
+        alone = lens.run(model, model.prepare([clip], 16000, prompt, labels=[labels[i]]))
+        torch.testing.assert_close(together.label_logits[:, i], alone.label_logits[:, 0], atol=ATOL, rtol=1e-4)
+
+
+def resid_mid_is_exact(model, batch, task):
+    """Read: mid - pre equals m · (the attention module's own output), captured by a plain
+    PyTorch hook. Write: setting mid := pre equals zeroing the attention output."""
+    layer = model.layers[1 if model.n_layers > 1 else 0]
+    block = 1 if model.n_layers > 1 else 0
+    attn = layer.get_submodule(model.architecture.attention)
+    seen = []
+    handle = attn.register_forward_hook(lambda mod, args, out: seen.append(out[0].detach()))
+    try:
+        _, cache = model.run_with_cache(batch, names_filter=[f"blocks.{block}.hook_resid_pre",
+                                                             f"blocks.{block}.hook_resid_mid"])
+    finally:
+        handle.remove()
+    m = model.cfg.residual_multiplier
+    diff = cache[f"blocks.{block}.hook_resid_mid"] - cache[f"blocks.{block}.hook_resid_pre"]
+    torch.testing.assert_close(diff, m * seen[0], atol=1e-5, rtol=1e-4)
+
+    def no_attention(mod, args, out):
+        return (torch.zeros_like(out[0]), *out[1:])
+
+    handle = attn.register_forward_hook(no_attention)
+    try:
+        ref = hf_forward(model, batch.inputs).logits[:, -1]
+    finally:
+        handle.remove()
+    pre = {}
+
+    def keep_pre(act, hook):
+        pre["x"] = act
+
+    with torch.no_grad():
+        edited = model.run_with_hooks(batch, fwd_hooks=[
+            (f"blocks.{block}.hook_resid_pre", keep_pre),
+            (f"blocks.{block}.hook_resid_mid", lambda act, hook: pre["x"].clone()),
+        ])[:, -1]
+    torch.testing.assert_close(edited, ref, atol=ATOL, rtol=1e-4)
+
+
+CHECKS = [
+    lens_top_layer_equals_model_logits,
+    lens_lower_layers_equal_head_on_hidden_states,
+    audio_mask_equals_kv_reference,
+    audio_mask_leaves_earlier_positions_identical,
+    enrich_equals_eq5,
+    run_many_equals_separate_runs,
+]
