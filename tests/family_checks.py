@@ -152,6 +152,71 @@ def resid_mid_is_exact(model, batch, task):
     torch.testing.assert_close(edited, ref, atol=ATOL, rtol=1e-4)
 
 
+def component_hooks_reproduce_the_residual(model, batch, task):
+    """resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out, and the heads of
+    attn.hook_z through the output projection (scaled by m) sum to attn_out."""
+    if model.architecture.components_unavailable:
+        return
+    block = model.n_layers - 1
+    names = [f"blocks.{block}.{n}" for n in ("hook_resid_pre", "hook_attn_out", "hook_mlp_out",
+                                              "hook_resid_post", "attn.hook_z")]
+    has_mid = model.architecture.resid_mid_unavailable is None
+    if has_mid:
+        names.append(f"blocks.{block}.hook_resid_mid")
+    _, c = model.run_with_cache(batch, names_filter=names)
+    get = lambda n: c[f"blocks.{block}.{n}"]
+    torch.testing.assert_close(get("hook_resid_pre") + get("hook_attn_out") + get("hook_mlp_out"),
+                               get("hook_resid_post"), atol=1e-5, rtol=1e-5)
+    if has_mid:
+        torch.testing.assert_close(get("hook_resid_pre") + get("hook_attn_out"), get("hook_resid_mid"),
+                                   atol=1e-5, rtol=1e-5)
+    attn = model.layers[block].get_submodule(model.architecture.attention)
+    proj = attn.get_submodule(model.architecture.attn_output_proj)
+    z = get("attn.hook_z")  # (batch, seq, head, d_head)
+    w = proj.weight.reshape(proj.weight.shape[0], z.shape[2], z.shape[3])  # (d_model, head, d_head)
+    per_head = torch.einsum("bshd,mhd->bshm", z, w)
+    total = per_head.sum(2) + (proj.bias if proj.bias is not None else 0)
+    torch.testing.assert_close(model.cfg.residual_multiplier * total, get("hook_attn_out"), atol=1e-5, rtol=1e-4)
+
+
+def editing_components_changes_the_forward_as_said(model, batch, task):
+    """Zeroing head 0 in attn.hook_z equals zeroing its slice of the output projection's input
+    with a plain PyTorch hook; adding v to hook_mlp_out adds v to resid_post."""
+    if model.architecture.components_unavailable:
+        return
+    block = 0
+    attn = model.layers[block].get_submodule(model.architecture.attention)
+    proj = attn.get_submodule(model.architecture.attn_output_proj)
+
+    def zero_head(act, hook):
+        act = act.clone()
+        act[:, :, 0] = 0
+        return act
+
+    with torch.no_grad():
+        edited = model.run_with_hooks(batch, fwd_hooks=[(f"blocks.{block}.attn.hook_z", zero_head)])[:, -1]
+    d_head = proj.weight.shape[1] // model.hf_model.config.get_text_config().num_attention_heads
+
+    def zero_slice(mod, args):
+        x = args[0].clone()
+        x[..., :d_head] = 0
+        return (x,)
+
+    handle = proj.register_forward_pre_hook(zero_slice)
+    try:
+        ref = hf_forward(model, batch.inputs).logits[:, -1]
+    finally:
+        handle.remove()
+    torch.testing.assert_close(edited, ref, atol=ATOL, rtol=1e-4)
+
+    v = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0))
+    _, clean = model.run_with_cache(batch, names_filter=f"blocks.{block}.hook_resid_post")
+    with model.hooks(fwd_hooks=[(f"blocks.{block}.hook_mlp_out", lambda act, hook: act + v)]):
+        _, moved = model.run_with_cache(batch, names_filter=f"blocks.{block}.hook_resid_post")
+    name = f"blocks.{block}.hook_resid_post"
+    torch.testing.assert_close(moved[name] - clean[name], v.expand_as(clean[name]), atol=1e-4, rtol=1e-4)
+
+
 CHECKS = [
     lens_top_layer_equals_model_logits,
     lens_lower_layers_equal_head_on_hidden_states,
@@ -159,4 +224,6 @@ CHECKS = [
     audio_mask_leaves_earlier_positions_identical,
     enrich_equals_eq5,
     run_many_equals_separate_runs,
+    component_hooks_reproduce_the_residual,
+    editing_components_changes_the_forward_as_said,
 ]

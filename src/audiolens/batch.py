@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from jaxtyping import Bool, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from .audio import prepare_waveform
@@ -92,11 +92,32 @@ class AudioBatch:
             idx = where if where >= 0 else self.seq_len + where
             if not 0 <= idx < self.seq_len:
                 raise IndexError(f"position {where} is outside a sequence of {self.seq_len}")
+            padded = torch.nonzero(self.spans["padding"][:, idx]).flatten().tolist() if "padding" in self.spans else []
+            if padded:
+                raise IndexError(
+                    f"position {where} is padding in rows {padded} (rows are left-padded); use a "
+                    "named position or span, or a per-row index tensor"
+                )
             return torch.full((len(self),), idx, dtype=torch.long)
         where = torch.as_tensor(where, dtype=torch.long)
         if where.shape != (len(self),):
             raise ValueError(f"a position tensor must have shape ({len(self)},)")
         return where
+
+    def span_index(self, name: str) -> Int[Tensor, "batch k"]:
+        """Every position of span ``name`` per row, in order, padded with -1 to the longest row.
+
+        Example:
+            >>> batch.span_index("audio").shape  # doctest: +SKIP
+            torch.Size([4, 62])
+        """
+        mask = self.span(name)
+        counts = mask.sum(1)
+        index = torch.full((len(self), int(counts.max())), -1, dtype=torch.long)
+        for row in range(len(self)):
+            where = mask[row].nonzero().flatten()
+            index[row, : len(where)] = where
+        return index
 
     def span(self, where: str | Tensor | Sequence[int]) -> Bool[Tensor, "batch seq"]:
         """A ``(batch, seq)`` key mask from a span name, explicit positions or a mask."""
@@ -312,3 +333,45 @@ def _rate(sampling_rate: object) -> int:
     if not value.is_integer() or value <= 0:
         raise ValueError(f"sampling rate must be a positive whole number of Hz, got {sampling_rate!r}")
     return int(value)
+
+
+Positions = str | int | Sequence[str | int] | Tensor | None
+
+
+def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) -> Int[Tensor, "batch k"]:
+    """Resolve ``positions`` to a ``(batch, k)`` token index.
+
+    ``positions`` is a position name (``"last"``, ``"attribute"``), a span name (``"audio"``,
+    ``"question"``, any span of the batch: every position of the span in each row, rows with
+    fewer positions padded with -1), an int (negative counts from the end), a list of these, or
+    an index tensor.
+
+    Example:
+        >>> idx = position_index(batch, ["audio", "last"])  # doctest: +SKIP
+    """
+    if isinstance(positions, Tensor):
+        return positions.long().reshape(positions.shape[0], -1)
+    items = [positions] if isinstance(positions, (str, int)) else list(positions)
+    if isinstance(batch, AudioBatch):
+        parts = [batch.span_index(p) if isinstance(p, str) and p in batch.spans and p not in batch.positions
+                 else batch.position(p)[:, None] for p in items]
+        return torch.cat(parts, dim=1)
+    if all(isinstance(p, int) for p in items):
+        seq = batch["input_ids"].shape[1]
+        idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
+        return idx[None].expand(batch["input_ids"].shape[0], -1)
+    raise ValueError("named positions need an AudioBatch (made by model.prepare)")
+
+
+def gather_positions(
+    act: Float[Tensor, "batch seq *rest"], index: Int[Tensor, "batch k"]
+) -> Float[Tensor, "batch k *rest"]:
+    """``act[b, index[b, j]]`` for every row b and asked position j; NaN where ``index`` is -1
+    (a row whose span is shorter than the longest)."""
+    rows = torch.arange(act.shape[0], device=act.device)[:, None]
+    index = index.to(act.device)
+    out = act[rows, index.clamp(min=0)]
+    missing = index < 0
+    if missing.any():
+        out = out.masked_fill(missing.reshape(*missing.shape, *[1] * (out.ndim - 2)), float("nan"))
+    return out

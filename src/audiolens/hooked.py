@@ -28,7 +28,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Float
 from torch import Tensor, nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
@@ -40,7 +40,7 @@ from .architectures import (
     architecture_for,
     config_value,
 )
-from .batch import AudioBatch, audio_window, prepare_batch
+from .batch import AudioBatch, audio_window, gather_positions, position_index, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
@@ -54,14 +54,25 @@ class UnknownHookError(KeyError):
         return str(self.args[0])
 
 
+class _Attn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_z = HookPoint()
+        self.hook_pattern = HookPoint()
+
+
 class _Block(nn.Module):
-    def __init__(self, with_mid: bool = True) -> None:
+    def __init__(self, with_mid: bool = True, with_components: bool = True) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
         if with_mid:
             self.hook_resid_mid = HookPoint()
         self.hook_resid_post = HookPoint()
         self.hook_attn_mask = HookPoint()
+        if with_components:
+            self.hook_attn_out = HookPoint()
+            self.hook_mlp_out = HookPoint()
+            self.attn = _Attn()
 
 
 class _FinalNorm(nn.Module):
@@ -106,7 +117,11 @@ class HookedAudioLM(HookedRootModule):
         config = hf_model.config
         multiplier = config_value(config, arch.residual_multiplier_key) if arch.residual_multiplier_key else None
         softcap = config_value(config, arch.logit_softcap_key) if arch.logit_softcap_key else None
-        self.blocks = nn.ModuleList(_Block(with_mid=arch.resid_mid_unavailable is None) for _ in found["layers"])
+        self.__dict__["_components_missing"] = arch.components_unavailable or _missing_components(arch, found["layers"][0])
+        self.blocks = nn.ModuleList(
+            _Block(with_mid=arch.resid_mid_unavailable is None, with_components=not self._components_missing)
+            for _ in found["layers"]
+        )
         self.ln_final = _FinalNorm()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
@@ -361,11 +376,12 @@ class HookedAudioLM(HookedRootModule):
         cache: dict[str, Tensor] = {}
 
         def save(act: Tensor, hook: HookPoint) -> None:
-            if index is not None and hook.name.endswith("hook_attn_mask"):
-                local = index.to(act.device) - self.chunk_start
-                act = act[torch.arange(act.shape[0])[:, None], :, local].transpose(1, 2)
-            elif index is not None:
-                act = gather_positions(act, index - self.chunk_start)
+            if index is not None:
+                local = torch.where(index >= 0, index - self.chunk_start, index)
+                if hook.name.endswith(_QUERY_AXIS_2):  # (batch, head, query, key): pick queries
+                    act = gather_positions(act.transpose(1, 2), local).transpose(1, 2)
+                else:
+                    act = gather_positions(act, local)
             cache[hook.name] = act.detach().to(device) if device else act.detach()
 
         with self.hooks(fwd_hooks=[(n, save) for n in names]):
@@ -393,6 +409,9 @@ class HookedAudioLM(HookedRootModule):
                     f"{name}: {self.architecture.name} has no exact mid-residual "
                     f"({self.architecture.resid_mid_unavailable})"
                 )
+            if name.endswith(_COMPONENT_HOOKS) and self._components_missing:
+                raise HookUnavailable(f"{name}: {self.architecture.name} has no component hooks "
+                                      f"({self._components_missing})")
             close = difflib.get_close_matches(name, list(self.hook_dict), n=3)
             hint = f"; did you mean {close}?" if close else f"; e.g. {list(self.hook_dict)[:4]}"
             raise UnknownHookError(f"unknown hook name {name!r}{hint}")
@@ -407,15 +426,27 @@ class HookedAudioLM(HookedRootModule):
         """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
         handles = []
         layers = self._hf["layers"]
+        arch, m = self.architecture, self.cfg.residual_multiplier
         try:
             for i, layer in enumerate(layers):
                 block = self.blocks[i]
-                attn = layer.get_submodule(self.architecture.attention)
+                attn = layer.get_submodule(arch.attention)
                 handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
                 handles.append(layer.register_forward_hook(_post_hook(block)))
                 handles.append(attn.register_forward_pre_hook(
                     _mask_hook(block, self, attention_mask), with_kwargs=True))
-                handles.append(attn.register_forward_hook(_mid_hook(block, self.cfg.residual_multiplier)))
+                handles.append(attn.register_forward_hook(_attn_out_hook(block, m)))
+                if self._components_missing:
+                    continue
+                # Component hooks are attached only when asked: they cost time on every layer.
+                if _active(block.hook_mlp_out):
+                    handles.append(layer.get_submodule(arch.mlp).register_forward_hook(_mlp_hook(block, m)))
+                if _active(block.attn.hook_z):
+                    proj = attn.get_submodule(arch.attn_output_proj)
+                    handles.append(proj.register_forward_pre_hook(_z_hook(block, _head_dim(attn, proj))))
+                if _active(block.attn.hook_pattern):
+                    handles.append(attn.register_forward_hook(
+                        _pattern_hook(block, self, attention_mask), with_kwargs=True))
             handles.append(self._hf["final_norm"].register_forward_hook(_norm_hook(self.ln_final)))
             yield
         finally:
@@ -423,6 +454,20 @@ class HookedAudioLM(HookedRootModule):
                 h.remove()
             for block in self.blocks:
                 block.__dict__.pop("_resid_pre", None)
+
+
+_COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")
+_QUERY_AXIS_2 = ("hook_attn_mask", "hook_pattern")
+
+
+def _missing_components(arch: Architecture, layer: nn.Module) -> str | None:
+    """Why component hooks cannot be offered on this layer (a missing path), else None."""
+    for path in (arch.mlp, f"{arch.attention}.{arch.attn_output_proj}"):
+        try:
+            layer.get_submodule(path)
+        except AttributeError:
+            return f"no module {path!r} in a decoder layer; set Architecture(mlp=..., attn_output_proj=...)"
+    return None
 
 
 # --------------------------------------------------------------------- torch hooks
@@ -454,21 +499,99 @@ def _post_hook(block: _Block):
     return hook
 
 
-def _mid_hook(block: _Block, multiplier: float):
+def _scaled(x: Tensor, m: float) -> Tensor:
+    return x if m == 1.0 else x * m
+
+
+def _unscaled(x: Tensor, m: float) -> Tensor:
+    return x if m == 1.0 else x / m
+
+
+def _attn_out_hook(block: _Block, m: float):
+    """``hook_attn_out`` (what attention adds to the stream, m · output) and ``hook_resid_mid``
+    (resid_pre plus that); edits go back to the layer as the output it then scales by m."""
+
     def hook(module, args, output):
+        attn_hook = getattr(block, "hook_attn_out", None)
         mid_hook = getattr(block, "hook_resid_mid", None)
-        if not _active(mid_hook):
+        if not (_active(attn_hook) or _active(mid_hook)):
             return None
-        resid_pre = block.__dict__["_resid_pre"]
-        attn_out = output[0]
-        # The same sum the decoder layer forms next (its branches may be scaled by m).
-        mid = resid_pre + attn_out if multiplier == 1.0 else resid_pre + attn_out * multiplier
-        new = mid_hook(mid)
-        if new is mid:
+        out = output[0]
+        changed = False
+        if _active(attn_hook):
+            added = _scaled(out, m)
+            new = attn_hook(added)
+            if new is not added:
+                out, changed = _unscaled(new, m), True
+        if _active(mid_hook):
+            resid_pre = block.__dict__["_resid_pre"]
+            mid = resid_pre + _scaled(out, m)  # the same sum the decoder layer forms next
+            new = mid_hook(mid)
+            if new is not mid:
+                out, changed = _unscaled(new - resid_pre, m), True
+        return (out, *output[1:]) if changed else None
+
+    return hook
+
+
+def _mlp_hook(block: _Block, m: float):
+    def hook(module, args, output):
+        out = output[0] if isinstance(output, tuple) else output
+        added = _scaled(out, m)
+        new = block.hook_mlp_out(added)
+        if new is added:
             return None
-        # The layer adds m · attention output to resid_pre; hand it the edited difference.
-        delta = new - resid_pre
-        return (delta if multiplier == 1.0 else delta / multiplier, *output[1:])
+        new = _unscaled(new, m)
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+
+    return hook
+
+
+def _head_dim(attn: nn.Module, proj: nn.Module) -> int:
+    head_dim = getattr(attn, "head_dim", None) or getattr(getattr(attn, "config", None), "head_dim", None)
+    if not head_dim:
+        raise HookUnavailable(f"{type(attn).__name__} does not say its head_dim, so heads cannot be split")
+    return int(head_dim)
+
+
+def _z_hook(block: _Block, head_dim: int):
+    """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
+
+    def hook(module, args):
+        x = args[0]
+        z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
+        new = block.attn.hook_z(z)
+        if new is z:
+            return None
+        return (new.reshape(x.shape), *args[1:])
+
+    return hook
+
+
+def _pattern_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
+    """``attn.hook_pattern`` ``(batch, head, query, key)``: the layer's own attention weights,
+    recomputed with eager attention from the same inputs (the run itself keeps its kernel)."""
+
+    def hook(module, args, kwargs, output):
+        if model.chunk_start:
+            raise HookUnavailable("attention patterns are read in a full forward, not a cached step")
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        allowed = _bool_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
+        additive = torch.zeros(allowed.shape, dtype=hidden.dtype, device=hidden.device)
+        additive = additive.masked_fill(~allowed, torch.finfo(hidden.dtype).min)
+        config = module.config
+        kernel = config._attn_implementation
+        config._attn_implementation = "eager"
+        try:
+            _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, "past_key_values": None})
+        finally:
+            config._attn_implementation = kernel
+        new = block.attn.hook_pattern(weights)
+        if new is not weights:
+            raise HookUnavailable(
+                "attn.hook_pattern is read-only; to change attention, edit attn.hook_z or mask "
+                "keys with AudioMask / hook_attn_mask"
+            )
 
     return hook
 
@@ -511,28 +634,3 @@ def _norm_hook(ln_final: _FinalNorm):
         return None if new is output else new
 
     return hook
-
-
-# --------------------------------------------------------------------- positions
-def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) -> Int[Tensor, "batch k"]:
-    """Resolve ``positions`` (names, ints or an index tensor) to a ``(batch, k)`` index."""
-    if isinstance(positions, Tensor):
-        return positions.long().reshape(positions.shape[0], -1)
-    items = [positions] if isinstance(positions, (str, int)) else list(positions)
-    if isinstance(batch, AudioBatch):
-        return torch.stack([batch.position(p) for p in items], dim=1)
-    if all(isinstance(p, int) for p in items):
-        seq = batch["input_ids"].shape[1]
-        idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
-        return idx[None].expand(batch["input_ids"].shape[0], -1)
-    raise ValueError("named positions need an AudioBatch (made by model.prepare)")
-
-
-def gather_positions(
-    act: Float[Tensor, "batch seq *rest"], index: Int[Tensor, "batch k"]
-) -> Float[Tensor, "batch k *rest"]:
-    """``act[b, index[b, j]]`` for every row b and asked position j."""
-    rows = torch.arange(act.shape[0], device=act.device)[:, None]
-    return act[rows, index.to(act.device)]
-
-

@@ -89,6 +89,11 @@ class Architecture:
             for remote code).
         layers, final_norm, unembed, backbone: module paths.
         attention: the self-attention module, relative to one decoder layer.
+        mlp: the MLP (or mixture-of-experts) module, relative to one decoder layer.
+        attn_output_proj: the attention's output projection, relative to ``attention`` (its
+            input, split into heads, is ``attn.hook_z``).
+        components_unavailable: why ``hook_attn_out`` / ``hook_mlp_out`` / ``attn.hook_z`` /
+            ``attn.hook_pattern`` cannot be exact (None: they are).
         audio_token: the placeholder token's text, when the config does not hold its id.
         audio_token_id_keys: config attributes that may hold the placeholder id.
         submodel: for composite checkpoints, the child that is the audio-LLM (e.g. a thinker).
@@ -115,6 +120,9 @@ class Architecture:
     unembed: str = "lm_head"
     backbone: str = "model"
     attention: str = "self_attn"
+    mlp: str = "mlp"
+    attn_output_proj: str = "o_proj"
+    components_unavailable: str | None = None
     audio_token: str | None = None
     audio_token_id_keys: tuple[str, ...] = ("audio_token_id", "audio_token_index")
     submodel: str | None = None

@@ -1,0 +1,54 @@
+"""Attention patterns, span positions and hook-name errors, against HF's own computations."""
+
+import pytest
+import torch
+
+import audiolens as al
+
+
+def test_pattern_equals_hf_eager_attentions(tiny_model, gender_batch):
+    """The SDPA run's hook_pattern equals what HF's eager attention returns with
+    output_attentions=True on a model with the same weights."""
+    eager = al.models.tiny_qwen2_audio(seed=0, attn_implementation="eager")
+    with torch.no_grad():
+        ref = eager.hf_model(**gender_batch.inputs, output_attentions=True).attentions
+    names = [f"blocks.{i}.attn.hook_pattern" for i in range(tiny_model.n_layers)]
+    _, cache = tiny_model.run_with_cache(gender_batch, names_filter=names, positions=["last", "attribute"])
+    rows = torch.arange(len(gender_batch))
+    for i, name in enumerate(names):
+        pattern = cache[name]  # (batch, head, 2, key)
+        torch.testing.assert_close(pattern[:, :, 0], ref[i][:, :, -1], atol=1e-6, rtol=1e-5)
+        attr = gender_batch.positions["attribute"]
+        torch.testing.assert_close(pattern[:, :, 1], ref[i][rows, :, attr], atol=1e-6, rtol=1e-5)
+        assert torch.all(pattern[gender_batch.spans["padding"][:, None, None, :].expand_as(pattern)] == 0)
+
+
+def test_pattern_is_read_only(tiny_model, gender_batch):
+    with pytest.raises(al.HookUnavailable, match="read-only"):
+        tiny_model.run_with_hooks(gender_batch, fwd_hooks=[("blocks.0.attn.hook_pattern", lambda act, hook: act * 0)])
+
+
+def test_positions_over_a_span(tiny_model, gender_batch):
+    _, full = tiny_model.run_with_cache(gender_batch, names_filter="blocks.1.hook_resid_post")
+    _, spans = tiny_model.run_with_cache(gender_batch, names_filter="blocks.1.hook_resid_post", positions="audio")
+    got = spans["blocks.1.hook_resid_post"]
+    audio = gender_batch.spans["audio"]
+    counts = audio.sum(1)
+    assert got.shape[:2] == (len(gender_batch), int(counts.max()))
+    for row in range(len(gender_batch)):
+        n = int(counts[row])
+        torch.testing.assert_close(got[row, :n], full["blocks.1.hook_resid_post"][row][audio[row]], rtol=0, atol=0)
+        assert torch.isnan(got[row, n:]).all()  # shorter rows are padded with NaN
+
+
+def test_integer_position_on_padding_raises(tiny_model, gender_batch):
+    assert gender_batch.spans["padding"][:, 0].any()
+    with pytest.raises(IndexError, match="padding in rows"):
+        tiny_model.run_with_cache(gender_batch, positions=0)
+
+
+def test_misspelt_hook_name_suggests_the_right_one(tiny_model, gender_batch):
+    with pytest.raises(KeyError, match=r"did you mean.*blocks.1.hook_resid_post"):
+        tiny_model.run_with_cache(gender_batch, names_filter=["blocks.1.hook_resid_pots"])
+    with pytest.raises(KeyError, match=r"did you mean.*blocks.1.hook_mlp_out"):
+        tiny_model.run_with_hooks(gender_batch, fwd_hooks=[("blocks.1.hook_mlp_outt", lambda act, hook: act)])
