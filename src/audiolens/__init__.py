@@ -6,7 +6,14 @@ Example:
     >>> task = al.sakura_task("gender")
 """
 
-from . import data, metrics, models
+from . import analysis, data, metrics, models
+from .analysis import (
+    TokenLens,
+    attention_knockout,
+    corrupt_clips,
+    direct_logit_attribution,
+    patch,
+)
 from .architectures import (
     ARCHITECTURES,
     Architecture,
@@ -29,6 +36,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
+    "TokenLens",
+    "analysis",
+    "attention_knockout",
+    "corrupt_clips",
+    "direct_logit_attribution",
+    "patch",
     "SAKURA_TASKS",
     "Architecture",
     "ArchitectureError",

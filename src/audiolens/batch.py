@@ -204,25 +204,48 @@ def _token_ends(tokenizer, ids: list[int], text: str) -> list[int]:
     return [len(tokenizer.decode(ids[: i + 1])) for i in range(len(ids))]
 
 
-def attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
-    """How many tokens before the last one the attribute word's last token sits in ``text``
-    (which ends with ``prompt.prefix``).
+def tail_offsets(tokenizer, text: str, start: int, end: int) -> list[int]:
+    """For the tokens of ``text`` overlapping characters ``start:end``: how many tokens before
+    the last token of ``text`` each sits (the audio placeholder may expand to any number of
+    tokens, but everything after it keeps its distance from the end).
 
     Example:
         >>> from audiolens.models.tiny import build_tokenizer
-        >>> p = al.sakura_task("gender").prompt("P3")  # doctest: +SKIP
-        >>> attribute_offset(build_tokenizer(), "x " + p.prefix, p)  # doctest: +SKIP
-        1
+        >>> text = "Audio: the speaker's gender is"
+        >>> tail_offsets(build_tokenizer(), text, text.index("gender"), text.index("gender") + 6)
+        [1]
     """
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     ends = _token_ends(tokenizer, ids, text)
-    word_start = len(text) - len(prompt.prefix) + prompt.prefix.rindex(prompt.attribute_word)
-    word_end = word_start + len(prompt.attribute_word)
     starts = [0, *ends[:-1]]
-    hits = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < word_end and b > word_start]
-    if not hits:
+    hits = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < end and b > start]
+    return [len(ids) - 1 - i for i in hits]
+
+
+def attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
+    """How many tokens before the last one the attribute word's last token sits in ``text``
+    (which ends with ``prompt.prefix``)."""
+    word_start = len(text) - len(prompt.prefix) + prompt.prefix.rindex(prompt.attribute_word)
+    offsets = tail_offsets(tokenizer, text, word_start, word_start + len(prompt.attribute_word))
+    if not offsets:
         raise ValueError(f"attribute word {prompt.attribute_word!r} not found among the tokens")
-    return len(ids) - 1 - hits[-1]
+    return offsets[-1]
+
+
+def text_spans(tokenizer, text: str, prompt: Prompt, n_rows: int, seq_len: int) -> dict[str, Tensor]:
+    """``"question"`` (when the prompt has one, after the audio) and ``"prefix"`` (the
+    assistant's probing prefix) as ``(batch, seq)`` masks of a left-padded batch."""
+    spans = {}
+    prefix_start = len(text) - len(prompt.prefix)
+    ranges = {"prefix": (prefix_start, len(text))}
+    if prompt.question and prompt.question in text[:prefix_start]:
+        q = text[:prefix_start].rindex(prompt.question)
+        ranges["question"] = (q, q + len(prompt.question))
+    for name, (a, b) in ranges.items():
+        mask = torch.zeros(n_rows, seq_len, dtype=torch.bool)
+        mask[:, [seq_len - 1 - o for o in tail_offsets(tokenizer, text, a, b)]] = True
+        spans[name] = mask
+    return spans
 
 
 def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
@@ -313,9 +336,12 @@ def prepare_batch(
         )
     last = torch.full((len(waves),), mask.shape[1] - 1, dtype=torch.long)
     attribute = last - attribute_offset(model.tokenizer, text, prompt)
+    spans = {**text_spans(model.tokenizer, text, prompt, len(waves), mask.shape[1]), **enc.spans}
+    if "question" in spans and (spans["question"] & audio).any():
+        spans.pop("question")  # the question came before the audio: no fixed distance to the end
     return AudioBatch(
         inputs=inputs,
-        spans={**enc.spans, "padding": mask == 0},
+        spans={**spans, "padding": mask == 0},
         positions={"last": last, "attribute": attribute},
         prompt=prompt,
         targets=targets,

@@ -1,0 +1,20 @@
+"""Causal and fine-grained analyses: which layers, components and seconds of audio carry an
+attribute, and whether the model uses what the lens sees.
+
+- :func:`attention_knockout`: block the answer's attention to a span over sliding layer windows.
+- :func:`direct_logit_attribution`: the label-logit gap split into embedding, attention and MLP
+  (and head) contributions through the frozen final norm.
+- :class:`TokenLens`: the top-k tokens each layer's residual decodes to, at every position.
+- :func:`patch`: activation patching from a clean into a corrupted run, per layer and position
+  group (audio windows in seconds, text spans), as normalised recovery.
+"""
+
+from .attribution import DLAResult, direct_logit_attribution
+from .knockout import KnockoutResult, attention_knockout
+from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_label_logits
+from .token_lens import TokenLens, TokenLensResult
+
+__all__ = [
+    "DLAResult", "KnockoutResult", "PatchError", "PatchResult", "TokenLens", "TokenLensResult",
+    "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "patched_label_logits",
+]

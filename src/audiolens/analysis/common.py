@@ -1,0 +1,46 @@
+"""Small pieces the analyses share: label ids of a task and the label-logit gap."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from ..labels import LabelTokens, label_token_ids
+from ..tasks import Task
+
+
+def label_names(labels: Task | Sequence[str]) -> tuple[str, ...]:
+    return tuple(labels.labels if isinstance(labels, Task) else labels)
+
+
+def label_ids(model, labels: Task | Sequence[str], mode: LabelTokens = "leading_space") -> list[int]:
+    return label_token_ids(model.tokenizer, label_names(labels), mode)
+
+
+def targets_of(batch) -> Tensor:
+    if batch.targets is None:
+        raise ValueError("this analysis needs targets: pass labels= to model.prepare")
+    return batch.targets
+
+
+def rival_labels(
+    label_logits: Float[Tensor, "batch labels"], targets: Int[Tensor, " batch"]
+) -> Int[Tensor, " batch"]:
+    """Per row, the best-scoring label other than the target.
+
+    Example:
+        >>> rival_labels(torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0]))
+        tensor([2])
+    """
+    others = label_logits.clone()
+    others[torch.arange(len(targets)), targets] = float("-inf")
+    return others.argmax(-1)
+
+
+def gap(label_logits: Float[Tensor, "batch labels"], targets: Tensor, rivals: Tensor) -> Float[Tensor, " batch"]:
+    """logit(target) − logit(rival) per row."""
+    rows = torch.arange(len(targets))
+    return label_logits[rows, targets] - label_logits[rows, rivals]
