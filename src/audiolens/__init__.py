@@ -31,12 +31,14 @@ from .lens import Lens, LensResult, LogitLens
 from .reproduce import reproduce
 from .study import Study
 from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
+from .tuned_lens import TunedLens
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
     "TokenLens",
+    "TunedLens",
     "analysis",
     "attention_knockout",
     "corrupt_clips",

@@ -62,7 +62,7 @@ class LogitLens(Lens):
         >>> res.info_scores(), res.critical_layer()              # doctest: +SKIP
     """
 
-    labels: Task | Sequence[str]
+    labels: Task | Sequence[str] | None
     label_tokens: LabelTokens = "leading_space"
     positions: tuple[str | int, ...] = ("last", "attribute")
     full_vocab: bool = False
@@ -70,10 +70,11 @@ class LogitLens(Lens):
     def __post_init__(self) -> None:
         if isinstance(self.labels, Task):
             self.labels = self.labels.labels
-        self.labels = tuple(self.labels)
+        if self.labels is not None:
+            self.labels = tuple(self.labels)
+            if len(self.labels) < 2:
+                raise ValueError(f"a lens needs at least two labels, got {self.labels}")
         self.positions = tuple(self.positions)
-        if len(self.labels) < 2:
-            raise ValueError(f"a lens needs at least two labels, got {self.labels}")
 
     def transform_hidden(self, model, hidden, layer):
         return model.final_norm(hidden)
@@ -86,7 +87,7 @@ class LogitLens(Lens):
         interventions: Sequence[Intervention] = (),
     ) -> LensResult:
         """One forward pass: label logits at every layer 0..L and every asked position."""
-        token_ids = self._check(model, batch)
+        labels, token_ids = self._check(model, batch)
         index = position_index(batch, list(self.positions))
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
         resid: dict[str, Tensor] = {}
@@ -98,7 +99,7 @@ class LogitLens(Lens):
         hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
         with model.hooks(fwd_hooks=hooks):
             model.run_backbone(batch.inputs)
-        return self._result(model, batch, torch.stack([resid[n] for n in names]), token_ids)
+        return self._result(model, batch, torch.stack([resid[n] for n in names]), labels, token_ids)
 
     @torch.no_grad()
     def run_many(
@@ -128,7 +129,7 @@ class LogitLens(Lens):
         if not shareable:
             return {name: self.run(model, batch, ivs) for name, ivs in variants.items()}
 
-        token_ids = self._check(model, batch)
+        labels, token_ids = self._check(model, batch)
         index = position_index(batch, list(self.positions))
         at_last = (index == last[:, None])[..., None].to(model.device)  # (batch, k, 1)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
@@ -157,19 +158,24 @@ class LogitLens(Lens):
             finally:
                 cache = model.crop_cache(cache, batch.seq_len - 1)  # back to the prefix
             stacked = torch.stack([torch.where(at_last, step[n], prefix[n]) for n in names])
-            results[name] = self._result(model, batch, stacked, token_ids)
+            results[name] = self._result(model, batch, stacked, labels, token_ids)
         return results
 
-    def _check(self, model: HookedAudioLM, batch: AudioBatch) -> list[int]:
-        if batch.label_set is not None and tuple(batch.label_set) != self.labels:
+    def _check(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
+        """The labels to score (the lens's, else the batch's) and their token ids."""
+        labels = self.labels if self.labels is not None else batch.label_set
+        if labels is None:
+            raise ValueError("no labels: give the lens labels or prepare the batch with a task prompt")
+        labels = tuple(labels)
+        if batch.label_set is not None and tuple(batch.label_set) != labels:
             raise ValueError(
-                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(self.labels)}"
+                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(labels)}"
             )
-        return label_token_ids(model.tokenizer, self.labels, self.label_tokens)
+        return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
 
     def _result(
         self, model: HookedAudioLM, batch: AudioBatch,
-        stacked: Float[Tensor, "layers batch pos d_model"], token_ids: list[int],
+        stacked: Float[Tensor, "layers batch pos d_model"], labels: tuple[str, ...], token_ids: list[int],
     ) -> LensResult:
         label_logits = torch.stack(
             [self.forward(model, stacked[layer], layer, token_ids) for layer in range(len(stacked))]
@@ -184,7 +190,7 @@ class LogitLens(Lens):
             label_logits=label_logits.float().cpu(),
             label_probs=None if label_probs is None else label_probs.cpu(),
             targets=None if batch.targets is None else batch.targets.cpu(),
-            labels=self.labels,
+            labels=labels,
             positions=tuple(str(p) for p in self.positions),
             label_token_ids=tuple(token_ids),
             ids=list(batch.ids),
