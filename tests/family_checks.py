@@ -227,3 +227,17 @@ CHECKS = [
     component_hooks_reproduce_the_residual,
     editing_components_changes_the_forward_as_said,
 ]
+
+
+def run_formats_equals_run_many(model, clips, task, labels):
+    """Sharing the audio prefix across prompt formats changes no number."""
+    lens = al.LogitLens(task)
+    batches = {f: model.prepare(clips, 16000, task.prompt(f), labels=labels) for f in ("P1", "P2", "P3")}
+    variants = {"none": [], "mask": [al.AudioMask()],
+                "enrich": [al.Enrich(source_layer=0, scale=0.5, target_layer=model.n_layers)]}
+    assert al.batch.shared_prefix(list(batches.values())) > 0
+    shared = lens.run_formats(model, batches, variants)
+    for f, batch in batches.items():
+        alone = lens.run_many(model, batch, variants)
+        for name in variants:
+            torch.testing.assert_close(shared[f][name].label_logits, alone[name].label_logits, atol=ATOL, rtol=1e-4)

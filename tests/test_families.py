@@ -45,3 +45,8 @@ def test_family_resid_mid(case):
 def test_family_padded_rows_equal_rows_alone(case):
     model, _, task = case
     fc.padded_rows_equal_rows_alone(model, family_clips(), task, LABELS)
+
+
+def test_family_run_formats_equals_run_many(case):
+    model, _, task = case
+    fc.run_formats_equals_run_many(model, family_clips(), task, LABELS)

@@ -275,3 +275,20 @@ def test_run_many_falls_back_when_an_intervention_reaches_earlier(tiny_model, ge
     out = lens.run_many(tiny_model, gender_batch, {"none": [], "attr": [earlier]})
     alone = lens.run(tiny_model, gender_batch, [earlier])
     assert torch.equal(out["attr"].label_logits, alone.label_logits)
+
+
+def test_run_formats_encodes_the_audio_once(tiny_model, clips, gender_task, lens):
+    batches = {f: tiny_model.prepare(clips, 16000, gender_task.prompt(f)) for f in ("P1", "P2", "P3")}
+    calls = []
+    tower = tiny_model.hf_model.model.audio_tower
+    handle = tower.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        out = lens.run_formats(tiny_model, batches, {"none": [], "mask": [al.AudioMask()]})
+    finally:
+        handle.remove()
+    assert len(calls) == 1 and set(out) == {"P1", "P2", "P3"}
+    # everything up to the end of the audio (and the newline after it) is shared
+    audio_end = int(batches["P1"].spans["audio"].nonzero()[:, 1].max()) + 1
+    assert al.batch.shared_prefix(list(batches.values())) >= audio_end
+    other = tiny_model.prepare(clips[::-1], 16000, gender_task.prompt("P1"))
+    assert al.batch.shared_prefix([batches["P1"], other]) == 0

@@ -154,14 +154,21 @@ class AudioBatch:
         """The batch with its model inputs on ``device`` (spans and positions stay on CPU)."""
         return replace(self, inputs={k: v.to(device) for k, v in self.inputs.items()})
 
-    def split_last(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Inputs of the prefix (every token but the last, with the audio) and of the last
-        token alone (attending to the whole row), for a prefix pass plus one cached step."""
-        prefix = {k: v[:, :-1] if k in TOKEN_KEYS or k == "attention_mask" else v
-                  for k, v in self.inputs.items()}
-        step = {k: v[:, -1:] for k, v in self.inputs.items() if k in TOKEN_KEYS}
-        step["attention_mask"] = self.inputs["attention_mask"]
-        return prefix, step
+    def chunk(self, start: int, end: int) -> dict[str, Tensor]:
+        """Model inputs for tokens ``start:end`` on top of a key/value cache holding the tokens
+        before ``start``: the attention mask covers ``0:end``, and the audio features come only
+        with the chunk that starts at 0 (the audio is encoded once).
+
+        Example:
+            >>> prefix, step = batch.chunk(0, batch.seq_len - 1), batch.chunk(batch.seq_len - 1, batch.seq_len)  # doctest: +SKIP
+        """
+        if not 0 <= start < end <= self.seq_len:
+            raise ValueError(f"chunk {start}:{end} is outside a sequence of {self.seq_len}")
+        out = {k: v[:, start:end] for k, v in self.inputs.items() if k in TOKEN_KEYS}
+        out["attention_mask"] = self.inputs["attention_mask"][:, :end]
+        if start == 0:
+            out.update({k: v for k, v in self.inputs.items() if k not in out and k not in TOKEN_KEYS})
+        return out
 
 
 @dataclass
@@ -401,3 +408,32 @@ def gather_positions(
     if missing.any():
         out = out.masked_fill(missing.reshape(*missing.shape, *[1] * (out.ndim - 2)), float("nan"))
     return out
+
+
+def shared_prefix(batches: Sequence[AudioBatch]) -> int:
+    """How many leading positions every batch shares exactly (same rows, audio, tokens, mask
+    and positions), provided that covers all of their audio; 0 otherwise.
+
+    Prompts that differ only after the audio (the formats P1–P3) share everything up to the
+    end of the audio, so that part can be computed once.
+    """
+    first = batches[0]
+    for b in batches[1:]:
+        if len(b) != len(first) or b.ids != first.ids:
+            return 0
+        same_audio = set(b.inputs) == set(first.inputs) and all(
+            torch.equal(b.inputs[k], first.inputs[k]) for k in b.inputs if k not in TOKEN_KEYS and k != "attention_mask")
+        if not same_audio:
+            return 0
+    n = min(b.seq_len for b in batches)
+    keys = [k for k in ("input_ids", "inputs_embeds", "attention_mask", "position_ids") if k in first.inputs]
+    shared = n
+    for b in batches[1:]:
+        for k in keys:
+            differs = (b.inputs[k][:, :n] != first.inputs[k][:, :n])
+            differs = differs.reshape(differs.shape[0], n, -1).any(-1).any(0) if differs.ndim > 2 else differs.any(0)
+            where = differs.nonzero()
+            if len(where):
+                shared = min(shared, int(where[0]))
+    audio_end = max(int(b.span("audio").nonzero()[:, 1].max()) for b in batches) + 1
+    return shared if shared >= audio_end else 0

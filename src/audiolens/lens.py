@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from . import metrics
-from .batch import AudioBatch
+from .batch import AudioBatch, shared_prefix
 from .hooked import HookedAudioLM, gather_positions, position_index
 from .interventions import Intervention, collect_hooks
 from .labels import LabelTokens, label_token_ids
@@ -119,32 +120,78 @@ class LogitLens(Lens):
             >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
             >>> out["masked"].info_scores()  # doctest: +SKIP
         """
+        if not self._shareable(batch, variants, len(variants) > 1):
+            return {name: self.run(model, batch, ivs) for name, ivs in variants.items()}
+        return self._run_tail(model, batch, variants)
+
+    @torch.no_grad()
+    def run_formats(
+        self,
+        model: HookedAudioLM,
+        batches: Mapping[str, AudioBatch],
+        variants: Mapping[str, Sequence[Intervention]] | None = None,
+    ) -> dict[str, dict[str, LensResult]]:
+        """The same clips under several prompts (e.g. the formats P1–P3), each with ``variants``.
+
+        The prompts differ only after the audio, so the tokens they share (system turn, audio,
+        and whatever follows it identically) run once and their key/value cache is reused by
+        every prompt; with last-token variants each prompt then costs its own few tokens plus
+        one step per variant. Results equal separate :meth:`run_many` calls.
+
+        Example:
+            >>> batches = {f: model.prepare(clips, 16000, task.prompt(f), labels) for f in ("P1", "P2", "P3")}  # doctest: +SKIP
+            >>> out = lens.run_formats(model, batches, {"none": [], "mask": [AudioMask()]})  # doctest: +SKIP
+            >>> out["P3"]["mask"].info_scores()  # doctest: +SKIP
+        """
+        variants = dict(variants or {"none": []})
+        shared = shared_prefix(list(batches.values()))
+        if shared == 0 or not all(self._shareable(b, variants, True, start=shared) for b in batches.values()):
+            return {name: self.run_many(model, b, variants) for name, b in batches.items()}
+        first = next(iter(batches.values()))
+        cache = model.run_backbone(first.chunk(0, shared), use_cache=True).past_key_values
+        out = {}
+        for name, batch in batches.items():
+            try:
+                out[name] = self._run_tail(model, batch, variants, cache=cache, start=shared)
+            finally:
+                cache = model.crop_cache(cache, shared)
+        return out
+
+    def _shareable(self, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+                   worth_it: bool, start: int = 0) -> bool:
+        """Can ``variants`` run as one pass over ``start:last`` plus a step each? (All act only
+        at the last token, and every read position lies at or after ``start``.)"""
         last = batch.position("last")
-        shareable = (
-            len(variants) > 1
+        return (
+            worth_it
             and bool((last == batch.seq_len - 1).all())
+            and bool((position_index(batch, list(self.positions)) >= start).all())
             and all(isinstance(iv, Intervention) and iv.last_token_only(batch)
                     for ivs in variants.values() for iv in ivs)
         )
-        if not shareable:
-            return {name: self.run(model, batch, ivs) for name, ivs in variants.items()}
 
+    def _run_tail(
+        self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+        cache: Any = None, start: int = 0,
+    ) -> dict[str, LensResult]:
+        """Tokens ``start:`` of ``batch`` on top of ``cache`` (holding the tokens before
+        ``start``): everything before the last token once, then the last token per variant."""
         labels, token_ids = self._check(model, batch)
         index = position_index(batch, list(self.positions))
-        at_last = (index == last[:, None])[..., None].to(model.device)  # (batch, k, 1)
+        end = batch.seq_len - 1
+        at_last = (index == end)[..., None].to(model.device)  # (batch, k, 1)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
-        prefix_inputs, step_inputs = batch.split_last()
+        before: dict[str, Tensor] = {}
+        if end > start:
+            def keep_before(act: Tensor, hook) -> None:
+                # Positions at the last token are filled from each variant's step below.
+                before[hook.name] = gather_positions(act, index.clamp(min=start, max=end - 1) - model.chunk_start)
 
-        prefix: dict[str, Tensor] = {}
-
-        def keep_prefix(act: Tensor, hook) -> None:
-            # Positions at the last token are filled from each variant's step below.
-            prefix[hook.name] = gather_positions(act, index.clamp(max=batch.seq_len - 2))
-
-        with model.hooks(fwd_hooks=[(n, keep_prefix) for n in names]):
-            cache = model.run_backbone(prefix_inputs, use_cache=True).past_key_values
+            with model.hooks(fwd_hooks=[(n, keep_before) for n in names]):
+                cache = model.run_backbone(batch.chunk(start, end), past_key_values=cache, use_cache=True).past_key_values
 
         results = {}
+        step_inputs = batch.chunk(end, end + 1)
         for name, ivs in variants.items():
             step: dict[str, Tensor] = {}
 
@@ -156,8 +203,11 @@ class LogitLens(Lens):
                 with model.hooks(fwd_hooks=hooks):
                     model.run_backbone(step_inputs, past_key_values=cache, use_cache=True)
             finally:
-                cache = model.crop_cache(cache, batch.seq_len - 1)  # back to the prefix
-            stacked = torch.stack([torch.where(at_last, step[n], prefix[n]) for n in names])
+                cache = model.crop_cache(cache, end)  # back to everything before the last token
+            if before:
+                stacked = torch.stack([torch.where(at_last, step[n], before[n]) for n in names])
+            else:
+                stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
             results[name] = self._result(model, batch, stacked, labels, token_ids)
         return results
 
