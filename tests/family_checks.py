@@ -241,3 +241,21 @@ def run_formats_equals_run_many(model, clips, task, labels):
         alone = lens.run_many(model, batch, variants)
         for name in variants:
             torch.testing.assert_close(shared[f][name].label_logits, alone[name].label_logits, atol=ATOL, rtol=1e-4)
+
+
+def nnsight_equals_hooks(model, batch, task):
+    """The nnsight backend gives the hook backend's numbers: plain, masked, enriched, custom."""
+    lens = al.LogitLens(task)
+
+    def halve_audio(act, hook, batch):
+        return act * torch.where(batch.span("audio")[..., None].to(act.device), 0.5, 1.0)
+
+    custom = al.HookIntervention(model.resid_name(1), halve_audio)
+    for ivs in ([], [al.AudioMask()], [al.Enrich(source_layer=0, scale=0.5, target_layer=model.n_layers)], [custom]):
+        a = lens.run(model, batch, ivs)
+        b = lens.run(model, batch, ivs, backend="nnsight")
+        torch.testing.assert_close(b.label_logits, a.label_logits, atol=1e-5, rtol=1e-5)
+    variants = {"none": [], "mask": [al.AudioMask()]}
+    many = lens.run_many(model, batch, variants, backend="nnsight")
+    torch.testing.assert_close(many["mask"].label_logits, lens.run(model, batch, [al.AudioMask()]).label_logits,
+                               atol=ATOL, rtol=1e-4)

@@ -52,3 +52,36 @@ def test_misspelt_hook_name_suggests_the_right_one(tiny_model, gender_batch):
         tiny_model.run_with_cache(gender_batch, names_filter=["blocks.1.hook_resid_pots"])
     with pytest.raises(KeyError, match=r"did you mean.*blocks.1.hook_mlp_out"):
         tiny_model.run_with_hooks(gender_batch, fwd_hooks=[("blocks.1.hook_mlp_outt", lambda act, hook: act)])
+
+
+def test_nnsight_backend_edits_components_like_hooks(tiny_model, gender_batch, gender_task):
+    from audiolens.interventions import HookIntervention
+
+    lens = al.LogitLens(gender_task)
+
+    def zero_head(act, hook, batch):
+        act = act.clone()
+        act[:, :, 1] = 0
+        return act
+
+    edits = [HookIntervention("blocks.1.attn.hook_z", zero_head),
+             HookIntervention("blocks.2.hook_mlp_out", lambda act, hook, batch: act * 0.5),
+             HookIntervention("blocks.0.hook_attn_out", lambda act, hook, batch: act + 1.0),
+             HookIntervention("blocks.3.hook_resid_mid", lambda act, hook, batch: act * 0.9)]
+    a = lens.run(tiny_model, gender_batch, edits)
+    b = lens.run(tiny_model, gender_batch, edits, backend="nnsight")
+    torch.testing.assert_close(b.label_logits, a.label_logits, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a.label_logits, lens.run(tiny_model, gender_batch).label_logits)
+
+
+def test_remote_without_api_key_fails_fast(tiny_model, gender_batch, gender_task, monkeypatch):
+    from nnsight import CONFIG
+
+    from audiolens.backends.nnsight_trace import RemoteUnavailable
+
+    monkeypatch.setattr(CONFIG.API, "APIKEY", None)
+    monkeypatch.delenv("NDIF_API_KEY", raising=False)
+    with pytest.raises(RemoteUnavailable, match="API key"):
+        al.LogitLens(gender_task).run(tiny_model, gender_batch, backend="nnsight", remote=True)
+    with pytest.raises(ValueError, match="unknown backend"):
+        al.LogitLens(gender_task).run(tiny_model, gender_batch, backend="jax")

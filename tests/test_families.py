@@ -50,3 +50,7 @@ def test_family_padded_rows_equal_rows_alone(case):
 def test_family_run_formats_equals_run_many(case):
     model, _, task = case
     fc.run_formats_equals_run_many(model, family_clips(), task, LABELS)
+
+
+def test_family_nnsight_equals_hooks(case):
+    fc.nnsight_equals_hooks(*case)

@@ -499,11 +499,11 @@ def _post_hook(block: _Block):
     return hook
 
 
-def _scaled(x: Tensor, m: float) -> Tensor:
+def scaled(x: Tensor, m: float) -> Tensor:
     return x if m == 1.0 else x * m
 
 
-def _unscaled(x: Tensor, m: float) -> Tensor:
+def unscaled(x: Tensor, m: float) -> Tensor:
     return x if m == 1.0 else x / m
 
 
@@ -519,16 +519,16 @@ def _attn_out_hook(block: _Block, m: float):
         out = output[0]
         changed = False
         if _active(attn_hook):
-            added = _scaled(out, m)
+            added = scaled(out, m)
             new = attn_hook(added)
             if new is not added:
-                out, changed = _unscaled(new, m), True
+                out, changed = unscaled(new, m), True
         if _active(mid_hook):
             resid_pre = block.__dict__["_resid_pre"]
-            mid = resid_pre + _scaled(out, m)  # the same sum the decoder layer forms next
+            mid = resid_pre + scaled(out, m)  # the same sum the decoder layer forms next
             new = mid_hook(mid)
             if new is not mid:
-                out, changed = _unscaled(new - resid_pre, m), True
+                out, changed = unscaled(new - resid_pre, m), True
         return (out, *output[1:]) if changed else None
 
     return hook
@@ -537,11 +537,11 @@ def _attn_out_hook(block: _Block, m: float):
 def _mlp_hook(block: _Block, m: float):
     def hook(module, args, output):
         out = output[0] if isinstance(output, tuple) else output
-        added = _scaled(out, m)
+        added = scaled(out, m)
         new = block.hook_mlp_out(added)
         if new is added:
             return None
-        new = _unscaled(new, m)
+        new = unscaled(new, m)
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
     return hook
@@ -576,9 +576,8 @@ def _pattern_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor
         if model.chunk_start:
             raise HookUnavailable("attention patterns are read in a full forward, not a cached step")
         hidden = kwargs.get("hidden_states", args[0] if args else None)
-        allowed = _bool_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
-        additive = torch.zeros(allowed.shape, dtype=hidden.dtype, device=hidden.device)
-        additive = additive.masked_fill(~allowed, torch.finfo(hidden.dtype).min)
+        allowed = bool_attention_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
+        additive = model_attention_mask(allowed, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
         config = module.config
         kernel = config._attn_implementation
         config._attn_implementation = "eager"
@@ -602,19 +601,25 @@ def _mask_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
             return None
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         mask = kwargs.get("attention_mask")
-        as_bool = _bool_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
+        as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
         new = block.hook_attn_mask(as_bool)
         if new is as_bool:
             return None
-        if mask is not None and mask.dtype != torch.bool:  # additive float mask (eager)
-            new = torch.zeros(new.shape, dtype=mask.dtype, device=mask.device).masked_fill(
-                ~new, torch.finfo(mask.dtype).min)
-        return args, {**kwargs, "attention_mask": new}
+        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask)}
 
     return hook
 
 
-def _bool_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
+def model_attention_mask(allowed: Tensor, original: Tensor | None) -> Tensor:
+    """``allowed`` (bools, True = may attend) in the form the layer was given: bools, or an
+    additive float mask (eager attention) of the original's dtype."""
+    if original is None or original.dtype == torch.bool:
+        return allowed
+    return torch.zeros(allowed.shape, dtype=original.dtype, device=original.device).masked_fill(
+        ~allowed, torch.finfo(original.dtype).min)
+
+
+def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
     """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
     if mask is not None:
         return mask.clone() if mask.dtype == torch.bool else mask == 0

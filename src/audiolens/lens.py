@@ -19,6 +19,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from . import metrics
+from .backends import execute
 from .batch import AudioBatch, shared_prefix
 from .hooked import HookedAudioLM, gather_positions, position_index
 from .interventions import Intervention, collect_hooks
@@ -86,8 +87,15 @@ class LogitLens(Lens):
         model: HookedAudioLM,
         batch: AudioBatch,
         interventions: Sequence[Intervention] = (),
+        *,
+        backend: str = "hooks",
+        remote: bool = False,
     ) -> LensResult:
-        """One forward pass: label logits at every layer 0..L and every asked position."""
+        """One forward pass: label logits at every layer 0..L and every asked position.
+
+        ``backend="nnsight"`` runs the same hooks inside an nnsight trace (``remote=True``:
+        on NDIF); see :mod:`audiolens.backends`.
+        """
         labels, token_ids = self._check(model, batch)
         index = position_index(batch, list(self.positions))
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
@@ -98,8 +106,7 @@ class LogitLens(Lens):
 
         # Interventions go first so that the lens reads the edited residuals.
         hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
-        with model.hooks(fwd_hooks=hooks):
-            model.run_backbone(batch.inputs)
+        execute(model, batch.inputs, hooks, backend=backend, remote=remote)
         return self._result(model, batch, torch.stack([resid[n] for n in names]), labels, token_ids)
 
     @torch.no_grad()
@@ -108,6 +115,9 @@ class LogitLens(Lens):
         model: HookedAudioLM,
         batch: AudioBatch,
         variants: Mapping[str, Sequence[Intervention]],
+        *,
+        backend: str = "hooks",
+        remote: bool = False,
     ) -> dict[str, LensResult]:
         """Several intervention sets on one batch, e.g. ``{"none": [], "mask": [AudioMask()]}``.
 
@@ -121,8 +131,9 @@ class LogitLens(Lens):
             >>> out["masked"].info_scores()  # doctest: +SKIP
         """
         if not self._shareable(batch, variants, len(variants) > 1):
-            return {name: self.run(model, batch, ivs) for name, ivs in variants.items()}
-        return self._run_tail(model, batch, variants)
+            return {name: self.run(model, batch, ivs, backend=backend, remote=remote)
+                    for name, ivs in variants.items()}
+        return self._run_tail(model, batch, variants, backend=backend, remote=remote)
 
     @torch.no_grad()
     def run_formats(
@@ -130,6 +141,9 @@ class LogitLens(Lens):
         model: HookedAudioLM,
         batches: Mapping[str, AudioBatch],
         variants: Mapping[str, Sequence[Intervention]] | None = None,
+        *,
+        backend: str = "hooks",
+        remote: bool = False,
     ) -> dict[str, dict[str, LensResult]]:
         """The same clips under several prompts (e.g. the formats P1–P3), each with ``variants``.
 
@@ -146,13 +160,16 @@ class LogitLens(Lens):
         variants = dict(variants or {"none": []})
         shared = shared_prefix(list(batches.values()))
         if shared == 0 or not all(self._shareable(b, variants, True, start=shared) for b in batches.values()):
-            return {name: self.run_many(model, b, variants) for name, b in batches.items()}
+            return {name: self.run_many(model, b, variants, backend=backend, remote=remote)
+                    for name, b in batches.items()}
         first = next(iter(batches.values()))
-        cache = model.run_backbone(first.chunk(0, shared), use_cache=True).past_key_values
+        cache = execute(model, first.chunk(0, shared), backend=backend, remote=remote,
+                        use_cache=True).past_key_values
         out = {}
         for name, batch in batches.items():
             try:
-                out[name] = self._run_tail(model, batch, variants, cache=cache, start=shared)
+                out[name] = self._run_tail(model, batch, variants, cache=cache, start=shared,
+                                           backend=backend, remote=remote)
             finally:
                 cache = model.crop_cache(cache, shared)
         return out
@@ -172,7 +189,7 @@ class LogitLens(Lens):
 
     def _run_tail(
         self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
-        cache: Any = None, start: int = 0,
+        cache: Any = None, start: int = 0, backend: str = "hooks", remote: bool = False,
     ) -> dict[str, LensResult]:
         """Tokens ``start:`` of ``batch`` on top of ``cache`` (holding the tokens before
         ``start``): everything before the last token once, then the last token per variant."""
@@ -187,8 +204,8 @@ class LogitLens(Lens):
                 # Positions at the last token are filled from each variant's step below.
                 before[hook.name] = gather_positions(act, index.clamp(min=start, max=end - 1) - model.chunk_start)
 
-            with model.hooks(fwd_hooks=[(n, keep_before) for n in names]):
-                cache = model.run_backbone(batch.chunk(start, end), past_key_values=cache, use_cache=True).past_key_values
+            cache = execute(model, batch.chunk(start, end), [(n, keep_before) for n in names], backend=backend,
+                            remote=remote, past_key_values=cache, use_cache=True).past_key_values
 
         results = {}
         step_inputs = batch.chunk(end, end + 1)
@@ -200,8 +217,8 @@ class LogitLens(Lens):
 
             hooks = collect_hooks(ivs, model, batch) + [(n, keep_step) for n in names]
             try:
-                with model.hooks(fwd_hooks=hooks):
-                    model.run_backbone(step_inputs, past_key_values=cache, use_cache=True)
+                execute(model, step_inputs, hooks, backend=backend, remote=remote,
+                        past_key_values=cache, use_cache=True)
             finally:
                 cache = model.crop_cache(cache, end)  # back to everything before the last token
             if before:

@@ -1,0 +1,150 @@
+"""The nnsight backend: the wrapper's named sites read and written inside an nnsight trace.
+
+Each site maps onto the module whose input or output the hook backend routes through its
+HookPoint (decoder layer input → ``resid_pre``, attention keyword ``attention_mask`` →
+``hook_attn_mask``, attention output → ``hook_attn_out`` / ``hook_resid_mid``, MLP output →
+``hook_mlp_out``, output projection input → ``attn.hook_z``, layer output → ``resid_post``,
+final norm output → ``ln_final.hook_normalized``), visited in execution order as nnsight
+requires. The functions run on real tensors, so any intervention runs unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from torch import Tensor
+
+from ..architectures import HookUnavailable
+from ..hooked import bool_attention_mask, model_attention_mask, scaled, unscaled
+
+
+class RemoteUnavailable(RuntimeError):
+    """Remote (NDIF) execution was asked for but cannot run from here."""
+
+
+def _envoy(root: Any, path: str) -> Any:
+    for part in path.split("."):
+        root = root[int(part)] if part.isdigit() else getattr(root, part)
+    return root
+
+
+def _relative(path: str, backbone: str) -> str:
+    if path.startswith(backbone + "."):
+        return path[len(backbone) + 1:]
+    raise HookUnavailable(f"{path!r} is not inside the backbone {backbone!r}: nnsight cannot trace it")
+
+
+def _traced(model) -> Any:
+    from nnsight import NNsight
+
+    net = model.__dict__.get("_nnsight")
+    if net is None:
+        net = NNsight(model.backbone)
+        model.__dict__["_nnsight"] = net
+    return net
+
+
+def _check_remote() -> None:
+    from nnsight import CONFIG
+
+    key = getattr(CONFIG.API, "APIKEY", None) or os.environ.get("NDIF_API_KEY")
+    if not key:
+        raise RemoteUnavailable(
+            "remote execution runs on NDIF and needs an API key: set one with "
+            "nnsight.CONFIG.set_default_api_key(...) or the NDIF_API_KEY variable, and network "
+            f"access to {CONFIG.API.HOST}; NDIF also only serves the models it hosts"
+        )
+
+
+def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Callable]], *, remote: bool,
+               past_key_values: Any, use_cache: bool) -> Any:
+    """The backbone's output, with ``hooks`` applied at their sites inside an nnsight trace."""
+    if remote:
+        _check_remote()
+    by_name: dict[str, list[Callable]] = defaultdict(list)
+    for name, fn in hooks:
+        model.check_hook_names([name])
+        if name.endswith("hook_pattern"):
+            raise HookUnavailable(f"{name}: attention patterns are read with the hook backend only")
+        by_name[name].append(fn)
+
+    def apply(name: str, value: Tensor) -> Tensor:
+        stub = SimpleNamespace(name=name)
+        for fn in by_name.get(name, ()):
+            new = fn(value, stub)
+            if new is not None:
+                value = new
+        return value
+
+    arch, m = model.architecture, model.cfg.residual_multiplier
+    net = _traced(model)
+    layers_path = _relative(arch.layers, arch.backbone)
+    norm_path = _relative(arch.final_norm, arch.backbone)
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    mask_2d = inputs["attention_mask"]
+    start = 0 if past_key_values is None else arch.kv_cache.length(past_key_values)
+    model.__dict__["chunk_start"] = start
+    wanted = set(by_name)
+    try:
+        with net.trace(**inputs, past_key_values=past_key_values, use_cache=use_cache, remote=remote):
+            for i in range(model.n_layers):
+                b = f"blocks.{i}."
+                layer = _envoy(net, f"{layers_path}.{i}")
+                attn = _envoy(layer, arch.attention)
+                if b + "hook_resid_pre" in wanted or b + "hook_resid_mid" in wanted:
+                    pre = apply(b + "hook_resid_pre", layer.input)
+                    if b + "hook_resid_pre" in wanted:
+                        layer.input = pre
+                if b + "hook_attn_mask" in wanted:
+                    args, kwargs = attn.inputs
+                    hidden = kwargs.get("hidden_states", args[0] if args else None)
+                    given = kwargs.get("attention_mask")
+                    allowed = bool_attention_mask(given, mask_2d, hidden.shape[1], start, hidden.device)
+                    new = apply(b + "hook_attn_mask", allowed)
+                    attn.inputs = (args, {**kwargs, "attention_mask": model_attention_mask(new, given)})
+                if b + "attn.hook_z" in wanted:
+                    proj = _envoy(attn, arch.attn_output_proj)
+                    x = proj.input
+                    head_dim = int(getattr(attn, "head_dim", None) or attn.config.head_dim)
+                    z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
+                    proj.input = apply(b + "attn.hook_z", z).reshape(x.shape)
+                if b + "hook_attn_out" in wanted or b + "hook_resid_mid" in wanted:
+                    output = attn.output
+                    out = output[0]
+                    if b + "hook_attn_out" in wanted:
+                        out = unscaled(apply(b + "hook_attn_out", scaled(out, m)), m)
+                    if b + "hook_resid_mid" in wanted:
+                        mid = apply(b + "hook_resid_mid", pre + scaled(out, m))
+                        out = unscaled(mid - pre, m)
+                    attn.output = (out, *output[1:])
+                if b + "hook_mlp_out" in wanted:
+                    mlp = _envoy(layer, arch.mlp)
+                    output = mlp.output
+                    out = output[0] if isinstance(output, tuple) else output
+                    new = unscaled(apply(b + "hook_mlp_out", scaled(out, m)), m)
+                    mlp.output = (new, *output[1:]) if isinstance(output, tuple) else new
+                if b + "hook_resid_post" in wanted:
+                    output = layer.output
+                    hidden = output[0] if isinstance(output, tuple) else output
+                    new = apply(b + "hook_resid_post", hidden)
+                    layer.output = (new, *output[1:]) if isinstance(output, tuple) else new
+            if "ln_final.hook_normalized" in wanted:
+                norm = _envoy(net, norm_path)
+                norm.output = apply("ln_final.hook_normalized", norm.output)
+            result = net.output.save()
+    except RemoteUnavailable:
+        raise
+    except Exception as exc:
+        if remote:
+            raise RemoteUnavailable(f"remote execution failed: {exc}") from exc
+        raise
+    finally:
+        model.__dict__["chunk_start"] = 0
+    return result
+
+
+__all__ = ["RemoteUnavailable", "run_traced"]
