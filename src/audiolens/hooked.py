@@ -273,7 +273,14 @@ class HookedAudioLM(HookedRootModule):
 
     @property
     def device(self) -> torch.device:
+        """Where the head (unembedding) lives: lens outputs are computed there."""
         return self.W_U.device
+
+    @property
+    def input_device(self) -> torch.device:
+        """Where the token embedding lives: model inputs go there (models split with device_map)."""
+        embed = self.hf_model.get_input_embeddings()
+        return embed.weight.device if embed is not None else self.device
 
     def to(self, *args: Any, **kwargs: Any) -> HookedAudioLM:
         self.hf_model.to(*args, **kwargs)
@@ -346,7 +353,7 @@ class HookedAudioLM(HookedRootModule):
         :attr:`chunk_start` is the absolute position of the first of them, so hooks that index
         positions can translate absolute positions into the chunk's own.
         """
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        inputs = {k: v.to(self.input_device) for k, v in inputs.items()}
         start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
         self.__dict__["chunk_start"] = start
         try:

@@ -14,9 +14,9 @@ A user-written intervention is a subclass (below) or a plain ``(hook_name, fn)``
         def __init__(self, layer): self.layer = layer
         def writes(self, model): return [model.resid_name(self.layer)]
         def hooks(self, model, batch):
-            audio = batch.span("audio").to(model.device)
+            audio = batch.span("audio")
             def fn(act, hook):
-                return act.masked_fill(audio[..., None], 0.0)
+                return act.masked_fill(audio[..., None].to(act.device), 0.0)
             return [(model.resid_name(self.layer), fn)]
 """
 
@@ -130,14 +130,14 @@ class AudioMask(Intervention):
         rows = position_index(batch, self.queries)
         query_mask = torch.zeros_like(keys)
         query_mask[torch.arange(len(batch))[:, None], rows] = True
-        blocked = (query_mask[:, :, None] & keys[:, None, :]).to(model.device)  # (b, q, k)
+        blocked = query_mask[:, :, None] & keys[:, None, :]  # (b, q, k)
         if not blocked.any():
             return []  # nothing to mask: leave the run untouched
 
         def fn(mask: Tensor, hook) -> Tensor:
             q_len, k_len = mask.shape[-2:]
             past = k_len - q_len  # with a key/value cache only the newest queries are here
-            return mask & ~blocked[:, None, past:k_len, :k_len]
+            return mask & ~blocked[:, None, past:k_len, :k_len].to(mask.device)
 
         return [(name, fn) for name in self.writes(model)]
 
@@ -187,27 +187,31 @@ class Enrich(Intervention):
         from .hooked import position_index
 
         src, tgt = self._pairs(model, len(batch))
-        pos = position_index(batch, [self.position])[:, 0].to(model.device)
+        pos = position_index(batch, [self.position])[:, 0]
         # Row r's source residual at its position, filled by the source layers' hooks (which
-        # run before any target layer, since source < target for every row).
+        # run before any target layer, since source < target for every row). Indices and the
+        # saved rows move to the device of the activation they touch (layers may be split
+        # across devices).
         saved: list[Tensor] = []
         hooks: list[tuple[str, HookFn]] = []
         for layer in sorted(set(src.tolist())):
-            rows = torch.as_tensor(np.flatnonzero(src == layer), device=model.device)
+            rows = torch.as_tensor(np.flatnonzero(src == layer))
 
             def save(act, hook, rows=rows):
                 if not saved:
                     saved.append(act.new_zeros(len(batch), act.shape[-1]))
-                saved[0][rows] = act[rows, pos[rows] - model.chunk_start]
+                r = rows.to(act.device)
+                saved[0][r.to(saved[0].device)] = act[r, pos.to(act.device)[r] - model.chunk_start].to(saved[0].device)
 
             hooks.append((model.resid_name(layer), save))
         for layer in sorted(set(tgt.tolist())):
-            rows = torch.as_tensor(np.flatnonzero(tgt == layer), device=model.device)
+            rows = torch.as_tensor(np.flatnonzero(tgt == layer))
 
             def add(act, hook, rows=rows):
                 act = act.clone()
-                local = pos[rows] - model.chunk_start
-                act[rows, local] = act[rows, local] + self.scale * saved[0][rows]
+                r = rows.to(act.device)
+                local = pos.to(act.device)[r] - model.chunk_start
+                act[r, local] = act[r, local] + self.scale * saved[0][rows.to(saved[0].device)].to(act.device)
                 return act
 
             hooks.append((model.resid_name(layer), add))

@@ -102,7 +102,7 @@ class LogitLens(Lens):
         resid: dict[str, Tensor] = {}
 
         def keep(act: Tensor, hook) -> None:
-            resid[hook.name] = gather_positions(act, index)
+            resid[hook.name] = gather_positions(act, index).to(model.device)
 
         # Interventions go first so that the lens reads the edited residuals.
         hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
@@ -202,7 +202,8 @@ class LogitLens(Lens):
         if end > start:
             def keep_before(act: Tensor, hook) -> None:
                 # Positions at the last token are filled from each variant's step below.
-                before[hook.name] = gather_positions(act, index.clamp(min=start, max=end - 1) - model.chunk_start)
+                before[hook.name] = gather_positions(
+                    act, index.clamp(min=start, max=end - 1) - model.chunk_start).to(model.device)
 
             cache = execute(model, batch.chunk(start, end), [(n, keep_before) for n in names], backend=backend,
                             remote=remote, past_key_values=cache, use_cache=True).past_key_values
@@ -213,7 +214,7 @@ class LogitLens(Lens):
             step: dict[str, Tensor] = {}
 
             def keep_step(act: Tensor, hook, step: dict[str, Tensor] = step) -> None:
-                step[hook.name] = act[:, -1:]
+                step[hook.name] = act[:, -1:].to(model.device)
 
             hooks = collect_hooks(ivs, model, batch) + [(n, keep_step) for n in names]
             try:
