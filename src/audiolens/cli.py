@@ -90,7 +90,9 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    from audiolens.audio import AudioError
     from audiolens.data import DataError, SynthError
+    from audiolens.records import RecordError
     from audiolens.reproduce import DEFAULT_PER_LABEL, reproduce
 
     try:
@@ -98,7 +100,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
             args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
             n_per_label=args.per_label or DEFAULT_PER_LABEL, seed=args.seed,
         )
-    except (SynthError, DataError) as exc:
+    except (SynthError, DataError, AudioError, RecordError) as exc:  # bad input: no traceback
         print(f"audiolens reproduce: error: {exc}", file=sys.stderr)
         return 1
     return 0

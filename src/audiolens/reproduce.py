@@ -98,7 +98,8 @@ def load_data(
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
     ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
-    from .data import AttributeDataset, load_sakura
+    from .data import AttributeDataset, DataError, load_sakura
+    from .data.dataset import existing_folder
     from .data.sakura import find_track_dir
     from .data.synth import plan, synthesize
     from .tasks import SAKURA_TASKS
@@ -112,7 +113,7 @@ def load_data(
         attributes = list(attributes or SYNTH_ATTRIBUTES)
         bad = sorted(set(attributes) - set(SYNTH_ATTRIBUTES))
         if bad:
-            raise ValueError(
+            raise DataError(
                 f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data="
             )
         # The folder name carries a digest of what would be synthesized, so clips cached before
@@ -127,6 +128,7 @@ def load_data(
             # The held-out test split: sentences and voices a demo model never trained on.
             synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
         return [load_sakura(root, a) for a in attributes]
+    existing_folder(data)
     if attributes is None:
         attributes = []
         for a in SAKURA_TASKS:
@@ -136,7 +138,7 @@ def load_data(
                 continue
             attributes.append(a)
         if not attributes:
-            raise ValueError(f"no SAKURA track under {data}")
+            raise DataError(f"no SAKURA track under {data}")
     return [load_sakura(data, a) for a in attributes]
 
 

@@ -401,6 +401,20 @@ class Study:
 
         return figures.draw(n, self.store, self.out / "figures" / f"fig{n}.png")
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
+        row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
+        with :func:`audiolens.frames.write_parquet` (or ``df.to_parquet``)."""
+        from .frames import lens_frame, over_records
+
+        return over_records(self.store, lens_frame)
+
+    def info_frame(self) -> pd.DataFrame:
+        """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
+        from .frames import info_frame, over_records
+
+        return over_records(self.store, info_frame)
+
 
 def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
     """The λ values with all their sweep rows on disk; rows of a λ cut short by a kill are
