@@ -157,13 +157,21 @@ def test_integer_pcm_is_scaled_like_soundfile(tmp_path, tiny_model, clips, gende
 
 def test_int16_scale_floats_are_refused(tiny_model, clips, gender_task):
     scaled = clips[0] * 32767.0
-    with pytest.raises(al.AudioError, match=r"clip '0': float samples reach .*divide by 32768"):
+    with pytest.raises(al.AudioError, match=r"clip '0': float samples reach .* far above full scale.*divide by 32768"):
         prep(tiny_model, [scaled], gender_task)
     with pytest.raises(al.AudioError, match=r"2\*\*23 or 2\*\*31"):
         al.prepare_waveform(clips[0] * 2.0**30, 16000, 16000)
-    # Mild overshoot (resampling, lossy decoding) is a loud clip, not a scaling mistake.
+    # A quiet 16-bit clip cast to float stays under the peak limit but is all whole numbers.
+    quiet = np.round(clips[0] * 30)
+    assert 1 < np.abs(quiet).max() < 16
+    with pytest.raises(al.AudioError, match="every sample is a whole number.*divide by 32768"):
+        al.prepare_waveform(quiet, 16000, 16000)
+    # Overshoot and noise mixed in at a low SNR are loud clips, not scaling mistakes.
     loud = clips[0] / np.abs(clips[0]).max() * 1.5
     assert np.abs(al.prepare_waveform(loud, 16000, 16000)).max() == pytest.approx(1.5)
+    noisy = al.corrupt_clips(clips[:1], "noise", snr_db=-20)[0]
+    assert 2 < np.abs(noisy).max() < 16
+    np.testing.assert_array_equal(al.prepare_waveform(noisy, 16000, 16000), noisy)
 
 
 @pytest.mark.parametrize("labels", [("male", ""), ("male", "  "), ("male", " female"), ("male", 3)])

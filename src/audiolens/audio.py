@@ -24,10 +24,11 @@ from jaxtyping import Shaped
 #: The shortest clip (seconds) an encoder turns into at least one frame: one 25 ms analysis
 #: window, 400 samples at 16 kHz (Whisper-style encoders need about 321 samples for one token).
 MIN_SECONDS = 0.025
-#: Float audio is expected in [-1, 1]; a peak above this is taken as a scaling mistake (e.g.
-#: 16-bit sample values stored as floats), not as a loud clip. Mild overshoot (resampling,
-#: lossy decoding) stays below it.
-MAX_FLOAT_PEAK = 2.0
+#: Float audio is expected in [-1, 1]. A peak above this (24 dB over full scale) is taken as a
+#: scaling mistake (e.g. 16-bit sample values stored as floats), not as a loud clip; overshoot
+#: from resampling or lossy decoding, and noise mixed in at a low SNR, stay below it. Floats that
+#: are all whole numbers with a peak above 1 are refused too (integer PCM cast to float).
+MAX_FLOAT_PEAK = 16.0
 #: More channels than this in a 2-D array means the layout is not (samples, channels) or
 #: (channels, samples) of one clip (e.g. a batch of clips stacked into one array).
 MAX_CHANNELS = 64
@@ -193,8 +194,9 @@ def to_float(wav: np.ndarray, name: str = "clip") -> np.ndarray:
 
     Signed integers are divided by ``2**(bits-1)`` (int16: 32768); unsigned ones are offset
     binary, so ``2**(bits-1)`` is subtracted first (uint8: 128 is silence). Float input must be
-    finite and not far above full scale (:data:`MAX_FLOAT_PEAK`): 16-bit sample values stored
-    as floats are refused, with the division that fixes them, rather than guessed at.
+    finite and not far above full scale (:data:`MAX_FLOAT_PEAK`), and not whole numbers above 1:
+    16-bit sample values stored as floats are refused, with the division that fixes them, rather
+    than guessed at.
 
     Example:
         >>> to_float(np.array([0, 128, 255], dtype=np.uint8))
@@ -217,7 +219,9 @@ def to_float(wav: np.ndarray, name: str = "clip") -> np.ndarray:
     if np.isinf(wav).any():
         raise AudioError(f"{name}: the clip contains infinite samples")
     peak = float(np.abs(wav).max()) if wav.size else 0.0
-    if peak > MAX_FLOAT_PEAK:
+    integral = peak > 1.0 and bool((wav == np.round(wav)).all())
+    if peak > MAX_FLOAT_PEAK or integral:
+        why = "every sample is a whole number" if integral else "far above full scale 1.0"
         if peak <= 2.0**15:
             hint = "if these are 16-bit sample values, divide by 32768 (or pass the int16 array)"
         elif peak <= 2.0**31:
@@ -225,8 +229,8 @@ def to_float(wav: np.ndarray, name: str = "clip") -> np.ndarray:
         else:
             hint = "no integer PCM format reaches this"
         raise AudioError(
-            f"{name}: float samples reach {peak:g}, far above full scale 1.0; {hint}, "
-            "otherwise scale the clip into [-1, 1]"
+            f"{name}: float samples reach {peak:g} and {why}; {hint}, otherwise scale the clip "
+            "into [-1, 1]"
         )
     return wav
 
