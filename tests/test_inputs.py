@@ -229,6 +229,7 @@ def test_channel_layouts(tiny_model, clips, gender_task):
     stereo = np.stack([clips[1], clips[1] * 0.5])
     with pytest.warns(AudioNote):
         b1 = prep(tiny_model, [stereo], gender_task)
+    with pytest.warns(AudioNote):
         b2 = prep(tiny_model, [stereo.T], gender_task)
     torch.testing.assert_close(b1.inputs["input_features"], b2.inputs["input_features"], rtol=0, atol=0)
     with pytest.raises(al.AudioError, match="100 channels .* at most 64"):
