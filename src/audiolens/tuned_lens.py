@@ -98,7 +98,7 @@ class TunedLens(LogitLens):
             prompts = [t.prompt(f) for t in SAKURA_TASKS.values() for f in ("P1", "P2", "P3")]
         gen = np.random.default_rng(seed)
         order = gen.permutation(len(clips))
-        n_val = max(1, int(round(held_out * len(clips)))) if len(clips) > 1 else 0
+        n_val = max(1, round(held_out * len(clips))) if len(clips) > 1 else 0
         split = {"val": [clips[i] for i in order[:n_val]], "train": [clips[i] for i in order[n_val:]]}
         data = {k: collect_residuals(model, v, prompts, sampling_rate) for k, v in split.items() if v}
         lens = cls.identity(model, **lens_kwargs)
