@@ -142,6 +142,7 @@ class LogitLens(Lens):
         batches: Mapping[str, AudioBatch],
         variants: Mapping[str, Sequence[Intervention]] | None = None,
         *,
+        extra: Mapping[str, Mapping[str, Sequence[Intervention]]] | None = None,
         backend: str = "hooks",
         remote: bool = False,
     ) -> dict[str, dict[str, LensResult]]:
@@ -150,17 +151,18 @@ class LogitLens(Lens):
         The prompts differ only after the audio, so the tokens they share (system turn, audio,
         and whatever follows it identically) run once and their key/value cache is reused by
         every prompt; with last-token variants each prompt then costs its own few tokens plus
-        one step per variant. Results equal separate :meth:`run_many` calls.
+        one step per variant. ``extra`` adds variants for some prompts only (e.g. an
+        enrichment sweep under P3). Results equal separate :meth:`run_many` calls.
 
         Example:
             >>> batches = {f: model.prepare(clips, 16000, task.prompt(f), labels) for f in ("P1", "P2", "P3")}  # doctest: +SKIP
             >>> out = lens.run_formats(model, batches, {"none": [], "mask": [AudioMask()]})  # doctest: +SKIP
             >>> out["P3"]["mask"].info_scores()  # doctest: +SKIP
         """
-        variants = dict(variants or {"none": []})
+        per_prompt = {name: {**(variants or {"none": []}), **(extra or {}).get(name, {})} for name in batches}
         shared = shared_prefix(list(batches.values()))
-        if shared == 0 or not all(self._shareable(b, variants, True, start=shared) for b in batches.values()):
-            return {name: self.run_many(model, b, variants, backend=backend, remote=remote)
+        if shared == 0 or not all(self._shareable(b, per_prompt[n], True, start=shared) for n, b in batches.items()):
+            return {name: self.run_many(model, b, per_prompt[name], backend=backend, remote=remote)
                     for name, b in batches.items()}
         first = next(iter(batches.values()))
         cache = execute(model, first.chunk(0, shared), backend=backend, remote=remote,
@@ -168,7 +170,7 @@ class LogitLens(Lens):
         out = {}
         for name, batch in batches.items():
             try:
-                out[name] = self._run_tail(model, batch, variants, cache=cache, start=shared,
+                out[name] = self._run_tail(model, batch, per_prompt[name], cache=cache, start=shared,
                                            backend=backend, remote=remote)
             finally:
                 cache = model.crop_cache(cache, shared)
