@@ -13,14 +13,27 @@ Methods:
   per_layer_rerun  the original code's scheme: one hidden-states pass, then one full forward
                    per layer with that layer's residual written into the last layer's output
 
+Peers on the same model and batch (``--peers``): an nnsight trace of the backbone saving the
+last-token residual of every layer, TransformerLens's TransformerBridge with a residual cache,
+and the audiolens lens on the nnsight backend. Every peer's numbers are checked against the lens
+before timing.
+
 A second table times six intervention variants that differ only at the last token (plain,
 audio mask, four enrichment scales) run one by one versus LogitLens.run_many, which runs the
 prefix once and reuses its key/value cache.
+
+A third table times the paper's whole protocol per clip, in units of one plain forward of one
+prompt: three prompt formats x {plain, audio mask} plus a 6-λ x 6-method enrichment sweep under
+P3 (the selected layer and five random-layer seeds), (a) as the study ran it before, one
+``run_many`` per format and one per λ with one single-token step per variant, and (b) with
+``run_formats``: one pass over the shared audio prefix, each format's own tokens, and the
+variants batched into a few single-token steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 import warnings
@@ -69,6 +82,92 @@ def hidden_states_lens(model: al.HookedAudioLM, batch: al.AudioBatch, ids: list[
     return torch.stack([h @ W.T for h in normed])
 
 
+def nnsight_lens(model: al.HookedAudioLM, batch: al.AudioBatch, ids: list[int]) -> torch.Tensor:
+    """A peer: an nnsight trace of the backbone that saves every layer's last-token residual."""
+    from nnsight import NNsight
+
+    net = model.__dict__.setdefault("_bench_nnsight", NNsight(model.backbone))
+    saved = []
+    with net.trace(**batch.inputs):
+        layers = net.language_model.layers
+        saved.append(layers[0].input[:, -1].save())
+        for i in range(model.n_layers):
+            saved.append(layers[i].output[:, -1].save())
+    W = model.W_U[ids]
+    return torch.stack([model.final_norm(h) @ W.T for h in saved])
+
+
+def bridge_lens(bridge, batch: al.AudioBatch, model: al.HookedAudioLM, ids: list[int]) -> torch.Tensor:
+    """A peer: TransformerLens's TransformerBridge with a residual-stream cache."""
+    inputs = dict(batch.inputs)
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(model.n_layers)]
+    _, cache = bridge.run_with_cache(inputs.pop("input_ids"), names_filter=lambda n: n in names, **inputs)
+    W = model.W_U[ids]
+    return torch.stack([model.final_norm(cache[n][:, -1]) @ W.T for n in names])
+
+
+def build_bridge(model: al.HookedAudioLM):
+    import copy
+    import tempfile
+
+    from transformer_lens.model_bridge import TransformerBridge
+
+    folder = tempfile.mkdtemp()
+    model.hf_model.save_pretrained(folder)
+    model.processor.save_pretrained(folder)
+    return TransformerBridge.boot_transformers(
+        folder, hf_model=copy.deepcopy(model.hf_model), tokenizer=copy.deepcopy(model.tokenizer))
+
+
+def timed(methods: dict, rounds: int) -> dict[str, float]:
+    """Median seconds per method, interleaved round by round after one warm-up each."""
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    for fn in methods.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def protocol(model: al.HookedAudioLM, clips, labels, rounds: int) -> dict[str, float]:
+    """Seconds of the whole per-clip protocol, before and with the shared audio prefix."""
+    task = al.sakura_task("gender")
+    batches = {f: model.prepare(clips, 16000, task.prompt(f), labels=labels) for f in ("P1", "P2", "P3")}
+    lens = al.LogitLens(task, positions=("last",))
+    main = {"none": [], "audio_mask": [al.AudioMask()]}
+    L, n = model.n_layers, len(clips)
+    src = max(0, L - 5 - 1)
+    candidates = list(range(L - 5 + 1)) or [0]
+    scales = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)
+    draws = {s: np.random.default_rng(s).choice(candidates, size=n) for s in range(5)}
+    per_scale = {scale: {(scale, -1): [al.Enrich(src, scale, gap=min(5, L - src))]} |
+                 {(scale, s): [al.Enrich(draws[s], scale, gap=min(5, L - int(draws[s].max())))] for s in range(5)}
+                 for scale in scales}
+    sweep = {k: v for d in per_scale.values() for k, v in d.items()}
+
+    old = dataclasses.replace(lens, variants_per_step=1)  # one step per variant, as before
+
+    def before():
+        out = {f: old.run_many(model, b, main) for f, b in batches.items()}
+        out["sweep"] = {k: r for scale in scales for k, r in old.run_many(model, batches["P3"], per_scale[scale]).items()}
+        return out
+
+    def shared():
+        return lens.run_formats(model, batches, main, extra={"P3": sweep})
+
+    a, b = before(), shared()
+    for f in ("P1", "P2", "P3"):
+        for k in main:
+            torch.testing.assert_close(a[f][k].label_logits, b[f][k].label_logits, rtol=1e-4, atol=1e-4)
+    for k in sweep:
+        torch.testing.assert_close(a["sweep"][k].label_logits, b["P3"][k].label_logits, rtol=1e-4, atol=1e-4)
+    return timed({"plain forward (P3)": lambda: model.hf_model(**batches["P3"].inputs).logits,
+                  "protocol, before": before, "protocol, run_formats": shared}, rounds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=8)
@@ -77,6 +176,8 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--peers", action="store_true", help="also time nnsight and TransformerBridge")
+    ap.add_argument("--no-protocol", action="store_true", help="skip the whole-protocol table")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
@@ -95,19 +196,24 @@ def main() -> None:
         "hidden_states": lambda: hidden_states_lens(model, batch, ids),
         "per_layer_rerun": lambda: per_layer_rerun(model, batch, ids),
     }
-    # All four agree on the numbers before any of them is timed.
+    # Every method agrees on the numbers before any of them is timed.
     ref = lens.run(model, batch).label_logits[:, :, 0]
     torch.testing.assert_close(hidden_states_lens(model, batch, ids), ref, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(per_layer_rerun(model, batch, ids), ref, rtol=1e-4, atol=1e-4)
-
-    times: dict[str, list[float]] = {k: [] for k in methods}
-    for fn in methods.values():  # warm-up
-        fn()
-    for _ in range(args.rounds):
-        for name, fn in methods.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+    if args.peers:
+        bridge = build_bridge(model)
+        methods |= {
+            "nnsight_trace": lambda: nnsight_lens(model, batch, ids),
+            "tl_bridge_cache": lambda: bridge_lens(bridge, batch, model, ids),
+            "lens, nnsight": lambda: lens.run(model, batch, backend="nnsight"),
+        }
+        torch.testing.assert_close(nnsight_lens(model, batch, ids), ref, rtol=1e-4, atol=1e-4)
+        real = batch.inputs["attention_mask"][:, -1].bool()
+        torch.testing.assert_close(bridge_lens(bridge, batch, model, ids)[:, real], ref[:, real], rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(lens.run(model, batch, backend="nnsight").label_logits[:, :, 0], ref,
+                                   rtol=1e-4, atol=1e-4)
+    medians = timed(methods, args.rounds)
+    times = {k: [v] for k, v in medians.items()}
 
     seq = batch.seq_len
     L, d = model.n_layers, model.cfg.d_model
@@ -121,10 +227,14 @@ def main() -> None:
     print(f"Qwen2-Audio: {L} layers, d_model {d}, vocab {args.vocab}, batch {args.batch} x {seq} tokens, "
           f"{args.rounds} rounds, torch threads {torch.get_num_threads()}")
     print(f"{'method':<17}{'median s':>10}{'x hf_forward':>14}{'forward passes':>16}{'MB kept':>10}")
-    passes = {"hf_forward": 1, "lens": 1, "hidden_states": 1, "per_layer_rerun": L + 2}
+    kept |= {"nnsight_trace": (L + 1) * args.batch * d * 4, "tl_bridge_cache": (L + 1) * args.batch * seq * d * 4 +
+             args.batch * seq * args.vocab * 4, "lens, nnsight": kept["lens"]}
+    passes = {"hf_forward": 1, "lens": 1, "hidden_states": 1, "per_layer_rerun": L + 2, "nnsight_trace": 1,
+              "tl_bridge_cache": 1, "lens, nnsight": 1}
     for name in methods:
         med = statistics.median(times[name])
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{passes[name]:>16}{kept[name] / 2**20:>10.1f}")
+    print(f"per-layer re-run / lens: {medians['per_layer_rerun'] / medians['lens']:.1f}x")
 
     src = max(1, L - 5)
     variants = {"none": [], "audio_mask": [al.AudioMask()]}
@@ -146,6 +256,15 @@ def main() -> None:
     for name, ts in vt.items():
         med = statistics.median(ts)
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{med / sep:>12.2f}")
+
+    if not args.no_protocol:
+        labels = ["male", "female"] * (args.batch // 2) + ["male"] * (args.batch % 2)
+        pt = protocol(model, clips, labels, args.rounds)
+        unit = pt["plain forward (P3)"]
+        print("\nwhole protocol per clip: 3 formats x {plain, audio mask} + 6 λ x 6 methods under P3")
+        print(f"{'method':<24}{'median s':>10}{'plain forwards':>16}")
+        for name, med in pt.items():
+            print(f"{name:<24}{med:>10.3f}{med / unit:>16.2f}")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def test_patch_grid_recovery(model, clips, gender_task):
     corrupt = model.prepare(al.corrupt_clips(clips, "silence"), 16000, gender_task.prompt("P3"), labels=labels)
     pat = al.patch(model, clean, corrupt, gender_task, what="resid", variants_per_pass=5)
     assert pat.layers == list(range(model.n_layers))
-    assert pat.groups[0].startswith("audio 0.0-0.5s") and "prefix" in pat.groups
+    assert pat.groups[0] == "audio 0.00-0.48s" and "prefix" in pat.groups
     # Patching the whole audio at layer 0 in one group (resid at the embedding) is one cell of a
     # coarser grid: compare against an explicit patched run.
     whole = al.patch(model, clean, corrupt, gender_task, what="resid", groups=["audio"], layers=[0])

@@ -1,5 +1,7 @@
 """Masks (RQ4), enrichment (Eq. 5) and user interventions, checked against independent runs."""
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
@@ -257,13 +259,19 @@ def test_run_many_shares_the_prefix_and_matches_separate_runs(tiny_model, gender
     }
     calls = []
     real = tiny_model.run_backbone
-    monkeypatch.setattr(tiny_model, "run_backbone", lambda inputs, **kw: calls.append(inputs["input_ids"].shape[1]) or real(inputs, **kw))
+    monkeypatch.setattr(tiny_model, "run_backbone",
+                        lambda inputs, **kw: calls.append(tuple(inputs["input_ids"].shape)) or real(inputs, **kw))
     many = lens.run_many(tiny_model, gender_batch, variants)
-    # One pass over the prefix, then a single-token step per variant.
-    assert calls == [gender_batch.seq_len - 1] + [1] * len(variants)
+    # One pass over the prefix, then one single-token step over a copy of the batch per variant.
+    rows, seq = len(gender_batch), gender_batch.seq_len
+    assert calls == [(rows, seq - 1), (rows * len(variants), 1)]
+    calls.clear()
+    one_by_one = dataclasses.replace(lens, variants_per_step=1).run_many(tiny_model, gender_batch, variants)
+    assert calls == [(rows, seq - 1)] + [(rows, 1)] * len(variants)
     for name, ivs in variants.items():
         alone = lens.run(tiny_model, gender_batch, ivs)
-        torch.testing.assert_close(many[name].label_logits, alone.label_logits, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(many[name].label_logits, alone.label_logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(one_by_one[name].label_logits, alone.label_logits, rtol=1e-5, atol=1e-6)
     # The attribute position lies in the shared prefix: identical in every variant.
     for name in variants:
         assert torch.equal(many[name].label_logits[:, :, 1], many["none"].label_logits[:, :, 1])

@@ -44,3 +44,22 @@ def test_save_load_round_trip_and_use_like_the_logit_lens(trained, tiny_model, g
     torch.testing.assert_close(a.label_logits[-1], plain.label_logits[-1])
     with pytest.raises(ValueError, match="layers"):
         al.TunedLens.load(tmp_path / "lens", al.models.tiny_qwen2_audio(seed=0, n_layers=2))
+
+
+def test_shipped_demo_lens_lowers_kl_on_held_out_fixture_clips():
+    """Independent of the training run's own numbers: KL measured here on the fixture clips
+    (sentences and voices never used in training)."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    model = al.models.demo()
+    tuned = al.models.demo_tuned_lens(model)
+    files = sorted((Path(__file__).parent / "fixtures/demo").glob("gender_*.ogg"))[:8]
+    clips = [sf.read(str(f), dtype="float32")[0][: 3 * 16000] for f in files]
+    from audiolens.tuned_lens import collect_residuals
+
+    resid, target = collect_residuals(model, clips, [al.sakura_task("gender").prompt("P3")], 16000)
+    identity = al.TunedLens.identity(model)
+    before, after = identity.kl(model, resid, target), tuned.kl(model, resid, target)
+    assert (after < before).all(), (before, after)

@@ -316,9 +316,26 @@ class HookedAudioLM(HookedRootModule):
         prompt's label set (or ``label_set``); they become ``batch.targets``. Rows are
         left-padded and carry explicit position ids.
         """
-        return prepare_batch(
+        batch = prepare_batch(
             self, audios, sampling_rate, prompt, labels, label_set=label_set, ids=ids, truncate=truncate,
         )
+        self._check_audio_inputs(batch)
+        return batch
+
+    def _check_audio_inputs(self, batch: AudioBatch) -> None:
+        """Refuse a backbone that would silently drop the batch's audio inputs (a text-only
+        model wrapped with an audio processor takes them into ``**kwargs`` and ignores them)."""
+        import inspect
+
+        params = inspect.signature(self.backbone.forward).parameters
+        audio_keys = [k for k in batch.inputs if k not in ("input_ids", "attention_mask", "position_ids", "inputs_embeds")]
+        ignored = [k for k in audio_keys if k not in params]
+        if ignored:
+            raise ArchitectureError(
+                f"{type(self.backbone).__name__}.forward has no parameter for the audio inputs {ignored}: "
+                "this model would ignore the audio. Wrap an audio-LLM, or point Architecture(backbone=...) "
+                "at the module that runs its audio encoder"
+            )
 
     # ----------------------------------------------------------------- forward
     def forward(

@@ -57,6 +57,8 @@ class LogitLens(Lens):
             ``"bare"`` (the word alone, as in the authors' code).
         positions: which token positions to read (names or ints).
         full_vocab: also return each label's probability under the full-vocabulary softmax.
+        variants_per_step: how many last-token variants ``run_many`` / ``run_formats`` batch
+            into one step (each copies the prefix's key/value cache once).
 
     Example:
         >>> lens = LogitLens(al.sakura_task("gender"))          # doctest: +SKIP
@@ -68,6 +70,7 @@ class LogitLens(Lens):
     label_tokens: LabelTokens = "leading_space"
     positions: tuple[str | int, ...] = ("last", "attribute")
     full_vocab: bool = False
+    variants_per_step: int = 8
 
     def __post_init__(self) -> None:
         if isinstance(self.labels, Task):
@@ -142,6 +145,7 @@ class LogitLens(Lens):
         batches: Mapping[str, AudioBatch],
         variants: Mapping[str, Sequence[Intervention]] | None = None,
         *,
+        extra: Mapping[str, Mapping[str, Sequence[Intervention]]] | None = None,
         backend: str = "hooks",
         remote: bool = False,
     ) -> dict[str, dict[str, LensResult]]:
@@ -150,17 +154,18 @@ class LogitLens(Lens):
         The prompts differ only after the audio, so the tokens they share (system turn, audio,
         and whatever follows it identically) run once and their key/value cache is reused by
         every prompt; with last-token variants each prompt then costs its own few tokens plus
-        one step per variant. Results equal separate :meth:`run_many` calls.
+        one step per variant. ``extra`` adds variants for some prompts only (e.g. an
+        enrichment sweep under P3). Results equal separate :meth:`run_many` calls.
 
         Example:
             >>> batches = {f: model.prepare(clips, 16000, task.prompt(f), labels) for f in ("P1", "P2", "P3")}  # doctest: +SKIP
             >>> out = lens.run_formats(model, batches, {"none": [], "mask": [AudioMask()]})  # doctest: +SKIP
             >>> out["P3"]["mask"].info_scores()  # doctest: +SKIP
         """
-        variants = dict(variants or {"none": []})
+        per_prompt = {name: {**(variants or {"none": []}), **(extra or {}).get(name, {})} for name in batches}
         shared = shared_prefix(list(batches.values()))
-        if shared == 0 or not all(self._shareable(b, variants, True, start=shared) for b in batches.values()):
-            return {name: self.run_many(model, b, variants, backend=backend, remote=remote)
+        if shared == 0 or not all(self._shareable(b, per_prompt[n], True, start=shared) for n, b in batches.items()):
+            return {name: self.run_many(model, b, per_prompt[name], backend=backend, remote=remote)
                     for name, b in batches.items()}
         first = next(iter(batches.values()))
         cache = execute(model, first.chunk(0, shared), backend=backend, remote=remote,
@@ -168,7 +173,7 @@ class LogitLens(Lens):
         out = {}
         for name, batch in batches.items():
             try:
-                out[name] = self._run_tail(model, batch, variants, cache=cache, start=shared,
+                out[name] = self._run_tail(model, batch, per_prompt[name], cache=cache, start=shared,
                                            backend=backend, remote=remote)
             finally:
                 cache = model.crop_cache(cache, shared)
@@ -209,25 +214,44 @@ class LogitLens(Lens):
                             remote=remote, past_key_values=cache, use_cache=True).past_key_values
 
         results = {}
-        step_inputs = batch.chunk(end, end + 1)
-        for name, ivs in variants.items():
-            step: dict[str, Tensor] = {}
-
-            def keep_step(act: Tensor, hook, step: dict[str, Tensor] = step) -> None:
-                step[hook.name] = act[:, -1:].to(model.device)
-
-            hooks = collect_hooks(ivs, model, batch) + [(n, keep_step) for n in names]
-            try:
-                execute(model, step_inputs, hooks, backend=backend, remote=remote,
-                        past_key_values=cache, use_cache=True)
-            finally:
-                cache = model.crop_cache(cache, end)  # back to everything before the last token
-            if before:
-                stacked = torch.stack([torch.where(at_last, step[n], before[n]) for n in names])
-            else:
-                stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
-            results[name] = self._result(model, batch, stacked, labels, token_ids)
+        ops = model.architecture.kv_cache
+        group = self.variants_per_step if ops.repeat_rows and ops.keep_rows else 1
+        items = list(variants.items())
+        for g in range(0, len(items), group):
+            chunk = items[g:g + group]
+            steps, cache = self._step(model, batch, chunk, cache, end, names, backend, remote)
+            for (name, _), step in zip(chunk, steps):
+                if before:
+                    stacked = torch.stack([torch.where(at_last, step[n], before[n]) for n in names])
+                else:
+                    stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
+                results[name] = self._result(model, batch, stacked, labels, token_ids)
         return results
+
+    def _step(self, model, batch, chunk, cache, end, names, backend, remote):
+        """The last token under each variant of ``chunk``, as one step over ``len(chunk)`` copies
+        of the batch (row r of variant v is row r·len(chunk) + v); the cache is back to ``end``
+        positions and ``len(batch)`` rows afterwards."""
+        n, rows = len(chunk), len(batch)
+        ops = model.architecture.kv_cache
+        inputs = {k: v.repeat_interleave(n, dim=0) for k, v in batch.chunk(end, end + 1).items()}
+        kept: dict[str, Tensor] = {}
+
+        def keep_step(act: Tensor, hook) -> None:
+            kept[hook.name] = act[:, -1:].to(model.device)
+
+        hooks = [(hook_name, _on_rows(fn, v, n)) for v, (_, ivs) in enumerate(chunk)
+                 for hook_name, fn in collect_hooks(ivs, model, batch)]
+        hooks += [(name, keep_step) for name in names]
+        if n > 1:
+            cache = ops.repeat_rows(cache, n)
+        try:
+            execute(model, inputs, hooks, backend=backend, remote=remote, past_key_values=cache, use_cache=True)
+        finally:
+            if n > 1:
+                cache = ops.keep_rows(cache, torch.arange(0, rows * n, n))
+            cache = model.crop_cache(cache, end)  # back to everything before the last token
+        return [{name: kept[name][v::n] for name in names} for v in range(n)], cache
 
     def _check(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
         """The labels to score (the lens's, else the batch's) and their token ids."""
@@ -403,3 +427,21 @@ class LensResult:
         from .frames import write_parquet
 
         return write_parquet(self.to_frame(), path)
+
+
+def _on_rows(fn, v: int, n: int):
+    """``fn`` applied to the rows of variant ``v`` (rows v, v + n, ...) of an activation that
+    holds ``n`` interleaved copies of a batch; other rows are left alone."""
+
+    def on_rows(act: Tensor, hook) -> Tensor | None:
+        if n == 1:
+            return fn(act, hook)
+        part = act[v::n]
+        new = fn(part, hook)
+        if new is None or new is part:
+            return None if new is None else act
+        out = act.clone()
+        out[v::n] = new
+        return out
+
+    return on_rows

@@ -98,9 +98,9 @@ class TunedLens(LogitLens):
             prompts = [t.prompt(f) for t in SAKURA_TASKS.values() for f in ("P1", "P2", "P3")]
         gen = np.random.default_rng(seed)
         order = gen.permutation(len(clips))
-        n_val = max(1, int(round(held_out * len(clips)))) if len(clips) > 1 else 0
+        n_val = max(1, round(held_out * len(clips))) if len(clips) > 1 else 0
         split = {"val": [clips[i] for i in order[:n_val]], "train": [clips[i] for i in order[n_val:]]}
-        data = {k: _collect(model, v, prompts, sampling_rate) for k, v in split.items() if v}
+        data = {k: collect_residuals(model, v, prompts, sampling_rate) for k, v in split.items() if v}
         lens = cls.identity(model, **lens_kwargs)
         tr = lens.translators
         opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=weight_decay)
@@ -170,7 +170,7 @@ def _kl(model, translators: Translators, resid: Tensor, target_logprobs: Tensor,
 
 
 @torch.no_grad()
-def _collect(model, clips, prompts, sampling_rate: int, chunk: int = 8) -> tuple[Tensor, Tensor]:
+def collect_residuals(model, clips, prompts, sampling_rate: int, chunk: int = 8) -> tuple[Tensor, Tensor]:
     """Residuals ``(L, N, d)`` at layers 0..L-1 and the model's final log-probabilities
     ``(N, vocab)`` over every non-padding position of every (clip, prompt)."""
     names = [model.resid_name(layer) for layer in range(model.n_layers)]

@@ -122,7 +122,6 @@ def direct_logit_attribution(
     _, cache = model.run_with_cache(batch, names_filter=names, positions=position, return_type=None)
     final = cache[model.resid_name(L)][:, 0]
     gain, scale, bias, centre = _frozen_norm(model.final_norm, final)
-    rows = torch.arange(len(targets))
 
     label_rows = model.W_U[ids].to(final.dtype)  # (labels, d)
     head = model.hf_model.get_output_embeddings()

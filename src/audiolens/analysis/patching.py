@@ -103,11 +103,11 @@ def position_groups(model, batch: AudioBatch, window_seconds: float = 0.5) -> di
     audio = batch.span("audio")
     if rate:
         rank = audio.long().cumsum(1) - 1
-        per_window = max(1, int(round(window_seconds * rate)))
+        per_window = max(1, round(window_seconds * rate))
         n = int(audio.sum(1).max())
         for start in range(0, n, per_window):
             mask = audio & (rank >= start) & (rank < start + per_window)
-            groups[f"audio {start / rate:.1f}-{(start + per_window) / rate:.1f}s"] = mask
+            groups[f"audio {start / rate:.2f}-{(start + per_window) / rate:.2f}s"] = mask
     else:
         groups["audio"] = audio
     for name in ("question", "prefix"):

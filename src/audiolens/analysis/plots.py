@@ -61,9 +61,9 @@ def plot_token_lens(result, row: int = 0, ax=None):
     valid = result.positions[row] >= 0
     probs = result.probs[:, row][:, valid, 0].numpy()
     tokens = [[layer[row][j][0] for j in range(len(layer[row])) if bool(valid[j])] for layer in result.tokens]
-    fig, ax = _axes(ax, size=(max(6.0, 0.35 * probs.shape[1] + 2), max(3.0, 0.3 * probs.shape[0] + 1)))
+    fig, ax = _axes(ax, size=(min(14.0, max(6.0, 0.35 * probs.shape[1] + 2)), max(3.0, 0.3 * probs.shape[0] + 1)))
     im = ax.imshow(probs, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower")
-    if probs.shape[1] <= 40:
+    if probs.shape[1] <= 60:
         for layer in range(probs.shape[0]):
             for j in range(probs.shape[1]):
                 ax.text(j, layer, tokens[layer][j].replace("Ġ", "␣")[:6], ha="center", va="center",
@@ -72,6 +72,10 @@ def plot_token_lens(result, row: int = 0, ax=None):
         ticks, labels = seconds_ticks(result.seconds[row][valid].numpy())
         ax.set_xticks(ticks, labels)
         ax.set_xlabel("audio time (s)")
+    elif result.inputs and probs.shape[1] <= 60:
+        names = [t for t, v in zip(result.inputs[row], valid.tolist()) if v]
+        ax.set_xticks(range(len(names)), [t.replace("Ġ", "␣") for t in names], rotation=90, fontsize=6)
+        ax.set_xlabel("input token")
     else:
         ax.set_xlabel("position")
     ax.set_yticks(range(probs.shape[0]))

@@ -29,6 +29,7 @@ class TokenLensResult:
     tokens: list[list[list[list[str]]]]
     seconds: Float[Tensor, "batch pos"] | None = None
     ids: list[str] = field(default_factory=list)
+    inputs: list[list[str]] = field(default_factory=list)  # the input token at each asked position
 
     @property
     def n_layers(self) -> int:
@@ -100,9 +101,14 @@ class TokenLens:
         convert = model.tokenizer.convert_ids_to_tokens
         tokens = [[[convert([i for i in pos.tolist()]) if pos[0] >= 0 else [""] * self.top_k
                     for pos in row] for row in layer] for layer in token_ids]
+        inputs = []
+        if "input_ids" in batch.inputs:
+            ids_in = batch.inputs["input_ids"]
+            inputs = [[convert(int(ids_in[r, p])) if p >= 0 else "" for p in index[r].tolist()]
+                      for r in range(len(batch))]
         return TokenLensResult(
             token_ids=token_ids, probs=token_probs, positions=index, tokens=tokens,
-            seconds=_seconds(model, batch, index), ids=list(batch.ids),
+            seconds=_seconds(model, batch, index), ids=list(batch.ids), inputs=inputs,
         )
 
 

@@ -31,14 +31,19 @@ class HookUnavailable(ArchitectureError):
 
 @dataclass(frozen=True)
 class KVCacheOps:
-    """How to measure and cut back a family's key/value cache.
+    """How to measure, cut back and widen a family's key/value cache.
 
     ``crop(cache, n)`` returns a cache holding the first ``n`` positions; it may change
     ``cache`` in place (``DynamicCache``) or return a new object (legacy tuple caches).
+    ``repeat_rows(cache, n)`` repeats every row n times consecutively and ``keep_rows(cache,
+    index)`` keeps the rows ``index`` (both may work in place); with them, several variants of
+    the last token run as one batched step. Without them, variants run one step each.
     """
 
     length: Callable[[Any], int]
     crop: Callable[[Any, int], Any]
+    repeat_rows: Callable[[Any, int], Any] | None = None
+    keep_rows: Callable[[Any, Any], Any] | None = None
 
 
 def _dynamic_crop(cache: Any, n: int) -> Any:
@@ -48,7 +53,18 @@ def _dynamic_crop(cache: Any, n: int) -> Any:
     return cache
 
 
-DYNAMIC_CACHE = KVCacheOps(length=lambda cache: cache.get_seq_length(), crop=_dynamic_crop)
+def _dynamic_repeat(cache: Any, n: int) -> Any:
+    cache.batch_repeat_interleave(n)
+    return cache
+
+
+def _dynamic_keep(cache: Any, index: Any) -> Any:
+    cache.batch_select_indices(index)
+    return cache
+
+
+DYNAMIC_CACHE = KVCacheOps(length=lambda cache: cache.get_seq_length(), crop=_dynamic_crop,
+                           repeat_rows=_dynamic_repeat, keep_rows=_dynamic_keep)
 
 
 def config_value(config: Any, key: str, default: Any = None) -> Any:

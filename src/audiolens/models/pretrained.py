@@ -40,3 +40,18 @@ def demo(device: str | torch.device = "cpu") -> HookedAudioLM:
     from ..hooked import HookedAudioLM
 
     return HookedAudioLM.from_pretrained(str(demo_path()), torch_dtype=torch.float32, device=device)
+
+
+def demo_tuned_lens(model: HookedAudioLM | None = None, **lens_kwargs):
+    """The tuned lens trained for the demo model (``scripts/train_tuned_lens.py``).
+
+    Example:
+        >>> import audiolens as al
+        >>> lens = al.models.demo_tuned_lens()
+        >>> lens.translators.weight.shape[0]
+        6
+    """
+    from ..tuned_lens import TunedLens
+
+    model = model if model is not None else demo()
+    return TunedLens.load(demo_path() / "tuned_lens", model, **lens_kwargs)
