@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .audio import prepare_waveform
+from .audio import check_rate, prepare_waveform
 from .tasks import Prompt
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ def prepare_batch(
     ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
     target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
     waves = [
-        prepare_waveform(a, _rate(sr), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
+        prepare_waveform(a, check_rate(sr, name=f"clip {i!r}"), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
                          truncate=truncate)
         for a, sr, i in zip(audios, rates, ids)
     ]
@@ -355,17 +355,6 @@ def prepare_batch(
         label_set=label_set,
         ids=ids,
     )
-
-
-def _rate(sampling_rate: object) -> int:
-    """A sampling rate as an int: numpy integers and integral floats are accepted."""
-    try:
-        value = float(sampling_rate)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"sampling rate must be a number, got {sampling_rate!r}") from None
-    if not value.is_integer() or value <= 0:
-        raise ValueError(f"sampling rate must be a positive whole number of Hz, got {sampling_rate!r}")
-    return int(value)
 
 
 Positions = str | int | Sequence[str | int] | Tensor | None

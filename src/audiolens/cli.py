@@ -90,6 +90,7 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    from audiolens.architectures import ArchitectureError
     from audiolens.audio import AudioError
     from audiolens.data import DataError, SynthError
     from audiolens.records import RecordError
@@ -100,7 +101,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
             args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
             n_per_label=args.per_label or DEFAULT_PER_LABEL, seed=args.seed,
         )
-    except (SynthError, DataError, AudioError, RecordError) as exc:  # bad input: no traceback
+    except (SynthError, DataError, AudioError, RecordError, FileNotFoundError,
+            ArchitectureError) as exc:  # bad input: no traceback
         print(f"audiolens reproduce: error: {exc}", file=sys.stderr)
         return 1
     return 0

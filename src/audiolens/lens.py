@@ -23,7 +23,7 @@ from .backends import execute
 from .batch import AudioBatch, shared_prefix
 from .hooked import HookedAudioLM, gather_positions, position_index
 from .interventions import Intervention, collect_hooks
-from .labels import LabelTokens, label_token_ids
+from .labels import LabelTokens, check_labels, label_token_ids
 from .tasks import Task
 
 
@@ -76,7 +76,7 @@ class LogitLens(Lens):
         if isinstance(self.labels, Task):
             self.labels = self.labels.labels
         if self.labels is not None:
-            self.labels = tuple(self.labels)
+            self.labels = check_labels(self.labels)
             if len(self.labels) < 2:
                 raise ValueError(f"a lens needs at least two labels, got {self.labels}")
         self.positions = tuple(self.positions)
