@@ -276,7 +276,7 @@ def prepare_batch(
             raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
         targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
 
-    text = render_prompt(model.processor, prompt)
+    text = (model.architecture.render or render_prompt)(model.processor, prompt)
     encode = model.architecture.encode or processor_encode
     enc = encode(model, [text] * len(waves), waves)
     inputs = dict(enc.inputs)
