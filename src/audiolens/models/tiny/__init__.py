@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .common import default_corpus, train_tokenizer
+from .granite_speech import tiny_granite_speech
+from .phi4_multimodal import tiny_phi4_multimodal
 from .qwen2_audio import build_processor, build_tokenizer, tiny_qwen2_audio
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 #: family name (HF model_type) -> builder(seed=..., **overrides)
 BUILDERS: dict[str, Callable[..., HookedAudioLM]] = {
+    "granite_speech": tiny_granite_speech,
+    "phi4_multimodal": tiny_phi4_multimodal,
     "qwen2_audio": tiny_qwen2_audio,
 }
 
@@ -46,4 +50,4 @@ def tiny(family: str, seed: int = 0, **overrides: Any) -> HookedAudioLM:
 
 
 __all__ = ["BUILDERS", "build_processor", "build_tokenizer", "default_corpus", "families", "tiny",
-           "tiny_qwen2_audio", "train_tokenizer"]
+           "tiny_granite_speech", "tiny_phi4_multimodal", "tiny_qwen2_audio", "train_tokenizer"]
