@@ -18,6 +18,7 @@ from torch import Tensor
 from ..tasks import Prompt
 from .base import Architecture, register
 from .clipwise import encode_clipwise
+from .lora import adapter_loaded, hub_options, missing_adapter
 
 
 def render(processor: Any, prompt: Prompt) -> str:
@@ -36,6 +37,31 @@ def embed(hf_model: torch.nn.Module, inputs: dict[str, Tensor]) -> Tensor:
     return inner.get_merged_audio_embeddings(inputs["input_ids"], audio, inputs.get("input_features_mask"))
 
 
+def load_model(name_or_path: str, **kwargs: Any) -> torch.nn.Module:
+    """``GraniteSpeechForConditionalGeneration.from_pretrained`` with its LoRA adapter checked.
+
+    Released checkpoints set ``has_lora_adapter`` and ship the adapter beside the weights;
+    transformers attaches it (active, for every forward) when peft is installed, and skips it
+    silently otherwise, so a missing adapter raises here. ``has_lora_adapter=False`` reads the
+    base decoder instead (an adapter transformers attached anyway is disabled).
+    """
+    from transformers import GraniteSpeechForConditionalGeneration
+
+    model = GraniteSpeechForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
+    if model.config.has_lora_adapter and not adapter_loaded(model):
+        raise missing_adapter("Granite Speech", repr(name_or_path), "has_lora_adapter=False")
+    if not model.config.has_lora_adapter and adapter_loaded(model):
+        model.disable_adapters()
+    return model
+
+
+def load(name_or_path: str, **kwargs: Any) -> tuple[torch.nn.Module, Any]:
+    """The model (:func:`load_model`) and its processor."""
+    from transformers import AutoProcessor
+
+    return load_model(name_or_path, **kwargs), AutoProcessor.from_pretrained(name_or_path, **hub_options(kwargs))
+
+
 GRANITE_SPEECH = register(Architecture(
     name="granite_speech",
     hf_class="GraniteSpeechForConditionalGeneration",
@@ -44,4 +70,5 @@ GRANITE_SPEECH = register(Architecture(
     tokens_per_second=10.0,
     render=render,
     encode=encode_clipwise(embed),
+    load=load,
 ))
