@@ -59,7 +59,7 @@ class GraniteMelFeatures:
         >>> fe = GraniteMelFeatures()
         >>> out = fe([np.zeros(16000, dtype="float32") + 0.1])
         >>> out["input_features"].shape, fe.audio_embed_sizes([16000])
-        (torch.Size([1, 50, 160]), [18])
+        (torch.Size([1, 50, 160]), [12])
     """
 
     def __init__(
