@@ -207,7 +207,10 @@ def attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
 def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
     """The processor's sampling rate and the longest clip (seconds) one audio window holds
     (None where the feature extractor sets no limit)."""
-    fe = processor.feature_extractor
+    # transformers names the audio component feature_extractor or (Granite, Phi-4) audio_processor.
+    fe = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    if fe is None:
+        raise ValueError(f"{type(processor).__name__} has no feature extractor (audio component)")
     rate = int(fe.sampling_rate)
     samples = getattr(fe, "n_samples", None)
     if samples is None and getattr(fe, "chunk_length", None):
