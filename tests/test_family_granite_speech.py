@@ -115,3 +115,20 @@ def test_load_attaches_the_lora_adapter(tmp_path):
     (folder / "adapter_config.json").unlink()
     with pytest.raises(al.ArchitectureError, match="has_lora_adapter=False"):
         granite_speech.load_model(str(folder))
+
+
+def test_real_processor_batches_equal_the_offline_ones(model):
+    """With torchaudio importable, the HF GraniteSpeechProcessor (its chat template on the
+    tokenizer, as released) gives the same batch and passes the family checks."""
+    pytest.importorskip("torchaudio")
+    from transformers import GraniteSpeechFeatureExtractor, GraniteSpeechProcessor
+
+    real = al.HookedAudioLM.from_hf(
+        model.hf_model, GraniteSpeechProcessor(GraniteSpeechFeatureExtractor(), model.tokenizer))
+    task = al.sakura_task("gender")
+    ours = model.prepare(family_clips(), 16000, task.prompt("P3"), labels=LABELS)
+    theirs = real.prepare(family_clips(), 16000, task.prompt("P3"), labels=LABELS)
+    torch.testing.assert_close(theirs.inputs["inputs_embeds"], ours.inputs["inputs_embeds"], atol=1e-5, rtol=1e-4)
+    assert torch.equal(theirs.spans["audio"], ours.spans["audio"])
+    for check in fc.CHECKS:
+        check(real, theirs, task)

@@ -71,3 +71,24 @@ def test_load_attaches_the_speech_adapter(tmp_path):
         assert not torch.allclose(base(**inputs).logits[:, -1], ref, atol=1e-3)
     with pytest.raises(al.ArchitectureError, match="speech_adapter=None"):
         phi4_multimodal.load_model(str(tmp_path), speech_adapter="vision-lora")
+
+
+def test_hf_processor_batches_equal_the_offline_ones(model):
+    """The HF Phi4MultimodalProcessor (audio side as released; a blank image processor stands in
+    for the torchvision one) gives the same batch and passes the family checks."""
+    from transformers import Phi4MultimodalFeatureExtractor, Phi4MultimodalProcessor, PreTrainedTokenizerFast
+    from transformers.image_processing_utils import BaseImageProcessor
+
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=model.tokenizer.backend_tokenizer, eos_token="<|end|>", pad_token="<|endoftext|>",
+        padding_side="left", extra_special_tokens={"image_token": "<|image|>", "audio_token": "<|audio|>"})
+    processor = Phi4MultimodalProcessor(BaseImageProcessor(), Phi4MultimodalFeatureExtractor(), tok,
+                                        chat_template=model.tokenizer.chat_template)
+    hf = al.HookedAudioLM.from_hf(model.hf_model, processor)
+    task = al.sakura_task("gender")
+    ours = model.prepare(family_clips(), 16000, task.prompt("P3"), labels=LABELS)
+    theirs = hf.prepare(family_clips(), 16000, task.prompt("P3"), labels=LABELS)
+    torch.testing.assert_close(theirs.inputs["inputs_embeds"], ours.inputs["inputs_embeds"])
+    assert torch.equal(theirs.spans["audio"], ours.spans["audio"])
+    for check in fc.CHECKS:
+        check(hf, theirs, task)

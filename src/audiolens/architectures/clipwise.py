@@ -33,9 +33,14 @@ def encode_clipwise(embed: Embed) -> Callable[[HookedAudioLM, list[str], list[np
     left-pads the rows into ``inputs_embeds`` + ``attention_mask`` (on the CPU, like every batch).
 
     Example:
-        >>> encode = encode_clipwise(lambda hf, inputs: hf.get_input_embeddings()(inputs["input_ids"]))
-        >>> callable(encode)
-        True
+        >>> import audiolens as al, numpy as np
+        >>> from audiolens.architectures.granite_speech import embed
+        >>> model = al.models.tiny("granite_speech", seed=0)
+        >>> text = model.architecture.render(model.processor, al.sakura_task("gender").prompt("P3"))
+        >>> clips = [np.full(8000, 0.1, "float32"), np.full(16000, 0.1, "float32")]
+        >>> enc = encode_clipwise(embed)(model, [text, text], clips)
+        >>> enc.spans["audio"].sum(1).tolist(), enc.inputs["attention_mask"][:, 0].tolist()
+        ([6, 12], [0, 1])
     """
 
     def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:

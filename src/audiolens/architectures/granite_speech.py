@@ -22,10 +22,12 @@ from .lora import adapter_loaded, hub_options, missing_adapter
 
 
 def render(processor: Any, prompt: Prompt) -> str:
-    """The user turn is ``<|audio|>`` followed by the question, as in the model card."""
+    """The user turn is ``<|audio|>`` followed by the question, as in the model card (the chat
+    template is the tokenizer's: the processor ships none)."""
     content = processor.audio_token + (prompt.question or "")
     messages = [{"role": "user", "content": content}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prompt.prefix
+    text = processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return text + prompt.prefix
 
 
 def embed(hf_model: torch.nn.Module, inputs: dict[str, Tensor]) -> Tensor:

@@ -30,9 +30,10 @@ BEGIN_INST, END_INST, BEGIN_AUDIO, AUDIO = "[INST]", "[/INST]", "[BEGIN_AUDIO]",
 
 
 def _uses_mistral_common(processor: Any) -> bool:
-    """True for the real ``VoxtralProcessor`` (its tokenizer is mistral-common's, no Jinja)."""
-    return not getattr(processor, "chat_template", None) and hasattr(
-        getattr(processor, "tokenizer", None), "tokenizer")
+    """True for the real ``VoxtralProcessor`` (mistral-common tokenizer, no Jinja template)."""
+    from transformers import VoxtralProcessor
+
+    return isinstance(processor, VoxtralProcessor)
 
 
 def render(processor: Any, prompt: Prompt) -> str:
