@@ -76,7 +76,11 @@ def test_load_attaches_the_speech_adapter(tmp_path):
 def test_hf_processor_batches_equal_the_offline_ones(model):
     """The HF Phi4MultimodalProcessor (audio side as released; a blank image processor stands in
     for the torchvision one) gives the same batch and passes the family checks."""
-    from transformers import Phi4MultimodalFeatureExtractor, Phi4MultimodalProcessor, PreTrainedTokenizerFast
+    from transformers import (
+        Phi4MultimodalFeatureExtractor,
+        Phi4MultimodalProcessor,
+        PreTrainedTokenizerFast,
+    )
     from transformers.image_processing_utils import BaseImageProcessor
 
     tok = PreTrainedTokenizerFast(

@@ -77,8 +77,13 @@ def real(tmp_path_factory):
     """A tiny Voxtral behind the real VoxtralProcessor (mistral-common tokenizer)."""
     pytest.importorskip("mistral_common")
     pytest.importorskip("soxr")
-    from transformers import (MistralCommonBackend, VoxtralConfig, VoxtralForConditionalGeneration,
-                              VoxtralProcessor, WhisperFeatureExtractor)
+    from transformers import (
+        MistralCommonBackend,
+        VoxtralConfig,
+        VoxtralForConditionalGeneration,
+        VoxtralProcessor,
+        WhisperFeatureExtractor,
+    )
 
     from audiolens.models.tiny.common import seeded
 
