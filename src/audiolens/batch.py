@@ -258,7 +258,10 @@ def text_spans(tokenizer, text: str, prompt: Prompt, n_rows: int, seq_len: int) 
 def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
     """The processor's sampling rate and the longest clip (seconds) one audio window holds
     (None where the feature extractor sets no limit)."""
-    fe = processor.feature_extractor
+    # transformers names the audio component feature_extractor or (Granite, Phi-4) audio_processor.
+    fe = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    if fe is None:
+        raise ValueError(f"{type(processor).__name__} has no feature extractor (audio component)")
     rate = int(fe.sampling_rate)
     samples = getattr(fe, "n_samples", None)
     if samples is None and getattr(fe, "chunk_length", None):
@@ -327,7 +330,7 @@ def prepare_batch(
             raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
         targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
 
-    text = render_prompt(model.processor, prompt)
+    text = (model.architecture.render or render_prompt)(model.processor, prompt)
     encode = model.architecture.encode or processor_encode
     enc = encode(model, [text] * len(waves), waves)
     inputs = dict(enc.inputs)

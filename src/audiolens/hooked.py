@@ -40,11 +40,11 @@ from .architectures import (
     architecture_for,
     config_value,
 )
+from .architectures.lora import HUB_OPTIONS as _HUB_OPTIONS
 from .batch import AudioBatch, audio_window, gather_positions, position_index, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
-_HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
 
 class UnknownHookError(KeyError):

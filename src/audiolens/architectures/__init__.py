@@ -9,7 +9,7 @@ Example:
     True
 """
 
-from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
+from . import granite_speech, phi4_multimodal, qwen2_audio, refused, voxtral  # noqa: F401  (each registers itself)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
