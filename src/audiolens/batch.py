@@ -183,10 +183,10 @@ class Encoded:
 def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
     """The chat-template text for one row: audio (and question) in the user turn, then the
     probing prefix as the start of the assistant turn, with no end-of-turn token after it."""
-    template = getattr(processor, "chat_template", None) or getattr(
-        getattr(processor, "tokenizer", None), "chat_template", None
-    )
-    if not template:
+    # The template may live on the processor or only on its tokenizer: render with its owner.
+    owner = next((o for o in (processor, getattr(processor, "tokenizer", None))
+                  if getattr(o, "chat_template", None)), None)
+    if owner is None:
         raise ValueError(
             f"{type(processor).__name__} has no chat template, so the prompt cannot be rendered "
             "the way the model was trained; set processor.chat_template (see the model card)"
@@ -195,7 +195,7 @@ def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
     if prompt.question:
         content.append({"type": "text", "text": prompt.question})
     messages = [{"role": "user", "content": content}]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    text = owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return text + prompt.prefix
 
 
