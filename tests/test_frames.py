@@ -64,7 +64,7 @@ def test_last_layer_probabilities_match_the_hf_model(tiny_model, gender_batch, r
 
 def test_info_frame_counts_by_hand(result):
     info = result.info_frame()
-    assert list(info.columns) == ["position", "layer", "n", "n_correct", "info_score"]
+    assert list(info.columns) == ["position", "layer", "n", "n_correct", "info_score", "low", "high"]
     assert len(info) == len(result.positions) * (result.n_layers + 1)
     logits = result.label_logits.numpy()
     targets = result.targets.tolist()
@@ -73,6 +73,11 @@ def test_info_frame_counts_by_hand(result):
         k = sum(int(np.argmax(logits[row.layer, b, p])) == targets[b] for b in range(len(targets)))
         assert (row.n, row.n_correct) == (len(targets), k)
         assert row.info_score == k / len(targets)
+        # Wilson interval by hand: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
+        n, p_hat, z = len(targets), k / len(targets), 1.96
+        centre, half = p_hat + z * z / (2 * n), z * np.sqrt(p_hat * (1 - p_hat) / n + z * z / (4 * n * n))
+        assert row.low == pytest.approx((centre - half) / (1 + z * z / n))
+        assert row.high == pytest.approx((centre + half) / (1 + z * z / n))
     for position in result.positions:
         got = info[info.position == position].sort_values("layer").info_score.to_numpy()
         np.testing.assert_array_equal(got, result.info_scores(position))

@@ -48,7 +48,7 @@ LENS_COLUMNS = (
     "prediction", "correct",
 )
 #: Columns of :func:`info_frame`.
-INFO_COLUMNS = ("position", "layer", "n", "n_correct", "info_score")
+INFO_COLUMNS = ("position", "layer", "n", "n_correct", "info_score", "low", "high")
 
 
 def _positions(result: LensResult, positions: str | Sequence[str] | None) -> list[str]:
@@ -105,8 +105,9 @@ def lens_frame(result: LensResult, positions: str | Sequence[str] | None = None)
 
 
 def info_frame(result: LensResult, positions: str | Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per position × layer: ``n`` samples, ``n_correct`` of them predicted right and
-    ``info_score = n_correct / n`` (Eq. 2, the same numbers as ``result.info_scores``)."""
+    """One row per position × layer: ``n`` samples, ``n_correct`` of them predicted right,
+    ``info_score = n_correct / n`` (Eq. 2, the same numbers as ``result.info_scores``) and its
+    95 % Wilson interval ``low``–``high``."""
     import pandas as pd
 
     if result.targets is None:
@@ -115,8 +116,9 @@ def info_frame(result: LensResult, positions: str | Sequence[str] | None = None)
     rows = []
     for p in _positions(result, positions):
         right = (metrics.predictions(result.logits_at(p)) == targets).sum(axis=-1)  # per layer
+        low, high = metrics.wilson_interval(right, len(targets))
         for layer, k in enumerate(right.tolist()):
-            rows.append((p, layer, len(targets), k, k / len(targets)))
+            rows.append((p, layer, len(targets), k, k / len(targets), float(low[layer]), float(high[layer])))
     return pd.DataFrame(rows, columns=list(INFO_COLUMNS))
 
 
