@@ -9,7 +9,7 @@ Example:
     True
 """
 
-from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
+from . import qwen2_5_omni, qwen2_audio, qwen3_omni_moe, refused  # noqa: F401  (each registers itself)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
