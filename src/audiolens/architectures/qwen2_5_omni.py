@@ -9,9 +9,6 @@ three: the same rotation the model's own ``get_rope_index`` gives.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
-
-from torch import nn
 
 from .base import Architecture, register
 
@@ -22,22 +19,12 @@ QWEN2_5_OMNI_THINKER = register(Architecture(
     tokens_per_second=25.0,
 ))
 
-
-def load_without_talker(name_or_path: str, **kwargs: Any) -> tuple[nn.Module, Any]:
-    """The composite checkpoint with its speech talker never built (``enable_audio_output=False``:
-    the talker and vocoder weights are skipped), and the checkpoint's own processor."""
-    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
-
-    model = Qwen2_5OmniForConditionalGeneration.from_pretrained(name_or_path, enable_audio_output=False, **kwargs)
-    shared = {k: v for k, v in kwargs.items() if k in ("revision", "token", "cache_dir", "local_files_only")}
-    return model, AutoProcessor.from_pretrained(name_or_path, **shared)
-
-
-# Paths are the thinker's, relative to the submodel.
+# A composite checkpoint loads through the thinker class, which reads the thinker's weights
+# alone: the speech talker and vocoder are never built. ``submodel`` wraps the thinker of a
+# composite model already in memory. Paths are the thinker's, relative to the submodel.
 QWEN2_5_OMNI = register(replace(
     QWEN2_5_OMNI_THINKER,
     name="qwen2_5_omni",
-    hf_class="Qwen2_5OmniForConditionalGeneration",
+    hf_class="Qwen2_5OmniThinkerForConditionalGeneration",
     submodel="thinker",
-    load=load_without_talker,
 ))

@@ -19,7 +19,7 @@ from .common import chatml_template, train_tokenizer
 from .processor import PlaceholderProcessor
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase, PretrainedConfig
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 
 def omni_tokenizer(

@@ -100,3 +100,24 @@ def tiny_qwen3_omni_moe_thinker(
     )
     hf_model = seeded(seed, Qwen3OmniMoeThinkerForConditionalGeneration, config).to(device)
     return HookedAudioLM.from_hf(hf_model, thinker_processor(hf_model, tok))
+
+
+def tiny_qwen3_omni_moe(seed: int = 0, *, n_layers: int = 2, d_model: int = 64,
+                        attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, PlaceholderProcessor]:
+    """A random-weight composite ``Qwen3OmniMoeForConditionalGeneration`` (thinker only: the
+    speech talker is not built) and its offline processor, unwrapped.
+
+    Example:
+        >>> hf_model, processor = tiny_qwen3_omni_moe(seed=0)
+        >>> type(hf_model.thinker).__name__
+        'Qwen3OmniMoeThinkerForConditionalGeneration'
+    """
+    from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
+
+    tok = omni_tokenizer(AUDIO_TOKENS, system=None)
+    thinker = tiny_qwen3_omni_moe_thinker_config(n_layers=n_layers, d_model=d_model,
+                                                 attn_implementation=attn_implementation, tokenizer=tok)
+    config = Qwen3OmniMoeConfig(thinker_config=thinker.to_dict(), enable_audio_output=False)
+    set_attn(config, attn_implementation)
+    hf_model = seeded(seed, Qwen3OmniMoeForConditionalGeneration, config)
+    return hf_model, thinker_processor(hf_model.thinker, tok)
