@@ -197,6 +197,10 @@ class HookedAudioLM(HookedRootModule):
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()
+        if architecture is None and getattr(hf_model.config, "model_type", None) != config.model_type:
+            # The class loaded part of a composite checkpoint (e.g. a thinker class reads only
+            # the thinker's weights): the loaded model's own config names what it is.
+            arch = architecture_for(hf_model.config)
         return cls(hf_model, processor, arch)
 
     # ----------------------------------------------------------------- properties
