@@ -174,6 +174,17 @@ def test_two_ranks_write_the_records_of_one_process(model, single, tmp_path):
     assert_same_tables(tmp_path, single)
 
 
+def test_every_rank_stops_when_the_folder_is_busy(model, tmp_path):
+    with rec.RecordStore(tmp_path).lock("tiny"):  # another run holds the folder
+        reports = run_ranks(model, tmp_path)
+    busy = f"folder busy: another run (pid {os.getpid()} on {socket.gethostname()}) holds"
+    assert reports[0][0] == "FolderBusy" and reports[0][1].startswith(busy)
+    assert reports[1][0] == "RankError" and reports[1][1].startswith(
+        f"rank 0 failed: FolderBusy: {busy}"
+    )
+    assert not list(tmp_path.rglob("*.jsonl"))  # nothing written
+
+
 def test_a_killed_rank_resumes_from_its_shard(model, single, tmp_path, monkeypatch):
     reports = run_ranks(model, tmp_path, die_after=2)
     # Rank 1 died after its first chunk of gender clips (P1 and P3); rank 0 did its whole share

@@ -82,6 +82,7 @@ def test_a_second_writer_finds_the_folder_busy_and_can_wait(store):
             json.loads((store.root / "m" / ".lock.holder.json").read_text())["pid"] == os.getpid()
         )
     assert not (store.root / "m" / ".lock.holder.json").exists()
+    assert not (store.root / "m" / ".lock").exists()  # a finished run leaves no lock file
 
 
 def test_duplicated_ids_are_refused_naming_the_file_until_consolidated(store, tmp_path):

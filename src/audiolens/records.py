@@ -141,9 +141,9 @@ def replacing(path: str | Path) -> Iterator[Path]:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
         >>> with replacing(path) as tmp:
-        ...     _ = tmp.write_text("a,b\n")
+        ...     _ = tmp.write_text("a,b\\n")
         >>> path.read_text()
-        'a,b\n'
+        'a,b\\n'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +169,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     Example:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "meta.json"
-        >>> write_atomic(path, '{"format": 1}\n').read_text()
-        '{"format": 1}\n'
+        >>> write_atomic(path, '{"format": 1}\\n').read_text()
+        '{"format": 1}\\n'
     """
     with replacing(path) as tmp:
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else bytes(data))
@@ -342,7 +342,8 @@ class FolderLock:
 
     The lock is the operating system's (``flock``) on ``{model}/.lock``, so it is released when
     its process ends, however it ends; ``{model}/.lock.holder.json`` says who holds it
-    (pid, host, since) for the message a second run gets. Use :meth:`RecordStore.lock`.
+    (pid, host, since) for the message a second run gets. Both files go when the lock is
+    released. Use :meth:`RecordStore.lock`.
     """
 
     def __init__(self, path: Path, wait: float = 0.0, about: dict[str, Any] | None = None):
@@ -361,32 +362,40 @@ class FolderLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + max(self.wait, self.GRACE_S)
         while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
+                os.close(fd)
                 if time.monotonic() >= deadline:
-                    os.close(fd)
                     raise FolderBusy(
                         f"folder busy: another run ({self.holder()}) holds {self.path}; wait "
                         "for it to finish (Study.run(wait=seconds), --wait SECONDS) or write to "
                         "another output folder"
                     ) from None
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                continue
+            # The holder before us deletes the file on release: a lock on a file no longer at
+            # ``path`` guards nothing, so open the current one again.
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)
         self._fd = fd
         about = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         write_atomic(self.holder_path, json.dumps({**about, **self.about}) + "\n")
         return self
 
     def release(self) -> None:
+        """Release the lock and delete its files (a finished run leaves none behind)."""
         import fcntl
 
         if self._fd is None:
             return
-        self.holder_path.unlink(missing_ok=True)  # before unlocking: the next holder writes its own
+        # Deleted while still held: whoever opened the old file re-checks it (see acquire).
+        self.holder_path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
@@ -419,6 +428,15 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 # --------------------------------------------------------------------------- the store
