@@ -346,16 +346,16 @@ class FolderLock:
     released. Use :meth:`RecordStore.lock`.
     """
 
+    # A reader that probes the lock holds it for microseconds: a writer retries this long
+    # before it calls the folder busy.
+    GRACE_S = 1.0
+
     def __init__(self, path: Path, wait: float = 0.0, about: dict[str, Any] | None = None):
         self.path = Path(path)
         self.holder_path = self.path.with_name(self.path.name + ".holder.json")
         self.wait = float(wait)
         self.about = dict(about or {})
         self._fd: int | None = None
-
-    # A reader that probes the lock holds it for microseconds: a writer retries this long
-    # before it calls the folder busy.
-    GRACE_S = 1.0
 
     def acquire(self) -> FolderLock:
         """Take the lock, waiting up to ``wait`` seconds; else raise :class:`FolderBusy`."""
