@@ -17,10 +17,10 @@ Example:
     1      0  female  female        0.119    False
     2      1    male  female        0.269     True
     3      1  female  female        0.731     True
-    >>> info_frame(res)
-      position  layer  n  n_correct  info_score
-    0     last      0  1          0         0.0
-    1     last      1  1          1         1.0
+    >>> info_frame(res).round(3)
+      position  layer  n  n_correct  info_score    low   high
+    0     last      0  1          0         0.0  0.000  0.793
+    1     last      1  1          1         1.0  0.207  1.000
 """
 
 from __future__ import annotations
