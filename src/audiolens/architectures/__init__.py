@@ -10,6 +10,10 @@ Example:
 """
 
 from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
+from . import audioflamingo3  # noqa: F401
+from . import glmasr  # noqa: F401
+from . import musicflamingo  # noqa: F401
+from . import qwen3_asr  # noqa: F401
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,

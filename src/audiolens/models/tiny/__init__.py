@@ -18,8 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .audioflamingo3 import tiny_audioflamingo3
 from .common import default_corpus, train_tokenizer
+from .glmasr import tiny_glmasr
+from .musicflamingo import tiny_musicflamingo
 from .qwen2_audio import build_processor, build_tokenizer, tiny_qwen2_audio
+from .qwen3_asr import tiny_qwen3_asr
 
 if TYPE_CHECKING:
     from ...hooked import HookedAudioLM
@@ -27,6 +31,10 @@ if TYPE_CHECKING:
 #: family name (HF model_type) -> builder(seed=..., **overrides)
 BUILDERS: dict[str, Callable[..., HookedAudioLM]] = {
     "qwen2_audio": tiny_qwen2_audio,
+    "audioflamingo3": tiny_audioflamingo3,
+    "musicflamingo": tiny_musicflamingo,
+    "glmasr": tiny_glmasr,
+    "qwen3_asr": tiny_qwen3_asr,
 }
 
 
