@@ -9,11 +9,14 @@ Example:
     True
 """
 
-from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
-from . import audioflamingo3  # noqa: F401
-from . import glmasr  # noqa: F401
-from . import musicflamingo  # noqa: F401
-from . import qwen3_asr  # noqa: F401
+from . import (  # noqa: F401  (each registers itself)
+    audioflamingo3,
+    glmasr,
+    musicflamingo,
+    qwen2_audio,
+    qwen3_asr,
+    refused,
+)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
