@@ -630,21 +630,29 @@ def _mask_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         mask = kwargs.get("attention_mask")
         as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
+        before = as_bool.clone()  # a hook may edit its input in place
         new = block.hook_attn_mask(as_bool)
-        if new is as_bool:
+        if new is as_bool and torch.equal(new, before):
             return None
-        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask)}
+        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask, before)}
 
     return hook
 
 
-def model_attention_mask(allowed: Tensor, original: Tensor | None) -> Tensor:
+def model_attention_mask(allowed: Tensor, original: Tensor | None, was_allowed: Tensor | None = None) -> Tensor:
     """``allowed`` (bools, True = may attend) in the form the layer was given: bools, or an
-    additive float mask (eager attention) of the original's dtype."""
+    additive float mask (eager attention) of the original's dtype. With ``was_allowed`` (the
+    original as bools) only the entries that changed are rewritten, so every other entry of an
+    additive mask, fully masked padding rows included, stays bit-identical."""
     if original is None or original.dtype == torch.bool:
         return allowed
-    return torch.zeros(allowed.shape, dtype=original.dtype, device=original.device).masked_fill(
-        ~allowed, torch.finfo(original.dtype).min)
+    low = torch.finfo(original.dtype).min
+    if was_allowed is None:
+        return torch.zeros(allowed.shape, dtype=original.dtype, device=original.device).masked_fill(~allowed, low)
+    was_allowed = was_allowed.expand(allowed.shape)
+    out = original.expand(allowed.shape).clone()
+    out = out.masked_fill(was_allowed & ~allowed, low)
+    return out.masked_fill(~was_allowed & allowed, 0.0)
 
 
 def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:

@@ -195,8 +195,7 @@ class Study:
 
     def _batch(self, samples, prompt, waves: dict[str, Any] | None = None):
         """A model batch of ``samples`` under ``prompt``; ``waves`` caches loaded clips by id."""
-        fe = self.model.processor.feature_extractor
-        rate, max_seconds = fe.sampling_rate, fe.n_samples / fe.sampling_rate
+        rate, max_seconds = self.model.sampling_rate, self.model.max_audio_seconds
         waves = {} if waves is None else waves
         for s in samples:
             if s.id not in waves:

@@ -10,10 +10,14 @@ Example:
 """
 
 from . import (  # noqa: F401  (each registers itself)
+    audioflamingo3,
+    glmasr,
     granite_speech,
+    musicflamingo,
     phi4_multimodal,
     qwen2_5_omni,
     qwen2_audio,
+    qwen3_asr,
     qwen3_omni_moe,
     refused,
     voxtral,

@@ -105,7 +105,7 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
                     given = kwargs.get("attention_mask")
                     allowed = bool_attention_mask(given, mask_2d, hidden.shape[1], start, hidden.device)
                     new = apply(b + "hook_attn_mask", allowed)
-                    attn.inputs = (args, {**kwargs, "attention_mask": model_attention_mask(new, given)})
+                    attn.inputs = (args, {**kwargs, "attention_mask": model_attention_mask(new, given, allowed)})
                 if b + "attn.hook_z" in wanted:
                     proj = _envoy(attn, arch.attn_output_proj)
                     x = proj.input

@@ -18,11 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .audioflamingo3 import tiny_audioflamingo3
 from .common import default_corpus, train_tokenizer
+from .glmasr import tiny_glmasr
 from .granite_speech import tiny_granite_speech
+from .musicflamingo import tiny_musicflamingo
 from .phi4_multimodal import tiny_phi4_multimodal
 from .qwen2_5_omni import tiny_qwen2_5_omni_thinker
 from .qwen2_audio import build_processor, build_tokenizer, tiny_qwen2_audio
+from .qwen3_asr import tiny_qwen3_asr
 from .qwen3_omni_moe import tiny_qwen3_omni_moe_thinker
 from .voxtral import tiny_voxtral
 
@@ -31,10 +35,14 @@ if TYPE_CHECKING:
 
 #: family name (HF model_type) -> builder(seed=..., **overrides)
 BUILDERS: dict[str, Callable[..., HookedAudioLM]] = {
+    "audioflamingo3": tiny_audioflamingo3,
+    "glmasr": tiny_glmasr,
     "granite_speech": tiny_granite_speech,
+    "musicflamingo": tiny_musicflamingo,
     "phi4_multimodal": tiny_phi4_multimodal,
     "qwen2_5_omni_thinker": tiny_qwen2_5_omni_thinker,
     "qwen2_audio": tiny_qwen2_audio,
+    "qwen3_asr": tiny_qwen3_asr,
     "qwen3_omni_moe_thinker": tiny_qwen3_omni_moe_thinker,
     "voxtral": tiny_voxtral,
 }
@@ -55,6 +63,9 @@ def tiny(family: str, seed: int = 0, **overrides: Any) -> HookedAudioLM:
     return build(seed=seed, **overrides)
 
 
-__all__ = ["BUILDERS", "build_processor", "build_tokenizer", "default_corpus", "families", "tiny",
-           "tiny_granite_speech", "tiny_phi4_multimodal", "tiny_qwen2_5_omni_thinker", "tiny_qwen2_audio",
-           "tiny_qwen3_omni_moe_thinker", "tiny_voxtral", "train_tokenizer"]
+__all__ = [
+    "BUILDERS", "build_processor", "build_tokenizer", "default_corpus", "families", "tiny",
+    "tiny_audioflamingo3", "tiny_glmasr", "tiny_granite_speech", "tiny_musicflamingo",
+    "tiny_phi4_multimodal", "tiny_qwen2_5_omni_thinker", "tiny_qwen2_audio", "tiny_qwen3_asr",
+    "tiny_qwen3_omni_moe_thinker", "tiny_voxtral", "train_tokenizer"
+]

@@ -34,13 +34,14 @@ def default_corpus() -> list[str]:
 def chatml_template(audio_markup: str, system: str | None = "You are a helpful assistant.") -> str:
     """A ChatML template (Qwen families) that writes ``audio_markup`` for each audio item.
 
-    ``audio_markup`` may use ``{{ audio_count.value }}`` (1 for the first clip).
+    ``audio_markup`` may use ``{{ audio_count.value }}`` (1 for the first clip). ``system``
+    None writes no system turn; ``""`` writes an empty one (as Qwen3-ASR does).
     """
     system_turn = (
         "{% if loop.first and message['role'] != 'system' %}"
         f"<|im_start|>system\n{system}<|im_end|>\n"
         "{% endif %}"
-    ) if system else ""
+    ) if system is not None else ""
     return (
         "{% set audio_count = namespace(value=0) %}"
         "{% for message in messages %}"
@@ -72,8 +73,12 @@ def train_tokenizer(
     vocab_size: int = 512,
     eos_token: str | None = None,
     pad_token: str | None = None,
+    named_tokens: dict[str, str] | None = None,
 ) -> PreTrainedTokenizerBase:
     """Train a byte-level BPE with ``special_tokens`` (first = padding) and a chat template.
+
+    ``named_tokens`` become tokenizer attributes that some processors read (e.g.
+    ``{"audio_token": "<|audio_pad|>"}`` gives ``tok.audio_token``); they are saved with it.
 
     Example:
         >>> tok = train_tokenizer(["<pad>", "<audio>"], "{{ messages }}")
@@ -100,6 +105,7 @@ def train_tokenizer(
         pad_token=pad_token or special_tokens[0],
         additional_special_tokens=[t for t in special_tokens[1:]],
         padding_side="left",
+        model_specific_special_tokens=dict(named_tokens or {}),
     )
     tok.chat_template = chat_template
     return tok
