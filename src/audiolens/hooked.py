@@ -34,6 +34,7 @@ from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from .architectures import (
+    HUB_OPTIONS,
     Architecture,
     ArchitectureError,
     HookUnavailable,
@@ -44,7 +45,6 @@ from .batch import AudioBatch, audio_window, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
-_HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
 
 class UnknownHookError(KeyError):
@@ -153,7 +153,7 @@ class HookedAudioLM(HookedRootModule):
             raise FileNotFoundError(f"no checkpoint folder at {name_or_path!r}")
         # Options that locate files apply to config and processor too; the rest (device_map,
         # quantization_config, ...) only to the model.
-        shared = {k: v for k, v in hf_kwargs.items() if k in _HUB_OPTIONS}
+        shared = {k: v for k, v in hf_kwargs.items() if k in HUB_OPTIONS}
         try:
             config = AutoConfig.from_pretrained(name_or_path, **shared)
         except ValueError as exc:
@@ -207,8 +207,9 @@ class HookedAudioLM(HookedRootModule):
         return self._hf["final_norm"]
 
     @property
-    def audio_token_id(self) -> int:
-        """The id of the audio placeholder token (from the config or the tokenizer)."""
+    def audio_token_id(self) -> int | None:
+        """The id of the audio placeholder token (from the config or the tokenizer); None for a
+        family whose audio enters as input embeddings."""
         return self._audio_token_id
 
     @property
@@ -337,7 +338,8 @@ class HookedAudioLM(HookedRootModule):
         try:
             with self._routing(inputs["attention_mask"]):
                 return self._hf["backbone"](
-                    **inputs, past_key_values=past_key_values, use_cache=use_cache, **kwargs
+                    **self.architecture.hf_kwargs(inputs), past_key_values=past_key_values,
+                    use_cache=use_cache, **kwargs,
                 )
         finally:
             self.__dict__["chunk_start"] = 0
@@ -494,7 +496,13 @@ def _mask_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
 def _bool_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
     """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
     if mask is not None:
-        return mask.clone() if mask.dtype == torch.bool else mask == 0
+        as_bool = mask.clone() if mask.dtype == torch.bool else mask == 0
+        if as_bool.shape[-2] == 1 and q_len > 1:
+            # A padding-only mask (batch, 1, 1, k): the layer applies causality itself.
+            k_len = as_bool.shape[-1]
+            q_pos = torch.arange(k_len - q_len, k_len, device=as_bool.device)[:, None]
+            as_bool = as_bool & (torch.arange(k_len, device=as_bool.device)[None, :] <= q_pos)
+        return as_bool
     # SDPA passes None for an unpadded causal batch: build the causal mask it implies.
     k_len = past + q_len
     q_pos = torch.arange(past, k_len, device=device)[:, None]

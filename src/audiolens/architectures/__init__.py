@@ -13,6 +13,7 @@ from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
+    HUB_OPTIONS,
     UNSUPPORTED,
     Architecture,
     ArchitectureError,
@@ -22,10 +23,11 @@ from .base import (
     architecture_for,
     config_value,
     register,
+    tuple_cache,
 )
 
 __all__ = [
-    "ARCHITECTURES", "DYNAMIC_CACHE", "UNSUPPORTED", "Architecture", "ArchitectureError",
+    "ARCHITECTURES", "DYNAMIC_CACHE", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError",
     "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "architecture_for", "config_value",
-    "register",
+    "register", "tuple_cache",
 ]
