@@ -155,7 +155,8 @@ class HookedAudioLM(HookedRootModule):
         # quantization_config, ...) only to the model.
         shared = {k: v for k, v in hf_kwargs.items() if k in HUB_OPTIONS}
         try:
-            config = AutoConfig.from_pretrained(name_or_path, **shared)
+            # Remote code runs only when asked for: no interactive prompt without the flag.
+            config = AutoConfig.from_pretrained(name_or_path, **{"trust_remote_code": False, **shared})
         except ValueError as exc:
             if "trust_remote_code" in str(exc) and not shared.get("trust_remote_code"):
                 raise ArchitectureError(
