@@ -9,7 +9,7 @@ Example:
     True
 """
 
-from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
+from . import desta2, qwen2_audio, qwen_audio, refused  # noqa: F401  (each registers itself)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
