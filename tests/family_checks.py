@@ -18,18 +18,26 @@ TOKEN_KEYS = ("input_ids", "position_ids", "inputs_embeds")
 
 
 def randomize_norm_gains(hf_model: torch.nn.Module, seed: int = 1) -> None:
-    """Give every norm's gain random values in [0.5, 1.5] (away from the identity)."""
+    """Give every norm's gain random values in [0.5, 1.5] (away from the identity). Norms are
+    found by module name or class name (``ln_f`` is an ``RMSNorm``)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, module in hf_model.named_modules():
             weight = getattr(module, "weight", None)
-            if "norm" in name.lower() and isinstance(weight, torch.Tensor) and weight.ndim == 1:
+            is_norm = "norm" in name.lower() or "norm" in type(module).__name__.lower()
+            if is_norm and isinstance(weight, torch.Tensor) and weight.ndim == 1:
                 weight.copy_(torch.rand(weight.shape, generator=gen) + 0.5)
 
 
+def hf_lm(model) -> torch.nn.Module:
+    """The HF module whose own forward gives the model's logits (the root for most families)."""
+    return model.hf_model.get_submodule(model.architecture.causal_lm)
+
+
 def hf_forward(model, inputs, **kw):
+    inputs = model.architecture.hf_kwargs({k: v.to(model.device) for k, v in inputs.items()})
     with torch.no_grad():
-        return model.hf_model(**{k: v.to(model.device) for k, v in inputs.items()}, **kw)
+        return hf_lm(model)(**inputs, **kw)
 
 
 def lens_top_layer_equals_model_logits(model, batch, task):
@@ -49,7 +57,7 @@ def lens_lower_layers_equal_head_on_hidden_states(model, batch, task):
         for layer in range(model.n_layers):  # hidden_states[ℓ] is raw for ℓ < L
             with torch.no_grad():
                 h = model.final_norm(hidden[layer][rows, pos])
-                ref = model.hf_model.get_output_embeddings()(h)[:, ids]
+                ref = hf_lm(model).get_output_embeddings()(h)[:, ids]
             torch.testing.assert_close(res.label_logits[layer, :, p], ref.float().cpu(), atol=ATOL, rtol=1e-4)
 
 
@@ -71,6 +79,8 @@ def audio_mask_equals_kv_reference(model, batch, task):
 
 
 def audio_mask_leaves_earlier_positions_identical(model, batch, task):
+    """Every earlier token is bit-identical. Padding positions are left out: a family whose
+    padding queries see every key masked may average over all keys, the last one included."""
     from audiolens.interventions import collect_hooks
 
     resid = lambda n: "resid" in n

@@ -119,13 +119,16 @@ class AudioBatch:
             index[row, : len(where)] = where
         return index
 
-    def span(self, where: str | Tensor | Sequence[int]) -> Bool[Tensor, "batch seq"]:
-        """A ``(batch, seq)`` key mask from a span name, explicit positions or a mask."""
+    def span(self, where: str | Sequence[str] | Tensor | Sequence[int]) -> Bool[Tensor, "batch seq"]:
+        """A ``(batch, seq)`` key mask from a span name, several names (their union), explicit
+        positions or a mask."""
         if isinstance(where, str):
             try:
                 return self.spans[where]
             except KeyError:
                 raise KeyError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
+        if isinstance(where, (list, tuple)) and where and all(isinstance(w, str) for w in where):
+            return torch.stack([self.span(w) for w in where]).any(dim=0)
         where = torch.as_tensor(where)
         if where.dtype == torch.bool:
             if where.shape != (len(self), self.seq_len):
@@ -287,6 +290,11 @@ def processor_encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndar
     finally:
         tokenizer.padding_side = side
     inputs = {k: v for k, v in enc.items() if isinstance(v, Tensor)}
+    if model.audio_token_id is None:
+        raise ValueError(
+            f"{model.architecture.name} has no audio placeholder token, so its processor's output "
+            "names no audio span: the family needs its own encode (see Architecture.encode)"
+        )
     return Encoded(inputs=inputs, spans={"audio": inputs["input_ids"] == model.audio_token_id})
 
 

@@ -39,8 +39,8 @@ from .architectures import (
     HookUnavailable,
     architecture_for,
     config_value,
+    hub_options,
 )
-from .architectures.lora import HUB_OPTIONS as _HUB_OPTIONS
 from .batch import AudioBatch, audio_window, gather_positions, position_index, prepare_batch
 from .tasks import Prompt
 
@@ -168,9 +168,10 @@ class HookedAudioLM(HookedRootModule):
             raise FileNotFoundError(f"no checkpoint folder at {name_or_path!r}")
         # Options that locate files apply to config and processor too; the rest (device_map,
         # quantization_config, ...) only to the model.
-        shared = {k: v for k, v in hf_kwargs.items() if k in _HUB_OPTIONS}
+        shared = hub_options(hf_kwargs)
         try:
-            config = AutoConfig.from_pretrained(name_or_path, **shared)
+            # Remote code runs only when asked for: no interactive prompt without the flag.
+            config = AutoConfig.from_pretrained(name_or_path, **{"trust_remote_code": False, **shared})
         except ValueError as exc:
             if "trust_remote_code" in str(exc) and not shared.get("trust_remote_code"):
                 raise ArchitectureError(
@@ -226,8 +227,9 @@ class HookedAudioLM(HookedRootModule):
         return self._hf["final_norm"]
 
     @property
-    def audio_token_id(self) -> int:
-        """The id of the audio placeholder token (from the config or the tokenizer)."""
+    def audio_token_id(self) -> int | None:
+        """The id of the audio placeholder token (from the config or the tokenizer); None for a
+        family whose audio enters as input embeddings."""
         return self._audio_token_id
 
     @property
@@ -380,7 +382,8 @@ class HookedAudioLM(HookedRootModule):
         try:
             with self._routing(inputs["attention_mask"]):
                 return self._hf["backbone"](
-                    **inputs, past_key_values=past_key_values, use_cache=use_cache, **kwargs
+                    **self.architecture.hf_kwargs(inputs), past_key_values=past_key_values,
+                    use_cache=use_cache, **kwargs,
                 )
         finally:
             self.__dict__["chunk_start"] = 0
@@ -658,7 +661,13 @@ def model_attention_mask(allowed: Tensor, original: Tensor | None, was_allowed: 
 def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
     """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
     if mask is not None:
-        return mask.clone() if mask.dtype == torch.bool else mask == 0
+        as_bool = mask.clone() if mask.dtype == torch.bool else mask == 0
+        if as_bool.shape[-2] == 1 and q_len > 1:
+            # A padding-only mask (batch, 1, 1, k): the layer applies causality itself.
+            k_len = as_bool.shape[-1]
+            q_pos = torch.arange(k_len - q_len, k_len, device=as_bool.device)[:, None]
+            as_bool = as_bool & (torch.arange(k_len, device=as_bool.device)[None, :] <= q_pos)
+        return as_bool
     # SDPA passes None for an unpadded causal batch: build the causal mask it implies.
     k_len = past + q_len
     q_pos = torch.arange(past, k_len, device=device)[:, None]

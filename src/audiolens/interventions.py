@@ -99,8 +99,8 @@ class AudioMask(Intervention):
     """RQ4: the ``queries`` positions cannot attend to the ``keys`` span in self-attention.
 
     Args:
-        keys: a span name (``"audio"``, or any span the batch names), explicit positions, or a
-            ``(batch, seq)`` bool mask.
+        keys: a span name (``"audio"``, or any span the batch names), a tuple of names (their
+            union), explicit positions, or a ``(batch, seq)`` bool mask.
         queries: the query position(s): names or ints (default: the last token).
         layers: block numbers 1..L whose attention is masked (default: all).
 

@@ -48,9 +48,12 @@ DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)
 DEFAULT_ENRICH = MappingProxyType({"n_probe": 100, "scales": DEFAULT_SCALES, "seeds": 5})
 
 
-def default_interventions() -> dict[str, list[Intervention]]:
-    """RQ1–RQ3 read the plain model ("none"); RQ4 masks the audio at the last token."""
-    return {"none": [], "audio_mask": [AudioMask()]}
+def default_interventions(model: HookedAudioLM | None = None) -> dict[str, list[Intervention]]:
+    """RQ1–RQ3 read the plain model ("none"); RQ4 masks the audio at the last token: the
+    spans the model's family names in ``masked_spans`` (e.g. DeSTA2's audio and transcript,
+    paper footnote 4), the audio span alone without a model."""
+    spans = model.architecture.masked_spans if model is not None else ("audio",)
+    return {"none": [], "audio_mask": [AudioMask(keys=spans[0] if len(spans) == 1 else tuple(spans))]}
 
 
 @dataclass
@@ -124,7 +127,7 @@ class Study:
         self.out = Path(out)
         self.seed = seed
         self.interventions = {
-            k: list(v) for k, v in (interventions or default_interventions()).items()
+            k: list(v) for k, v in (interventions or default_interventions(model)).items()
         }
         self.enrich = EnrichConfig.of(enrich) if model is not None else None
         self.truncate = truncate

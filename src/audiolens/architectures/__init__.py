@@ -11,6 +11,7 @@ Example:
 
 from . import (  # noqa: F401  (each registers itself)
     audioflamingo3,
+    desta2,
     glmasr,
     granite_speech,
     musicflamingo,
@@ -19,12 +20,14 @@ from . import (  # noqa: F401  (each registers itself)
     qwen2_audio,
     qwen3_asr,
     qwen3_omni_moe,
+    qwen_audio,
     refused,
     voxtral,
 )
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
+    HUB_OPTIONS,
     UNSUPPORTED,
     Architecture,
     ArchitectureError,
@@ -33,11 +36,13 @@ from .base import (
     UnsupportedModelError,
     architecture_for,
     config_value,
+    hub_options,
     register,
+    tuple_cache,
 )
 
 __all__ = [
-    "ARCHITECTURES", "DYNAMIC_CACHE", "UNSUPPORTED", "Architecture", "ArchitectureError",
-    "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "architecture_for", "config_value",
-    "register",
+    "ARCHITECTURES", "DYNAMIC_CACHE", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError",
+    "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "architecture_for", "config_value", "hub_options",
+    "register", "tuple_cache",
 ]

@@ -67,6 +67,37 @@ DYNAMIC_CACHE = KVCacheOps(length=lambda cache: cache.get_seq_length(), crop=_dy
                            repeat_rows=_dynamic_repeat, keep_rows=_dynamic_keep)
 
 
+def tuple_cache(seq_dim: int) -> KVCacheOps:
+    """Ops for a legacy cache: one ``(key, value)`` tuple per layer, positions on ``seq_dim``.
+
+    Example:
+        >>> import torch
+        >>> ops = tuple_cache(seq_dim=1)
+        >>> cache = ((torch.zeros(2, 7, 4, 8), torch.zeros(2, 7, 4, 8)),)
+        >>> ops.length(cache), ops.length(ops.crop(cache, 5))
+        (7, 5)
+    """
+
+    def crop(cache: Any, n: int) -> Any:
+        return tuple(tuple(t.narrow(seq_dim, 0, n) for t in layer) for layer in cache)
+
+    return KVCacheOps(length=lambda cache: int(cache[0][0].shape[seq_dim]), crop=crop)
+
+
+#: ``from_pretrained`` options that locate files: they apply to config, tokenizer and processor too.
+HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
+
+
+def hub_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The options in ``kwargs`` that locate files (see :data:`HUB_OPTIONS`).
+
+    Example:
+        >>> hub_options({"revision": "main", "dtype": "bfloat16"})
+        {'revision': 'main'}
+    """
+    return {k: v for k, v in kwargs.items() if k in HUB_OPTIONS}
+
+
 def config_value(config: Any, key: str, default: Any = None) -> Any:
     """``key`` on ``config`` or, failing that, on its sub-configs (``text_config``, ...).
 
@@ -113,6 +144,9 @@ class Architecture:
         audio_token: the placeholder token's text, when the config does not hold its id.
         audio_token_id_keys: config attributes that may hold the placeholder id.
         submodel: for composite checkpoints, the child that is the audio-LLM (e.g. a thinker).
+        causal_lm: the module whose own forward turns the prepared inputs into logits ("" = the
+            root); the reference the library's results are checked against, for families whose
+            root has no forward of its own.
         residual_multiplier_key: config attribute m when blocks add ``m · branch`` to the stream.
         resid_mid_unavailable: why ``hook_resid_mid`` cannot be exact (None: it is exact).
         logit_softcap_key: config attribute c when logits are ``c · tanh(logits / c)``.
@@ -121,10 +155,18 @@ class Architecture:
         render: family prompt rendering ``render(processor, prompt) -> str`` (the text of one row,
             ending with the probing prefix); None renders the processor's chat template with the
             audio as a list item (:func:`audiolens.batch.render_prompt`).
+        masked_spans: the spans the paper's audio masking (RQ4) hides from the answer token.
         encode: family input preparation ``encode(model, texts, waves) -> Encoded``; None uses
             the HF processor (:func:`audiolens.batch.processor_encode`).
+        forward_inputs: ``forward_inputs(inputs) -> kwargs`` turns a batch's per-row tensors into
+            the keyword arguments the model's forward takes (e.g. a side input that is a dict);
+            None passes them unchanged.
         kv_cache: how to measure and crop the family's cache.
-        load: ``load(name_or_path, **kwargs) -> nn.Module`` for families that load unusually.
+        load: ``load(name_or_path, **kwargs) -> (nn.Module, processor)`` for families that load
+            unusually.
+
+    A family without a placeholder token (audio enters as input embeddings) sets
+    ``audio_token_id_keys=()`` and ``audio_token=None``.
 
     Example:
         >>> from audiolens.architectures import ARCHITECTURES
@@ -145,13 +187,16 @@ class Architecture:
     audio_token: str | None = None
     audio_token_id_keys: tuple[str, ...] = ("audio_token_id", "audio_token_index")
     submodel: str | None = None
+    causal_lm: str = ""
     residual_multiplier_key: str | None = None
     resid_mid_unavailable: str | None = None
     logit_softcap_key: str | None = None
     tokens_per_second: float | None = None
     remote_code: bool = False
     render: Callable[..., str] | None = field(default=None, compare=False)
+    masked_spans: tuple[str, ...] = ("audio",)
     encode: Callable[..., Any] | None = field(default=None, compare=False)
+    forward_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
     kv_cache: KVCacheOps = field(default=DYNAMIC_CACHE, compare=False)
     load: Callable[..., nn.Module] | None = field(default=None, compare=False)
 
@@ -184,8 +229,15 @@ class Architecture:
                 "HookedAudioLM.from_hf(model, processor, architecture=...)"
             ) from None
 
-    def audio_token_id(self, config: Any, tokenizer: Any) -> int:
-        """The placeholder id: from the config, else the tokenizer's id for ``audio_token``."""
+    def hf_kwargs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of the model's forward for a batch's ``inputs``."""
+        return dict(inputs) if self.forward_inputs is None else self.forward_inputs(dict(inputs))
+
+    def audio_token_id(self, config: Any, tokenizer: Any) -> int | None:
+        """The placeholder id: from the config, else the tokenizer's id for ``audio_token``;
+        None for a family that declares no placeholder."""
+        if not self.audio_token_id_keys and self.audio_token is None:
+            return None
         for key in self.audio_token_id_keys:
             value = config_value(config, key)
             if isinstance(value, int):

@@ -9,24 +9,9 @@ otherwise, so these loaders check that the adapter is live and say what to do wh
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from .base import ArchitectureError
-
-#: ``from_pretrained`` options that locate files: they apply to config, processor and adapters.
-HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
-
-
-def hub_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The options in ``kwargs`` that locate files (see :data:`HUB_OPTIONS`).
-
-    Example:
-        >>> hub_options({"revision": "main", "dtype": "bfloat16"})
-        {'revision': 'main'}
-    """
-    return {k: v for k, v in kwargs.items() if k in HUB_OPTIONS}
 
 
 def adapter_loaded(model: nn.Module) -> bool:
