@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, register
+from .base import Architecture, hub_options, register
 from .clipwise import encode_clipwise
-from .lora import adapter_loaded, hub_options, missing_adapter
+from .lora import adapter_loaded, missing_adapter
 
 
 def render(processor: Any, prompt: Prompt) -> str:

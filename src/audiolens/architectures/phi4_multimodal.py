@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Architecture, register
+from .base import Architecture, hub_options, register
 from .clipwise import encode_clipwise
-from .lora import adapter_loaded, hub_options, missing_adapter
+from .lora import adapter_loaded, missing_adapter
 
 #: where released checkpoints keep the speech LoRA adapter, and the name it is attached under.
 SPEECH_ADAPTER = "speech-lora"
