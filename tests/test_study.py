@@ -106,8 +106,10 @@ def test_records_hold_every_sample_and_match_a_direct_lens_run(model, finished):
     live = LogitLens(ds.task).run_many(model, batch, {"none": [], "audio_mask": [al.AudioMask()]})["audio_mask"]
     alone = LogitLens(ds.task).run(model, batch, interventions=[al.AudioMask()])
     np.testing.assert_allclose(live.label_logits.numpy(), alone.label_logits.numpy(), rtol=1e-4, atol=1e-6)
+    # The runner shares the audio prefix across prompt formats (run_formats): the same numbers up
+    # to float rounding.
     stored = finished.result("language", "P3", "audio_mask").subset(np.arange(4))
-    np.testing.assert_array_equal(stored.label_logits.numpy(), live.label_logits.numpy())
+    np.testing.assert_allclose(stored.label_logits.numpy(), live.label_logits.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(stored.predictions("last"), [r["prediction"] for r in lines[:4]])
 
 
@@ -164,23 +166,36 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     model, finished, tmp_path, monkeypatch
 ):
     computed: list[tuple[str, str, str]] = []  # (prompt, intervention, id) per lens row
-    kill_after = [1]  # lens calls (one per chunk and prompt, all interventions); None = never
+    kill_after = [1]  # lens calls (one per chunk: all prompts and interventions); None = never
     calls = [0]
-    real_run_many = LogitLens.run_many
+    real_run_formats, real_run_many = LogitLens.run_formats, LogitLens.run_many
 
-    def counting_run_many(self, model, batch, variants):
+    def counting_run_formats(self, model, batches, variants=None, *, extra=None, **kw):
         if kill_after[0] is not None and calls[0] >= kill_after[0]:
             raise KeyboardInterrupt  # what a Ctrl-C between two batches looks like
         calls[0] += 1
-        for kind in variants:
-            computed.extend((batch.prompt.name, kind, i) for i in batch.ids)
-        return real_run_many(self, model, batch, variants)
+        for prompt, batch in batches.items():
+            for kind in {**(variants or {}), **(extra or {}).get(prompt, {})}:
+                computed.extend((prompt, kind, i) for i in batch.ids)
+        inside[0] = True
+        try:
+            return real_run_formats(self, model, batches, variants, extra=extra, **kw)
+        finally:
+            inside[0] = False
 
+    inside = [False]
+
+    def counting_run_many(self, model, batch, variants, **kw):  # the enrichment sweep
+        if not inside[0]:
+            computed.extend((batch.prompt.name, kind, i) for kind in variants for i in batch.ids)
+        return real_run_many(self, model, batch, variants, **kw)
+
+    monkeypatch.setattr(LogitLens, "run_formats", counting_run_formats)
     monkeypatch.setattr(LogitLens, "run_many", counting_run_many)
     with pytest.raises(KeyboardInterrupt):
         make_study(model, tmp_path).run()
-    # One call (P1 of the first chunk, gender 00-03, both interventions) made it to disk, flushed.
-    assert len(computed) == 8
+    # One call (the first chunk, gender 00-03, both prompts and interventions) made it to disk.
+    assert len(computed) == 16
     done = {
         k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
         for k in [("P1", "none"), ("P1", "audio_mask"), ("P3", "none"), ("P3", "audio_mask")]
@@ -188,8 +203,8 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     assert done == {
         ("P1", "none"): 4,
         ("P1", "audio_mask"): 4,
-        ("P3", "none"): 0,
-        ("P3", "audio_mask"): 0,
+        ("P3", "none"): 4,
+        ("P3", "audio_mask"): 4,
     }
 
     # A kill in the middle of a write leaves half a line: that sample must be recomputed.
@@ -203,7 +218,7 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     n_rows = 2 * 2 * (10 + 8)  # prompts x interventions x samples
     lens_rows = [r for r in computed if isinstance(r[1], str)]  # not the enrichment sweep's
     assert ("P1", "none", "gender-03") in lens_rows
-    assert len(lens_rows) == len(set(lens_rows)) == n_rows - 7  # each missing row once, nothing recomputed
+    assert len(lens_rows) == len(set(lens_rows)) == n_rows - 15  # each missing row once, nothing recomputed
     assert not {("P1", "none", "gender-00"), ("P1", "audio_mask", "gender-01")} & set(lens_rows)
 
     # Same records as the uninterrupted run: byte for byte where the batches were the same,
@@ -287,3 +302,28 @@ def test_a_sweep_cut_inside_a_scale_reruns_that_scale(model, finished, tmp_path)
     rows_path.write_text("".join(lines[:4]) + lines[4][:10])  # λ = 1 only partly written
     make_study(model, tmp_path).run()
     assert rows_path.read_text() == "".join(lines)
+
+
+def test_knockout_analysis_is_recorded_and_equals_attention_knockout(tiny_model, tmp_path):
+    """Study(knockout=k) records every window as an intervention; its table equals
+    al.attention_knockout run directly on the same clips."""
+    rng = np.random.default_rng(1)
+    task = al.sakura_task("gender")
+    clips = {f"c{i}": rng.normal(0, 0.1, 8000 + 2000 * i).astype("float32") for i in range(3)}
+    samples = [Sample(id=k, label=lab, audio=v, sampling_rate=16000)
+               for (k, v), lab in zip(clips.items(), ["male", "female", "male"])]
+    ds = AttributeDataset(task, samples, name="toy")
+    study = al.Study(tiny_model, [ds], prompts=["P1", "P3"], out=tmp_path, enrich=None, progress=False, knockout=2)
+    study.run()
+    table = study.knockout_table()
+    assert set(table[table.prompt == "P1"]["keys"]) == {"audio"}  # P1 asks no question
+    batch = tiny_model.prepare(list(clips.values()), 16000, task.prompt("P3"), labels=["male", "female", "male"],
+                               ids=list(clips))
+    for keys in ("audio", "question"):
+        ko = al.attention_knockout(tiny_model, batch, task, keys=keys, window=2)
+        rows = table[(table.prompt == "P3") & (table["keys"] == keys) & (table.window != "all")]
+        assert sorted(rows.window) == sorted(f"{s}-{s + 1}" for s in ko.starts)
+        for w, start in enumerate(ko.starts):
+            got = rows[rows.window == f"{start}-{start + 1}"].iloc[0]
+            assert got.delta == pytest.approx(float(ko.delta[w].mean()), abs=1e-5)
+            assert got.n == 3

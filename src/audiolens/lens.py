@@ -162,7 +162,8 @@ class LogitLens(Lens):
             >>> out = lens.run_formats(model, batches, {"none": [], "mask": [AudioMask()]})  # doctest: +SKIP
             >>> out["P3"]["mask"].info_scores()  # doctest: +SKIP
         """
-        per_prompt = {name: {**(variants or {"none": []}), **(extra or {}).get(name, {})} for name in batches}
+        common = {"none": []} if variants is None else variants
+        per_prompt = {name: {**common, **(extra or {}).get(name, {})} for name in batches}
         shared = shared_prefix(list(batches.values()))
         if shared == 0 or not all(self._shareable(b, per_prompt[n], True, start=shared) for n, b in batches.items()):
             return {name: self.run_many(model, b, per_prompt[name], backend=backend, remote=remote)

@@ -99,6 +99,11 @@ class Study:
         truncate: cut clips longer than the model's audio window instead of raising.
         alpha: α of Eq. 3.
         progress: show a tqdm bar (rank 0's, in a data-parallel run).
+        backend: how interventions execute, ``"hooks"`` or ``"nnsight"`` (:mod:`audiolens.backends`).
+        knockout: optional attention-knockout analysis (Geva et al., 2023): the answer token's
+            attention to ``"audio"`` and to ``"question"`` (P2, P3) is blocked in every window of
+            ``knockout`` consecutive blocks, and in all blocks at once; each window is a recorded
+            intervention, so it resumes like the rest (:meth:`knockout_table`).
         log: where the run's notes go (what a resumed run found and reuses); default: standard
             error when ``progress`` is on.
     """
@@ -119,6 +124,8 @@ class Study:
         alpha: float = 0.2,
         progress: bool = True,
         log: Callable[[str], None] | None = None,
+        backend: str = "hooks",
+        knockout: int | None = None,
     ):
         self.model = model
         self.datasets = list(datasets)
@@ -129,6 +136,9 @@ class Study:
         self.interventions = {
             k: list(v) for k, v in (interventions or default_interventions(model)).items()
         }
+        self.backend = backend
+        if knockout is not None and model is not None:
+            self.interventions.update(knockout_interventions(model.n_layers, knockout))
         self.enrich = EnrichConfig.of(enrich) if model is not None else None
         self.truncate = truncate
         self.alpha = alpha
@@ -166,10 +176,13 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
+        task = next((d.task for d in self.datasets if d.task.name == attribute), None)
         return [
             rec.RecordKey(self.model_name, attribute, p, i)
             for p in self.prompts
             for i in self.interventions
+            # a knockout of the question needs a prompt that asks one (P1 has none)
+            if not (i.startswith(KNOCKOUT + "question") and task is not None and not task.prompt(p).question)
         ]
 
     def _write_meta(self) -> None:
@@ -322,24 +335,24 @@ class Study:
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start : start + self.batch_size]
             waves: dict[str, Any] = {}  # each clip is read once per chunk, not once per run
-            for prompt in self.prompts:
-                # Interventions missing the same rows share one prepared batch.
-                groups: dict[tuple[str, ...], list[rec.RecordKey]] = {}
-                for key in (k for k in keys if k.prompt == prompt):
-                    ids = tuple(s.id for s in chunk if s.id not in done[key])
-                    if ids:
-                        groups.setdefault(ids, []).append(key)
-                for ids, group in groups.items():
-                    missing = [s for s in chunk if s.id in set(ids)]
-                    batch = self._batch(missing, ds.task.prompt(prompt), waves)
-                    # Interventions at the last token share one prefix pass (run_many).
-                    results = lens.run_many(
-                        self.model, batch, {k.intervention: self.interventions[k.intervention] for k in group}
-                    )
-                    for key in group:
-                        rec.append_records(target[key], rec.sample_records(results[key.intervention]))
-                        done[key].update(ids)
-                        bar.update(len(ids))
+            # (prompt, intervention) records missing the same rows share one set of batches: the
+            # prompts share one pass over the audio, the interventions one step each (run_formats).
+            groups: dict[tuple[str, ...], list[rec.RecordKey]] = {}
+            for key in keys:
+                ids = tuple(s.id for s in chunk if s.id not in done[key])
+                if ids:
+                    groups.setdefault(ids, []).append(key)
+            for ids, group in groups.items():
+                missing = [s for s in chunk if s.id in set(ids)]
+                prompts = sorted({k.prompt for k in group}, key=self.prompts.index)
+                batches = {p: self._batch(missing, ds.task.prompt(p), waves) for p in prompts}
+                wanted = {p: {k.intervention: self.interventions[k.intervention] for k in group if k.prompt == p}
+                          for p in prompts}
+                results = lens.run_formats(self.model, batches, {}, extra=wanted, backend=self.backend)
+                for key in group:
+                    rec.append_records(target[key], rec.sample_records(results[key.prompt][key.intervention]))
+                    done[key].update(ids)
+                    bar.update(len(ids))
 
     def _run_enrich(self) -> None:
         cfg = self.enrich
@@ -497,6 +510,30 @@ class Study:
             figures.draw(n, self.store, tmp)
         return path
 
+    def knockout_table(self) -> pd.DataFrame:
+        """Attention knockout from the records: per model, attribute, prompt, key span and
+        window (``all`` = every block), the mean probability of the target among the labels at
+        the answer token, plain and with the window blocked, and their difference. A large drop
+        for ``audio`` and none for ``question`` says the answer reads the audio, not the text."""
+        import pandas as pd
+
+        rows = []
+        for key in self.store.record_keys():
+            if not key.intervention.startswith(KNOCKOUT):
+                continue
+            span, _, window = key.intervention[len(KNOCKOUT):].partition("_")
+            knocked = self.store.result(key.model, key.attribute, key.prompt, key.intervention)
+            plain = self.store.result(key.model, key.attribute, key.prompt, "none")
+            p_plain, p_knocked = _target_probability(plain), _target_probability(knocked)
+            rows.append({"model": key.model, "attribute": key.attribute, "prompt": key.prompt, "keys": span,
+                         "window": window or "all", "n": len(knocked), "p_target": float(p_plain.mean()),
+                         "p_target_knocked": float(p_knocked.mean()),
+                         "delta": float((p_knocked - p_plain).mean())})
+        df = pd.DataFrame(rows)
+        if not df.empty:
+            self._write_table(df, "knockout", index=False)
+        return df
+
     def to_frame(self) -> pd.DataFrame:
         """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
         row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
@@ -510,6 +547,35 @@ class Study:
         from .frames import info_frame, over_records
 
         return over_records(self.store, info_frame)
+
+
+KNOCKOUT = "knockout_"
+
+
+def knockout_interventions(n_layers: int, window: int) -> dict[str, list[Intervention]]:
+    """``knockout_{keys}`` (every block) and ``knockout_{keys}_{start}-{end}`` (each window of
+    ``window`` blocks) for the audio and the question: the answer token cannot read them there.
+
+    Example:
+        >>> sorted(knockout_interventions(4, 3))[:3]
+        ['knockout_audio', 'knockout_audio_1-3', 'knockout_audio_2-4']
+    """
+    window = max(1, min(int(window), n_layers))
+    out: dict[str, list[Intervention]] = {}
+    for keys in ("audio", "question"):
+        out[f"{KNOCKOUT}{keys}"] = [AudioMask(keys=keys)]
+        for start in range(1, n_layers - window + 2):
+            end = start + window - 1
+            out[f"{KNOCKOUT}{keys}_{start}-{end}"] = [AudioMask(keys=keys, layers=range(start, end + 1))]
+    return out
+
+
+def _target_probability(result: LensResult):
+    """Per sample, the target's probability among the labels at the last token and layer."""
+    import torch
+
+    p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
+    return p[torch.arange(len(result)), result.targets].numpy()
 
 
 def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
