@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_families.py", "tests/test_remote_code.py", "tests/test_family_roundtrip.py"]
+TESTS = ["tests/test_families.py", "tests/test_remote_code.py", "tests/test_saved_families.py",
+         "tests/test_family_qwen_omni.py"]
 
 # column -> test-name fragments that decide it (all must pass)
 COLUMNS = {
@@ -32,7 +33,7 @@ COLUMNS = {
     "resid_mid exact": ["resid_mid"],
     "component hooks": ["component_hooks_reproduce_the_residual", "editing_components_changes_the_forward_as_said"],
     "nnsight = hooks": ["nnsight_equals_hooks"],
-    "save + from_pretrained": ["round_trip"],
+    "save + from_pretrained": ["round_trip", "loads_only_with_trust_remote_code"],
 }
 
 

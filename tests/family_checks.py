@@ -209,7 +209,8 @@ def editing_components_changes_the_forward_as_said(model, batch, task):
 
     with torch.no_grad():
         edited = model.run_with_hooks(batch, fwd_hooks=[(f"blocks.{block}.attn.hook_z", zero_head)])[:, -1]
-    d_head = proj.weight.shape[1] // model.hf_model.config.get_text_config().num_attention_heads
+    _, heads = model.run_with_cache(batch, names_filter=f"blocks.{block}.attn.hook_z", positions="last")
+    d_head = heads[f"blocks.{block}.attn.hook_z"].shape[-1]
 
     def zero_slice(mod, args):
         x = args[0].clone()

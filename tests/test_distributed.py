@@ -58,18 +58,19 @@ def free_port() -> int:
 
 
 def count_lens_rows(computed: list[int], before_first=None) -> None:
-    """Patch (in a child, or under monkeypatch) LogitLens.run_many to count the lens rows it
-    computes (the enrichment sweep's variants are tuples, not counted); ``before_first`` runs
-    once, before the first call."""
-    real = LogitLens.run_many
+    """Patch (in a child, or under monkeypatch) LogitLens.run_formats, which the study runs once
+    per chunk of clips, to count the lens rows it computes (the enrichment sweep runs through
+    run_many and is not counted); ``before_first`` runs once, before the first call."""
+    real = LogitLens.run_formats
 
-    def run_many(self, model, batch, variants):
+    def run_formats(self, model, batches, variants=None, *, extra=None, **kw):
         if before_first is not None and not computed:
             before_first()
-        computed.append(len(batch.ids) * sum(isinstance(k, str) for k in variants))
-        return real(self, model, batch, variants)
+        computed.append(sum(len(b.ids) * len({**(variants or {}), **(extra or {}).get(p, {})})
+                            for p, b in batches.items()))
+        return real(self, model, batches, variants, extra=extra, **kw)
 
-    LogitLens.run_many = run_many
+    LogitLens.run_formats = run_formats
 
 
 def sample_files(out: Path) -> dict[str, dict[str, dict]]:
@@ -126,18 +127,18 @@ def _rank(model, out, rank, port, queue, die_after=None) -> None:
     computed: list[int] = []
     count_lens_rows(computed)
     if die_after is not None:
-        counting = LogitLens.run_many
+        counting = LogitLens.run_formats
 
-        def dying(self, *args):
+        def dying(self, *args, **kw):
             if len(computed) == die_after:
                 # Killed during the next write: half a line reaches the shard, then nothing.
                 shard = rec.RecordKey("tiny", "gender", "P1", "none").shard_path(out, rank)
                 with open(shard, "a") as fh:
                     fh.write(HALF_LINE)
                 os._exit(9)
-            return counting(self, *args)
+            return counting(self, *args, **kw)
 
-        LogitLens.run_many = dying
+        LogitLens.run_formats = dying
     try:
         make_study(model, out).run()
         queue.put((rank, "ok", sum(computed)))
@@ -186,7 +187,7 @@ def test_every_rank_stops_when_the_folder_is_busy(model, tmp_path):
 
 
 def test_a_killed_rank_resumes_from_its_shard(model, single, tmp_path, monkeypatch):
-    reports = run_ranks(model, tmp_path, die_after=2)
+    reports = run_ranks(model, tmp_path, die_after=1)
     # Rank 1 died after its first chunk of gender clips (P1 and P3); rank 0 did its whole share
     # and then learned at the barrier that rank 1 was gone, instead of waiting for it.
     assert 1 not in reports and reports[0][0] != "ok"
@@ -195,7 +196,7 @@ def test_a_killed_rank_resumes_from_its_shard(model, single, tmp_path, monkeypat
 
     computed: list[int] = []
     notes: list[str] = []
-    monkeypatch.setattr(LogitLens, "run_many", LogitLens.run_many)  # restored after the test
+    monkeypatch.setattr(LogitLens, "run_formats", LogitLens.run_formats)  # restored after the test
     count_lens_rows(computed)
     make_study(model, tmp_path, log=notes.append).run()  # resumed by one process
     missing = 4 * (1 + 4)  # rank 1's gender-09 and its 4 language clips, 4 rows each

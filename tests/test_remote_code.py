@@ -191,7 +191,7 @@ def test_qwen_audio_info_built_at_call_time(qwen):
     info = kwargs["audio_info"]
     assert info["audio_span_tokens"] == batch.inputs["audio_span_tokens"].tolist()
     assert info["input_audios"].shape == (2, 80, 300)
-    prefix, step = batch.split_last()
+    prefix, step = batch.chunk(0, batch.seq_len - 1), batch.chunk(batch.seq_len - 1, batch.seq_len)
     assert "audio_info" in qwen.architecture.hf_kwargs(prefix)
     assert "audio_info" not in qwen.architecture.hf_kwargs(step)  # a cached step reads no audio
 
@@ -261,7 +261,7 @@ def test_desta_mask_covers_audio_and_transcript(desta):
     both = batch.span(["audio", "transcript"])
     assert torch.equal(both, batch.spans["audio"] | batch.spans["transcript"])
     masked = al.LogitLens(task).run(desta, batch, [mask])
-    prefix, step = batch.split_last()
+    prefix, step = batch.chunk(0, batch.seq_len - 1), batch.chunk(batch.seq_len - 1, batch.seq_len)
     cache = fc.hf_forward(desta, prefix, use_cache=True).past_key_values
     keep = batch.inputs["attention_mask"].clone()
     keep[both] = 0

@@ -285,7 +285,10 @@ class HookedAudioLM(HookedRootModule):
     @property
     def input_device(self) -> torch.device:
         """Where the token embedding lives: model inputs go there (models split with device_map)."""
-        embed = self.hf_model.get_input_embeddings()
+        try:
+            embed = self.hf_model.get_input_embeddings()
+        except NotImplementedError:  # some remote-code models do not say
+            embed = None
         return embed.weight.device if embed is not None else self.device
 
     def to(self, *args: Any, **kwargs: Any) -> HookedAudioLM:
@@ -334,7 +337,8 @@ class HookedAudioLM(HookedRootModule):
         import inspect
 
         params = inspect.signature(self.backbone.forward).parameters
-        audio_keys = [k for k in batch.inputs if k not in ("input_ids", "attention_mask", "position_ids", "inputs_embeds")]
+        given = self.architecture.hf_kwargs(batch.inputs)
+        audio_keys = [k for k in given if k not in ("input_ids", "attention_mask", "position_ids", "inputs_embeds")]
         ignored = [k for k in audio_keys if k not in params]
         if ignored:
             raise ArchitectureError(
@@ -401,6 +405,8 @@ class HookedAudioLM(HookedRootModule):
 
         ``positions`` is a name (``"last"``, ``"attribute"``), an int, a list of them, or a
         ``(batch, k)`` index tensor; cached activations then have shape ``(batch, k, ...)``.
+        Without ``names_filter`` every hook point is cached except the attention patterns
+        (``attn.hook_pattern``), which are recomputed only when named.
         """
         index = None if positions is None else position_index(batch, positions)
         names = self._hook_names(names_filter)
@@ -420,8 +426,8 @@ class HookedAudioLM(HookedRootModule):
         return logits, ActivationCache(cache, self)
 
     def _hook_names(self, names_filter: Any) -> list[str]:
-        if names_filter is None:
-            return list(self.hook_dict)
+        if names_filter is None:  # attention patterns cost a recomputation: only when named
+            return [n for n in self.hook_dict if not n.endswith("hook_pattern")]
         if isinstance(names_filter, str):
             names_filter = [names_filter]
         if callable(names_filter):
@@ -474,7 +480,7 @@ class HookedAudioLM(HookedRootModule):
                     handles.append(layer.get_submodule(arch.mlp).register_forward_hook(_mlp_hook(block, m)))
                 if _active(block.attn.hook_z):
                     proj = attn.get_submodule(arch.attn_output_proj)
-                    handles.append(proj.register_forward_pre_hook(_z_hook(block, _head_dim(attn, proj))))
+                    handles.append(proj.register_forward_pre_hook(_z_hook(block, head_dim_of(attn, proj))))
                 if _active(block.attn.hook_pattern):
                     handles.append(attn.register_forward_hook(
                         _pattern_hook(block, self, attention_mask), with_kwargs=True))
@@ -578,10 +584,16 @@ def _mlp_hook(block: _Block, m: float):
     return hook
 
 
-def _head_dim(attn: nn.Module, proj: nn.Module) -> int:
+def head_dim_of(attn: nn.Module, proj: nn.Module) -> int:
+    """Width of one head: the attention's ``head_dim``, or its input width over its head count."""
     head_dim = getattr(attn, "head_dim", None) or getattr(getattr(attn, "config", None), "head_dim", None)
     if not head_dim:
-        raise HookUnavailable(f"{type(attn).__name__} does not say its head_dim, so heads cannot be split")
+        heads = next((getattr(attn, n) for n in ("num_heads", "heads", "num_attention_heads")
+                      if isinstance(getattr(attn, n, None), int)), None)
+        head_dim = proj.in_features // heads if heads else None
+    if not head_dim:
+        raise HookUnavailable(f"{type(attn).__name__} says neither its head_dim nor its head count, "
+                              "so heads cannot be split")
     return int(head_dim)
 
 
@@ -609,7 +621,12 @@ def _pattern_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         allowed = bool_attention_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
         additive = model_attention_mask(allowed, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
-        config = module.config
+        config = getattr(module, "config", None)
+        if not hasattr(config, "_attn_implementation"):
+            raise HookUnavailable(
+                f"attn.hook_pattern: {type(module).__name__} does not choose its attention kernel from "
+                "config._attn_implementation, so its weights cannot be recomputed"
+            )
         kernel = config._attn_implementation
         config._attn_implementation = "eager"
         try:

@@ -289,6 +289,7 @@ QWEN_AUDIO = register(Architecture(
     unembed="lm_head",
     backbone="transformer",
     attention="attn",
+    attn_output_proj="c_proj",
     audio_token=AUDIO_PAD,
     audio_token_id_keys=(),
     tokens_per_second=25.0,

@@ -19,7 +19,7 @@ from typing import Any
 from torch import Tensor
 
 from ..architectures import HookUnavailable
-from ..hooked import bool_attention_mask, model_attention_mask, scaled, unscaled
+from ..hooked import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
 
 
 class RemoteUnavailable(RuntimeError):
@@ -36,6 +36,12 @@ def _relative(path: str, backbone: str) -> str:
     if path.startswith(backbone + "."):
         return path[len(backbone) + 1:]
     raise HookUnavailable(f"{path!r} is not inside the backbone {backbone!r}: nnsight cannot trace it")
+
+
+def _module(model, layer: int, arch, proj: bool = False):
+    """The real attention module (or its output projection) of block ``layer``."""
+    attn = model.layers[layer].get_submodule(arch.attention)
+    return attn.get_submodule(arch.attn_output_proj) if proj else attn
 
 
 def _traced(model) -> Any:
@@ -109,7 +115,7 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
                 if b + "attn.hook_z" in wanted:
                     proj = _envoy(attn, arch.attn_output_proj)
                     x = proj.input
-                    head_dim = int(getattr(attn, "head_dim", None) or attn.config.head_dim)
+                    head_dim = head_dim_of(_module(model, i, arch), _module(model, i, arch, proj=True))
                     z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
                     proj.input = apply(b + "attn.hook_z", z).reshape(x.shape)
                 if b + "hook_attn_out" in wanted or b + "hook_resid_mid" in wanted:
