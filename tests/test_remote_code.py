@@ -66,6 +66,15 @@ def test_padded_rows_equal_rows_alone(case):
     fc.padded_rows_equal_rows_alone(model, family_clips(), task, LABELS)
 
 
+def test_run_formats_equals_run_many(case):
+    model, _, task = case
+    fc.run_formats_equals_run_many(model, family_clips(), task, LABELS)
+
+
+def test_nnsight_equals_hooks(case):
+    fc.nnsight_equals_hooks(*case)
+
+
 # ------------------------------------------------------------------ loading
 @pytest.mark.parametrize("name", sorted(DOUBLES))
 def test_loads_only_with_trust_remote_code(folders, name):

@@ -96,7 +96,10 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
     model.__dict__["chunk_start"] = start
     wanted = set(by_name)
     try:
-        with net.trace(**inputs, past_key_values=past_key_values, use_cache=use_cache, remote=remote):
+        # ``remote`` goes to nnsight only when asked: a model's forward that takes no **kwargs
+        # would otherwise receive it.
+        with net.trace(**arch.hf_kwargs(inputs), past_key_values=past_key_values, use_cache=use_cache,
+                       **({"remote": True} if remote else {})):
             for i in range(model.n_layers):
                 b = f"blocks.{i}."
                 layer = _envoy(net, f"{layers_path}.{i}")
