@@ -8,7 +8,8 @@ import pytest
 import audiolens as al
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "docs/quickstart.md", "docs/interventions.md", "docs/adapters.md"]
+PAGES = ["README.md", "docs/quickstart.md", "docs/interventions.md", "docs/adapters.md", "docs/causal.md",
+         "docs/scale.md"]
 
 
 def python_blocks(path: Path) -> str:
