@@ -3,7 +3,8 @@
 # make docs   set up .venv (first time only) and build the documentation site into site/
 #
 # Setup (scripts/setup_venv.sh) reruns only when pyproject.toml or the script changes; delete
-# .venv to start over. Variables: PYTHON (default python3), VENV (.venv), EXTRAS, TORCH_CPU.
+# .venv to start over. Variables: PYTHON (default python3), VENV (.venv), EXTRAS, TORCH_CPU,
+# PYTEST_ARGS (e.g. make test PYTEST_ARGS="-x tests/test_lens.py").
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/audiolens reproduce
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
