@@ -483,7 +483,10 @@ def main() -> None:
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
     parser.add_argument("--salad-per-label", type=int, default=600, help="random-word language clips per label")
     parser.add_argument("--test-per-label", type=int, nargs=2, default=(100, 60), metavar=("GENDER", "LANGUAGE"))
+    for key, value in ARCH.items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value, help="model size")
     args = parser.parse_args()
+    ARCH.update({key: getattr(args, key) for key in ARCH})
     args.argv = sys.argv[1:]
     if args.minutes is not None:
         args.steps = None

@@ -107,7 +107,8 @@ def padded_rows_equal_rows_alone(model, clips, task, labels):
     prompt = task.prompt("P3")
     lens = al.LogitLens(task)
     batch = model.prepare(clips, 16000, prompt, labels=labels)
-    assert bool((batch.inputs["attention_mask"] == 0).any()), "clips of different lengths must pad"
+    if batch.spans["audio"].sum(1).unique().numel() > 1:  # families with a fixed count never pad
+        assert bool((batch.inputs["attention_mask"] == 0).any()), "clips of different lengths must pad"
     together = lens.run(model, batch)
     for i, clip in enumerate(clips):
         alone = lens.run(model, model.prepare([clip], 16000, prompt, labels=[labels[i]]))

@@ -85,3 +85,33 @@ def test_remote_without_api_key_fails_fast(tiny_model, gender_batch, gender_task
         al.LogitLens(gender_task).run(tiny_model, gender_batch, backend="nnsight", remote=True)
     with pytest.raises(ValueError, match="unknown backend"):
         al.LogitLens(gender_task).run(tiny_model, gender_batch, backend="jax")
+
+
+def test_text_only_model_with_an_audio_processor_is_refused(tiny_model, clips, gender_task):
+    """A custom Architecture pointing at a text-only decoder would silently drop the audio."""
+    arch = al.Architecture(name="text_only", hf_class="Qwen2ForCausalLM", layers="model.language_model.layers",
+                           final_norm="model.language_model.norm", unembed="lm_head",
+                           backbone="model.language_model", audio_token="<|AUDIO|>")
+    model = al.HookedAudioLM.from_hf(tiny_model.hf_model, tiny_model.processor, architecture=arch)
+    with pytest.raises(al.ArchitectureError, match="would ignore the audio"):
+        model.prepare(clips[:1], 16000, gender_task.prompt("P3"))
+
+
+def test_from_pretrained_names_a_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint folder"):
+        al.HookedAudioLM.from_pretrained(str(tmp_path / "nonexistent"))
+
+
+def test_zero_row_batches_are_refused(tiny_model, gender_task):
+    with pytest.raises(ValueError, match="at least one audio clip"):
+        tiny_model.prepare([], 16000, gender_task.prompt("P3"))
+
+
+def test_sampling_rate_types(tiny_model, clips, gender_task):
+    import numpy as np
+
+    a = tiny_model.prepare(clips[:1], np.int64(16000), gender_task.prompt("P3"))
+    b = tiny_model.prepare(clips[:1], 16000.0, gender_task.prompt("P3"))
+    assert torch.equal(a.inputs["input_features"], b.inputs["input_features"])
+    with pytest.raises(ValueError, match="whole number"):
+        tiny_model.prepare(clips[:1], 16000.5, gender_task.prompt("P3"))

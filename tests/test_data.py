@@ -139,17 +139,16 @@ def test_load_sakura_missing_column(tmp_path):
 
 def load_odd(**kw) -> AttributeDataset:
     with pytest.warns(DataWarning) as rec:
-        ds = load_folder(
-            FIX / "odd", "labels.csv", GENDER, on_missing="skip", on_unknown="skip", **kw
-        )
+        ds = load_folder(FIX / "odd", "labels.csv", GENDER, on_error="skip", **kw)
     msg = str(rec[0].message)
     assert "missing_a.wav" in msg and "missing_b.wav" in msg and "short.wav" in msg
+    assert "1 clip(s) that do not decode" in msg and "empty.wav: the clip is empty" in msg
     return ds
 
 
 def test_load_folder_normalises_and_skips():
     ds = load_odd()
-    assert [(s.id, s.label) for s in ds] == [("stereo_44k.wav", "female"), ("empty.wav", "male")]
+    assert [(s.id, s.label) for s in ds] == [("stereo_44k.wav", "female")]
 
 
 def test_load_folder_raise_names_all_missing():
@@ -166,7 +165,8 @@ def test_stereo_44k_clip_comes_back_mono_16k():
         wav = clip.load(16000)
     assert wav.shape == (4000,) and wav.dtype == np.float32  # 11025 frames at 44.1 kHz = 0.25 s
     text = " ".join(str(n.message) for n in notes)
-    assert "mixing 2 channels" in text and "44100 Hz -> 16000 Hz" in text
+    assert "mixing 1 of 1 clips with 2 channels down to mono" in text
+    assert "resampling 1 of 1 clips from 44100 Hz to 16000 Hz" in text
     # Channels were L and L/2, so the mixdown is 0.75 L resampled.
     left, _ = sf.read(str(clip.path), dtype="float32")
     from scipy.signal import resample_poly
@@ -178,10 +178,11 @@ def test_stereo_44k_clip_comes_back_mono_16k():
         clip.load(16000, max_seconds=0.1)
 
 
-def test_empty_clip_raises_audio_error_naming_file():
-    empty = load_odd()[1]
+def test_empty_clip_is_refused_when_the_data_set_is_built():
+    with pytest.raises(DataError, match=r"row 3: .*empty\.wav: the clip is empty"):
+        load_folder(FIX / "odd", "labels.csv", GENDER, on_missing="skip", on_unknown="skip")
     with pytest.raises(AudioError, match=r"empty\.wav.*empty"):
-        empty.load(16000)
+        Sample("e", "male", path=FIX / "odd" / "empty.wav").load(16000)
 
 
 def test_load_folder_column_errors(tmp_path):
@@ -278,7 +279,7 @@ def hf_rows() -> list[dict]:
 def test_from_hf_dataset_with_plain_rows():
     ds = from_hf_dataset(hf_rows(), GENDER)
     assert [(s.id, s.label) for s in ds] == [("a.wav", "male"), ("b.wav", "female")]
-    with pytest.warns(AudioNote, match="a.wav: resampling 8000"):
+    with pytest.warns(AudioNote, match="hf:gender: resampling 1 of 2 clips from 8000 Hz"):
         assert ds[0].load(16000).shape == (16000,)
     with pytest.warns(AudioNote):
         b = ds[1].load(16000)
@@ -293,7 +294,7 @@ def test_from_hf_dataset_errors():
     with pytest.raises(DataError, match="'child'"):
         from_hf_dataset(rows, GENDER)
     rows[1] = {"audio": {"path": None}, "attribute_label": "male"}
-    with pytest.raises(AudioError, match=r"row 1 \(1\)"):
+    with pytest.raises(DataError, match=r"1 clip\(s\) that do not decode.*\n  row 1 \(1\): audio dict"):
         from_hf_dataset(rows, GENDER)
 
 

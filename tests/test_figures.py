@@ -84,9 +84,13 @@ HEIGHT = int((figures.PANEL_H + figures.EXTRA_H) * figures.DPI)
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5])
 def test_each_figure_is_a_readable_png_of_the_documented_size(study, n):
+    import warnings
+
     import matplotlib.image
 
-    path = study.figure(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", al.metrics.WeakEvidence)  # 8 clips: checked below
+        path = study.figure(n)
     assert path == study.out / "figures" / f"fig{n}.png"
     assert path.stat().st_size > 10_000
     img = matplotlib.image.imread(path)
@@ -95,45 +99,145 @@ def test_each_figure_is_a_readable_png_of_the_documented_size(study, n):
 
 
 def texts(fig) -> tuple[str, list[str]]:
-    legend_texts = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
-    return fig._suptitle.get_text(), legend_texts
+    """The figure's title and its legend's entries in reading order: top row first, each row
+    left to right, as laid out on the canvas."""
+    (legend,) = fig.legends
+    fig.draw_without_rendering()
+    boxes = [(t.get_window_extent(), t.get_text()) for t in legend.get_texts()]
+    by_row = sorted(boxes, key=lambda b: (-round(b[0].y0), b[0].x0))
+    return fig.get_suptitle(), [text for _, text in by_row]
 
 
-def test_fig2_one_line_per_prompt_and_the_chance_level(study):
+def bands(ax) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(x, low, high) of each shaded band of ``ax``, in drawing order: at each x of the band's
+    outline, its lowest and highest y."""
+    out = []
+    for coll in ax.collections:
+        if type(coll).__name__ != "FillBetweenPolyCollection":
+            continue
+        (path,) = coll.get_paths()
+        v = path.vertices
+        xs = np.unique(v[:, 0])
+        out.append((xs, *np.array([[v[v[:, 0] == x, 1].min(), v[v[:, 0] == x, 1].max()] for x in xs]).T))
+    return out
+
+
+def test_fig2_one_line_per_prompt_with_bands_n_and_critical_layers(study):
     fig = figures.build(2, study.store)
     title, legend = texts(fig)
     assert title.startswith("Fig. 2")
-    assert legend == ["P1", "P2", "P3", "chance 1/|Y|"]
+    assert legend == [
+        "P1", "P2", "P3", "chance 1/|Y|", "95 % Wilson interval",
+        "critical layer, 95 % bootstrap interval",
+    ]
     gender, language = fig.axes
-    assert gender.get_title() == "tiny — gender" and language.get_title() == "tiny — language"
+    assert gender.get_title() == "tiny — gender (n = 8)"
+    assert language.get_title() == "tiny — language (n = 8)"
     assert gender.get_xlabel().startswith("layer") and gender.get_ylabel() == "information score"
     lines = {ln.get_label(): ln for ln in language.get_lines()}
     np.testing.assert_allclose(lines["chance 1/|Y|"].get_ydata(), [1 / 8, 1 / 8])
-    np.testing.assert_allclose(
-        lines["P2"].get_ydata(), study.result("language", "P2").info_scores("last")
-    )
-    assert list(lines["P1"].get_xdata()) == [0, 1, 2, 3, 4]
+    res = study.result("language", "P2")
+    np.testing.assert_allclose(lines["P2"].get_ydata(), res.info_scores("last"))
+    # Three prompt lines a few pixels apart (OFFSET of the layer axis, which spans 4 + 2 PAD
+    # layers), each in its own marker and line style.
+    d = figures.OFFSET * (4 + 2 * figures.PAD)
+    np.testing.assert_allclose(lines["P1"].get_xdata(), np.arange(5) - d)
+    np.testing.assert_allclose(lines["P2"].get_xdata(), np.arange(5))
+    assert len({(lines[p].get_marker(), lines[p].get_linestyle()) for p in ("P1", "P2", "P3")}) == 3
+    # The P2 band is the Wilson interval of k of 8 clips at each layer.
+    x, lo, hi = bands(language)[1]
+    k = np.round(res.info_scores("last") * 8)
+    want_lo, want_hi = al.metrics.wilson_interval(k, 8)
+    np.testing.assert_allclose(x, np.arange(5))
+    np.testing.assert_allclose(lo, want_lo)
+    np.testing.assert_allclose(hi, want_hi)
+    # Integer ticks on the layer axis.
+    ticks = [t for t in gender.get_xticks() if -0.4 <= t <= 4.4]
+    assert ticks == [0, 1, 2, 3, 4]
 
 
 def test_fig3_correct_left_green_wrong_right_red(study):
     fig = figures.build(3, study.store)
     ax, right = fig.axes[0], fig.axes[2]  # gender panel and its twin
     res = study.result("gender", "P3")
+    n_ok, n_wrong = int(res.correct.sum()), int((~res.correct).sum())
+    assert ax.get_title() == f"tiny — gender (n = {n_ok} correct, {n_wrong} wrong)"
     assert ax.get_ylabel() == "score, correct" and right.get_ylabel() == "score, wrong"
     assert (
         ax.yaxis.label.get_color() == figures.CORRECT
         and right.yaxis.label.get_color() == figures.WRONG
     )
-    if (~res.correct).any():
-        (wrong,) = right.get_lines()
-        np.testing.assert_allclose(wrong.get_ydata(), res.subset(~res.correct).info_scores("last"))
-    assert "correct predictions" in texts(fig)[1] or not res.correct.any()
+    for n, axis, name, sub in ((n_ok, ax, "correct", res.correct), (n_wrong, right, "wrong", ~res.correct)):
+        notes = [t.get_text() for t in axis.texts]
+        if n >= figures.MIN_CLIPS:
+            (line,) = axis.get_lines()
+            np.testing.assert_allclose(line.get_ydata(), res.subset(sub).info_scores("last"))
+            assert not notes
+        else:
+            assert not axis.get_lines()
+            assert notes == [f"{name}: n = {n} < {figures.MIN_CLIPS}, not drawn"]
+
+
+def fake_store(tmp_path, correct: int, wrong: int, n_probe: int | None = None):
+    """A store of one constructed lens result: ``correct`` clips right from layer 1 on and
+    ``wrong`` clips wrong everywhere (2 labels, 4 layers), and, with ``n_probe``, an
+    enrichment sweep whose probe split holds every wrong clip."""
+    from audiolens import records as rec
+
+    n = correct + wrong
+    logits = torch.zeros(5, n, 2, 2)
+    logits[1:, :correct, :, 0] = 1.0  # target 0 from layer 1 on for the correct clips
+    logits[:, correct:, :, 1] = 1.0
+    logits[0, :correct, :, 1] = 1.0
+    ids = [f"c{i:02d}" for i in range(n)]
+    res = al.LensResult(logits, torch.zeros(n, dtype=torch.long), ("a", "b"),
+                        ("last", "attribute"), (5, 6), ids)
+    store = rec.RecordStore(tmp_path)
+    store.write_meta({"model": "fake", "n_layers": 4, "positions": ["last", "attribute"],
+                      "attributes": {"gender": {"labels": ["a", "b"], "label_token_ids": [5, 6]}}})
+    for prompt in ("P3",):
+        rec.append_records(rec.RecordKey("fake", "gender", prompt, "none").path(tmp_path),
+                           rec.sample_records(res))
+    if n_probe is not None:
+        rows_path, setup_path = store.enrich_paths("fake", "gender", "P3")
+        probe = ids[n - n_probe :]
+        setup = {"attribute": "gender", "prompt": "P3", "gap": 2, "seed": 0,
+                 "n_probe": n_probe, "n_test": n - n_probe, "scales": [0.0, 1.0], "seeds": 2,
+                 "probe_ids": probe, "test_ids": ids[: n - n_probe], "source_layer": 1,
+                 "probe_info_wrong": [0.0] * 5, "note": ""}
+        setup_path.write_text(json.dumps(setup))
+        rec.append_records(rows_path, [
+            {"scale": s, "method": m, "seed": sd, "accuracy": acc}
+            for s, acc in ((0.0, 0.75), (1.0, 0.5))
+            for m, sd in (("selected", -1), ("random", 0), ("random", 1))
+        ])
+    return store
+
+
+def test_fig3_hides_a_subset_too_small_and_says_so(tmp_path):
+    fig = figures.build(3, fake_store(tmp_path, correct=12, wrong=2))
+    ax, right = fig.axes
+    assert ax.get_title() == "fake — gender (n = 12 correct, 2 wrong)"
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [0, 1, 1, 1, 1])
+    assert not right.get_lines()
+    assert [t.get_text() for t in right.texts] == ["wrong: n = 2 < 5, not drawn"]
+    # Wilson band of the correct clips: [0, 3.8416 / 15.8416] at layer 0, [12 / 15.8416, 1] after.
+    ((_, lo, hi),) = bands(ax)
+    np.testing.assert_allclose(lo, [0] + [12 / 15.8416] * 4, atol=1e-6)
+    np.testing.assert_allclose(hi, [3.8416 / 15.8416] + [1] * 4, atol=1e-6)
+    # Five wrong clips are enough to draw.
+    fig = figures.build(3, fake_store(tmp_path / "five", correct=12, wrong=5))
+    (wrong,) = fig.axes[1].get_lines()
+    np.testing.assert_allclose(wrong.get_ydata(), [0] * 5)
 
 
 def test_fig4_last_attribute_and_masked(study):
     fig = figures.build(4, study.store)
     assert texts(fig)[1][:3] == ["last token", "attribute token", "last token, audio masked"]
-    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    ax = fig.axes[0]
+    assert ax.get_title() == "tiny — gender (n = 8)"
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
     masked = study.result("gender", "P3", "audio_mask")
     np.testing.assert_allclose(
         lines["last token, audio masked"].get_ydata(), masked.info_scores("last")
@@ -141,11 +245,18 @@ def test_fig4_last_attribute_and_masked(study):
     np.testing.assert_allclose(
         lines["attribute token"].get_ydata(), study.result("gender", "P3").info_scores("attribute")
     )
+    assert len(bands(ax)) == 3
 
 
 def test_fig5_selected_against_random_with_error_bars(study):
-    fig = figures.build(5, study.store)
-    assert sorted(texts(fig)[1]) == ["random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄"]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = figures.build(5, study.store)
+    assert sorted(texts(fig)[1]) == [
+        "95 % Wilson interval", "random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄",
+    ]
     ax = fig.axes[0]
     assert ax.get_xlabel() == "scale λ" and ax.get_ylabel() == "test accuracy (%)"
     setup, rows = study.store.enrichment("tiny", "gender", "P3")
@@ -153,7 +264,36 @@ def test_fig5_selected_against_random_with_error_bars(study):
     sel = table[table["method"] == "selected"].sort_values("scale")
     (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "selected layer ℓ̄"]
     np.testing.assert_allclose(line.get_ydata(), 100 * sel["accuracy"].to_numpy())
-    assert f"probe {setup['n_probe']} / test {setup['n_test']}" in ax.get_title()
+    assert f"n_probe = {setup['n_probe']}, n_test = {setup['n_test']}" in ax.get_title()
+    # How many wrong probe clips ℓ̄ was chosen from, counted here from the records.
+    plain = study.result("gender", "P3")
+    probe = plain.subset([plain.ids.index(i) for i in setup["probe_ids"]])
+    n_wrong = int((~probe.correct).sum())
+    clips = "clip" if n_wrong == 1 else "clips"
+    assert f"ℓ̄ = {setup['source_layer']} from {n_wrong} wrong probe {clips}" in ax.get_title()
+    weak = [w for w in caught if issubclass(w.category, al.metrics.WeakEvidence)]
+    assert len(weak) == (n_wrong < figures.MIN_CLIPS)
+
+
+def test_fig5_warns_and_notes_when_lbar_rests_on_few_clips(tmp_path):
+    # 8 clips; the probe is the last 4: 1 right and 3 wrong (wrong everywhere, so 0 right at ℓ̄).
+    store = fake_store(tmp_path, correct=5, wrong=3, n_probe=4)
+    with pytest.warns(al.metrics.WeakEvidence, match="ℓ̄ rests on 3 wrong probe clips"):
+        fig = figures.build(5, store)
+    ax = fig.axes[0]
+    assert ax.get_title() == (
+        "fake — gender (P3), n_probe = 4, n_test = 4, gap 2\n"
+        "ℓ̄ = 1 from 3 wrong probe clips (0 right at ℓ̄)"
+    )
+    assert [t.get_text() for t in ax.texts] == ["ℓ̄ rests on 3 wrong probe clips (< 5)"]
+    # The selected line's band: Wilson of 3 of 4 (λ = 0) and 2 of 4 (λ = 1), in percent.
+    ((_, lo, hi),) = bands(ax)
+    want_lo, want_hi = al.metrics.wilson_interval(np.array([3, 2]), 4)
+    np.testing.assert_allclose(lo, 100 * want_lo)
+    np.testing.assert_allclose(hi, 100 * want_hi)
+    # The two methods sit side by side at each λ.
+    (sel,) = [ln for ln in ax.get_lines() if ln.get_label() == "selected layer ℓ̄"]
+    assert list(sel.get_xdata()) == pytest.approx([-0.01, 0.99])
 
 
 def test_unknown_figure_is_refused(study):
@@ -184,11 +324,11 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     )
     # Four layers leave no room for the paper's gap of 5: a smaller one, said out loud.
     assert any("gap of 2" in line for line in lines)
-    t2 = pd.read_csv(tmp_path / "tables" / "table2.csv", index_col="model")
+    t2 = pd.read_csv(tmp_path / "tables" / "table2.csv", index_col=["model", "attribute"])
     name = done.study.model_name
-    assert list(t2.index) == [name]
+    assert list(t2.index) == [(name, "gender"), (name, "language")]
     acc = np.mean([done.study.result("language", p).accuracy() for p in ("P1", "P2", "P3")])
-    assert t2.loc[name, "language accuracy %"] == pytest.approx(100 * acc)
+    assert t2.loc[(name, "language"), "accuracy %"] == pytest.approx(100 * acc)
     t3 = pd.read_csv(tmp_path / "tables" / "table3.csv")
     assert list(t3["subset"]) == ["all", "excluding gender"]
     for md in ("table2.md", "table3.md"):
@@ -256,8 +396,14 @@ def test_plot_info_scores_of_live_results(tmp_path):
     res = al.LensResult(logits, torch.tensor([0, 1]), ("a", "b"), ("last", "attribute"), (5, 6))
     fig = plot_info_scores({"last": res, "attribute@attribute": res})
     ax = fig.axes[0]
-    lines = [line for line in ax.get_lines() if line.get_label() in ("last", "attribute")]
+    labels = ("last (n = 2)", "attribute (n = 2)")
+    lines = [line for line in ax.get_lines() if line.get_label() in labels]
     np.testing.assert_allclose(lines[0].get_ydata(), [0.5, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(lines[0].get_xdata(), np.arange(4) - figures.OFFSET * (3 + 2 * figures.PAD) / 2)
+    # Wilson band of 1 of 2 and 2 of 2 clips: [0.0945, 0.9055] (hand-computed) and [2 / 5.8416, 1].
+    _, lo, hi = bands(ax)[0]
+    np.testing.assert_allclose(lo, [0.094529, 0.094529, 2 / 5.8416, 2 / 5.8416], atol=1e-6)
+    np.testing.assert_allclose(hi, [0.905471, 0.905471, 1, 1], atol=1e-6)
     assert ax.get_xlabel().startswith("layer") and ax.get_ylabel() == "information score"
     path = tmp_path / "scores.png"
     res.plot().savefig(path)

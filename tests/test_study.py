@@ -127,11 +127,11 @@ def test_load_reanalyses_without_a_model(finished):
     ]
     t2 = loaded.table2()
     acc = np.mean([loaded.result("gender", p).accuracy() for p in ("P1", "P3")])
-    assert t2.loc["tiny", "gender accuracy %"] == pytest.approx(100 * acc)
+    assert t2.loc[("tiny", "gender"), "accuracy %"] == pytest.approx(100 * acc)
     assert (
         (finished.out / "tables" / "table2.md")
         .read_text()
-        .startswith("| model | gender | language |")
+        .startswith("| model | attribute | n | prompts | critical layer |")
     )
     t3 = loaded.table3()
     assert list(t3["n"]) == [

@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .audio import prepare_waveform
+from .audio import check_rate, prepare_waveform
 from .tasks import Prompt
 
 if TYPE_CHECKING:
@@ -183,10 +183,10 @@ class Encoded:
 def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
     """The chat-template text for one row: audio (and question) in the user turn, then the
     probing prefix as the start of the assistant turn, with no end-of-turn token after it."""
-    template = getattr(processor, "chat_template", None) or getattr(
-        getattr(processor, "tokenizer", None), "chat_template", None
-    )
-    if not template:
+    # The template may live on the processor or only on its tokenizer: render with its owner.
+    owner = next((o for o in (processor, getattr(processor, "tokenizer", None))
+                  if getattr(o, "chat_template", None)), None)
+    if owner is None:
         raise ValueError(
             f"{type(processor).__name__} has no chat template, so the prompt cannot be rendered "
             "the way the model was trained; set processor.chat_template (see the model card)"
@@ -195,7 +195,7 @@ def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
     if prompt.question:
         content.append({"type": "text", "text": prompt.question})
     messages = [{"role": "user", "content": content}]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    text = owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return text + prompt.prefix
 
 
@@ -258,7 +258,10 @@ def text_spans(tokenizer, text: str, prompt: Prompt, n_rows: int, seq_len: int) 
 def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
     """The processor's sampling rate and the longest clip (seconds) one audio window holds
     (None where the feature extractor sets no limit)."""
-    fe = processor.feature_extractor
+    # transformers names the audio component feature_extractor or (Granite, Phi-4) audio_processor.
+    fe = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    if fe is None:
+        raise ValueError(f"{type(processor).__name__} has no feature extractor (audio component)")
     rate = int(fe.sampling_rate)
     samples = getattr(fe, "n_samples", None)
     if samples is None and getattr(fe, "chunk_length", None):
@@ -310,7 +313,7 @@ def prepare_batch(
     ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
     target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
     waves = [
-        prepare_waveform(a, _rate(sr), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
+        prepare_waveform(a, check_rate(sr, name=f"clip {i!r}"), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
                          truncate=truncate)
         for a, sr, i in zip(audios, rates, ids)
     ]
@@ -327,7 +330,7 @@ def prepare_batch(
             raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
         targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
 
-    text = render_prompt(model.processor, prompt)
+    text = (model.architecture.render or render_prompt)(model.processor, prompt)
     encode = model.architecture.encode or processor_encode
     enc = encode(model, [text] * len(waves), waves)
     inputs = dict(enc.inputs)
@@ -355,17 +358,6 @@ def prepare_batch(
         label_set=label_set,
         ids=ids,
     )
-
-
-def _rate(sampling_rate: object) -> int:
-    """A sampling rate as an int: numpy integers and integral floats are accepted."""
-    try:
-        value = float(sampling_rate)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"sampling rate must be a number, got {sampling_rate!r}") from None
-    if not value.is_integer() or value <= 0:
-        raise ValueError(f"sampling rate must be a positive whole number of Hz, got {sampling_rate!r}")
-    return int(value)
 
 
 Positions = str | int | Sequence[str | int] | Tensor | None

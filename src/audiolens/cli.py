@@ -76,7 +76,9 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "reproduce",
         help="run the paper's study: records, Tables II-III and Figs. 2-5",
         description="Without --model/--data: the demo (or tiny random) model on espeak-ng clips. "
-        "Resumable: rerun with the same --out to compute only what is missing.",
+        "Resumable: rerun with the same --out to compute only what is missing. Data parallel "
+        "under torchrun / accelerate launch: `torchrun --nproc-per-node 4 -m audiolens "
+        "reproduce ...` shares the clips out across the ranks.",
     )
     p.add_argument("--model", default=None, metavar="M", help="checkpoint id or folder")
     p.add_argument("--data", default=None, type=Path, metavar="D", help="SAKURA checkout")
@@ -86,19 +88,27 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--per-label", type=int, default=None, metavar="N",
                    help="synthesized clips per label when no --data is given (default 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="when another run is writing this model's records into --out, wait up "
+                   "to SECONDS for it to finish (default: stop at once with 'folder busy')")
     p.set_defaults(func=run_reproduce)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    from audiolens.architectures import ArchitectureError
+    from audiolens.audio import AudioError
     from audiolens.data import DataError, SynthError
+    from audiolens.distributed import RankError
+    from audiolens.records import RecordError
     from audiolens.reproduce import DEFAULT_PER_LABEL, reproduce
 
     try:
         reproduce(
             args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
-            n_per_label=args.per_label or DEFAULT_PER_LABEL, seed=args.seed,
+            n_per_label=args.per_label or DEFAULT_PER_LABEL, seed=args.seed, wait=args.wait,
         )
-    except (SynthError, DataError) as exc:
+    except (SynthError, DataError, AudioError, RecordError, RankError, FileNotFoundError,
+            ArchitectureError) as exc:  # bad input: no traceback
         print(f"audiolens reproduce: error: {exc}", file=sys.stderr)
         return 1
     return 0

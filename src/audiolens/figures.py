@@ -5,6 +5,13 @@ per enrichment sweep). Every panel is ``PANEL_W × PANEL_H`` inches, plus ``EXTR
 title and legend, at ``DPI`` dots per inch, so a figure's pixel size follows from its grid.
 This module imports matplotlib; ``import audiolens`` does not import this module.
 
+Every information-score curve says how many clips it rests on (n, in the panel title) and
+carries a shaded 95 % Wilson interval per layer; Fig. 2 adds each prompt format's critical layer
+with its bootstrap interval. Lines that would coincide differ in marker and line style and are
+shifted by ``OFFSET`` of the layer axis from one another. A subset of fewer than ``MIN_CLIPS``
+clips is not drawn (its score moves in steps of 0.2 or more and its interval spans about half
+of [0, 1]); the panel says so instead.
+
 Example:
     >>> from audiolens.records import RecordStore
     >>> draw(2, RecordStore("results"), "results/figures/fig2.png")  # doctest: +SKIP
@@ -12,18 +19,24 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from . import metrics
 from .enrich import SweepResult
 from .lens import LensResult
+from .metrics import WeakEvidence
 from .records import RecordError, RecordStore
 from .tables import attribute_order
 
 try:
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 except ModuleNotFoundError as exc:  # matplotlib comes with the ``plot`` extra
     raise ModuleNotFoundError(
         "audiolens.figures needs matplotlib: pip install 'audiolens[plot]'", name=exc.name
@@ -33,6 +46,17 @@ PANEL_W, PANEL_H, EXTRA_H, DPI = 3.6, 2.8, 0.9, 100
 PROMPT_COLORS = {"P1": "#1f77b4", "P2": "#ff7f0e", "P3": "#2ca02c"}
 CORRECT, WRONG = "#2ca02c", "#d62728"
 LAST, ATTRIBUTE, MASKED = "#e377c2", "#1f77b4", "#7f7f7f"
+# Marker and line style of the k-th line of a panel, so that coinciding lines stay apart.
+STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
+# Shift between neighbouring lines of a panel, as a fraction of the layer axis (so the same few
+# pixels at any depth); a display shift only, the data sit on integer layers.
+OFFSET = 0.012
+PAD = 0.4  # layers of room either side of the layer axis, for the shifted outer lines
+MIN_CLIPS = 5  # fewest clips a drawn subset (Fig. 3) or a choice of ℓ̄ (Fig. 5) may rest on
+BAND = Patch(facecolor="0.6", alpha=0.35, label="95 % Wilson interval")
+CRITICAL = Line2D(
+    [], [], color="0.3", marker="|", ms=8, ls="-", label="critical layer, 95 % bootstrap interval"
+)
 
 
 def _grid(store: RecordStore) -> tuple[list[str], list[str]]:
@@ -86,8 +110,39 @@ def _panels(store: RecordStore, title: str, prompts: tuple[str, ...]) -> tuple[F
 def _layer_axis(ax, n_layers: int, ylabel: str = "information score") -> None:
     ax.set_xlabel("layer ℓ (0 = embeddings)")
     ax.set_ylabel(ylabel)
-    ax.set_xlim(0, n_layers)
+    ax.set_xlim(-PAD, n_layers + PAD)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
+
+
+def _offsets(k: int, n_layers: int) -> list[float]:
+    """Shifts in layers of ``k`` lines on a layer axis 0..``n_layers``, centred on the true
+    layer."""
+    step = OFFSET * (n_layers + 2 * PAD)
+    return [step * (i - (k - 1) / 2) for i in range(k)]
+
+
+def _curve(ax, hits: np.ndarray, *, style: int, offset: float, color: str, label: str) -> None:
+    """Information score per layer of ``hits`` (layers × clips) with its Wilson band."""
+    n = hits.shape[-1]
+    k = hits.sum(axis=-1)
+    lo, hi = metrics.wilson_interval(k, n)
+    x = np.arange(hits.shape[0]) + offset
+    marker, ls = STYLES[style % len(STYLES)]
+    ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    ax.plot(x, k / n, marker=marker, ms=4, ls=ls, lw=1.3, color=color, label=label)
+
+
+def _hits(res: LensResult, position: str = "last") -> np.ndarray:
+    return metrics.hits(res.logits_at(position), res.targets)
+
+
+def _note(ax, text: str, y: float, color: str = "black") -> None:
+    """A note inside a panel, on a white box so that lines under it do not hide it."""
+    ax.text(
+        0.6, y, text, color=color, ha="center", va="center", transform=ax.transAxes, fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": color, "alpha": 0.9, "pad": 2},
+    )
 
 
 def _score_axis(ax, n_layers: int, n_labels: int) -> None:
@@ -103,21 +158,37 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _legend(fig: Figure) -> None:
-    """One legend for the whole figure, below the panels (fig.axes includes twin axes)."""
+def _legend(fig: Figure, extra: tuple = (BAND,)) -> None:
+    """One legend for the whole figure, below the panels (fig.axes includes twin axes), with
+    ``extra`` proxy entries (the interval band) after the lines."""
     handles = {}
     for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
+    for h in extra:
+        handles.setdefault(h.get_label(), h)
     labels = list(handles)
-    if labels:
-        fig.legend(
-            [handles[k] for k in labels],
-            labels,
-            loc="outside lower center",
-            ncols=len(labels),
-            fontsize=9,
-        )
+    if not labels:
+        return
+    cols = _legend_columns(fig, labels)
+    rows = -(-len(labels) // cols)
+    # matplotlib fills a legend column by column; this order makes it read row by row.
+    order = [r * cols + c for c in range(cols) for r in range(rows) if r * cols + c < len(labels)]
+    fig.legend(
+        [handles[labels[i]] for i in order],
+        [labels[i] for i in order],
+        loc="outside lower center",
+        ncols=cols,
+        fontsize=9,
+    )
+
+
+def _legend_columns(fig: Figure, labels: list[str]) -> int:
+    """As many columns as fit the figure's width (about 0.075 in a character at 9 pt, plus
+    0.6 in for each entry's handle and gap), in rows of equal length."""
+    need = sum(0.6 + 0.075 * len(lab) for lab in labels)
+    rows = int(np.ceil(need / (0.95 * fig.get_figwidth())))
+    return int(np.ceil(len(labels) / max(1, rows)))
 
 
 def plot_info_scores(
@@ -126,7 +197,8 @@ def plot_info_scores(
     title: str | None = None,
     ax=None,
 ) -> Figure:
-    """Information score per layer of one or several lens results, with the chance line.
+    """Information score per layer of one or several lens results, with a 95 % Wilson band,
+    the clip count n of each line and the chance line.
 
     A mapping plots one line per name; a ``"name@position"`` key reads that position instead
     (e.g. ``{"last": res, "attribute@attribute": res, "masked": masked}`` draws Fig. 4's three
@@ -143,41 +215,65 @@ def plot_info_scores(
     else:
         fig = ax.figure
     first = next(iter(named.values()))
-    for name, res in named.items():
+    colors = [f"C{i}" for i in range(len(named))]
+    for k, ((name, res), dx) in enumerate(zip(named.items(), _offsets(len(named), first.n_layers))):
         label, _, pos = name.partition("@")
         pos = pos or position
-        ax.plot(np.arange(res.n_layers + 1), res.info_scores(pos), marker="o", ms=3,
-                label=label or f"{pos} token")
+        _curve(ax, _hits(res, pos), style=k, offset=dx, color=colors[k],
+               label=f"{label or f'{pos} token'} (n = {len(res)})")
     _score_axis(ax, first.n_layers, len(first.labels))
-    ax.set_title(title or f"information score per layer ({len(first)} samples)", fontsize=10)
+    ax.set_title(
+        title or "information score per layer (95 % Wilson band)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     return fig
 
 
 def fig2(store: RecordStore) -> Figure:
-    """Information score at the last token per layer, for each prompt format."""
+    """Information score at the last token per layer, for each prompt format, with the critical
+    layer of each and its bootstrap interval near the bottom of the panel."""
     fig, panels = _panels(
         store, "Fig. 2 — information score at the last token per layer, by prompt format",
         ("P1", "P2", "P3"),
     )
     for ax, m, a, n_layers, prompts in panels:
-        for p in prompts:
-            res = store.result(m, a, p)
-            ax.plot(
-                range(n_layers + 1),
-                res.info_scores("last"),
-                marker=".",
-                color=PROMPT_COLORS[p],
-                label=p,
-            )
+        results = {p: store.result(m, a, p) for p in prompts}
+        for k, ((p, res), dx) in enumerate(zip(results.items(), _offsets(len(results), n_layers))):
+            hits = _hits(res)
+            _curve(ax, hits, style=k, offset=dx, color=PROMPT_COLORS[p], label=p)
+            _critical(ax, hits, len(res.labels), k, PROMPT_COLORS[p])
         _score_axis(ax, n_layers, len(res.labels))
-    _legend(fig)
+        ax.set_title(f"{m} — {a} (n = {_count(results)})", fontsize=10)
+    _legend(fig, (BAND, CRITICAL))
     return fig
+
+
+def _count(results: Mapping[str, LensResult]) -> str:
+    """n of a panel's lines: one number, or each line's when a run is incomplete."""
+    ns = {len(r) for r in results.values()}
+    return str(ns.pop()) if len(ns) == 1 else "/".join(str(len(r)) for r in results.values())
+
+
+def _critical(ax, hits: np.ndarray, n_labels: int, k: int, color: str) -> None:
+    """The critical layer (Eq. 4) of ``hits`` as a marker with its bootstrap interval as a
+    horizontal bar, the k-th row from the bottom of the panel."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", metrics.UndefinedCriticalLayer)  # undefined: not drawn
+        layer = metrics.critical_layer(hits.mean(axis=-1), n_labels)
+    if np.isnan(layer):
+        return
+    lo, hi = metrics.critical_layer_interval(hits, n_labels)
+    xerr = None if np.isnan(lo) else [[layer - lo], [hi - layer]]
+    ax.errorbar(
+        [layer], [0.04 + 0.06 * k], xerr=xerr, fmt=STYLES[k % len(STYLES)][0], ms=4,
+        color=color, capsize=2, lw=1.2,
+    )
 
 
 def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
     """Information score per layer for correctly (left axis) and wrongly (right axis) predicted
-    samples."""
+    samples, each with its n; a subset of fewer than ``MIN_CLIPS`` clips is not drawn."""
     fig, panels = _panels(
         store, f"Fig. 3 — information score at the last token ({prompt}): correct vs wrong predictions",
         (prompt,),
@@ -186,31 +282,19 @@ def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
         res = store.result(m, a, prompt)
         right = ax.twinx()
         ok = res.correct
-        for sub, axis, color, name in (
-            (ok, ax, CORRECT, "correct"),
-            (~ok, right, WRONG, "wrong"),
-        ):
-            if sub.any():
-                axis.plot(
-                    range(n_layers + 1),
-                    res.subset(sub).info_scores("last"),
-                    marker=".",
-                    color=color,
-                    label=f"{name} predictions",
-                )
+        hits = _hits(res)
+        subsets = ((ok, ax, CORRECT, "correct"), (~ok, right, WRONG, "wrong"))
+        for k, ((sub, axis, color, name), dx) in enumerate(zip(subsets, _offsets(2, n_layers))):
+            n = int(sub.sum())
+            if n >= MIN_CLIPS:
+                _curve(axis, hits[:, sub], style=k, offset=dx, color=color,
+                       label=f"{name} predictions")
             else:
-                axis.text(
-                    0.5,
-                    0.05 if name == "correct" else 0.95,
-                    f"no {name} predictions",
-                    color=color,
-                    ha="center",
-                    va="center",
-                    transform=axis.transAxes,
-                    fontsize=8,
-                )
+                _note(axis, f"{name}: n = {n} < {MIN_CLIPS}, not drawn", 0.5 - 0.14 * k, color)
             axis.set_ylim(-0.02, 1.02)
         _layer_axis(ax, n_layers, "score, correct")
+        ax.set_title(f"{m} — {a} (n = {int(ok.sum())} correct, {int((~ok).sum())} wrong)",
+                     fontsize=10)
         ax.set_ylabel("score, correct", color=CORRECT)
         ax.tick_params(axis="y", colors=CORRECT)
         right.set_ylabel("score, wrong", color=WRONG)
@@ -225,31 +309,44 @@ def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> 
     fig, panels = _panels(store, f"Fig. 4 — information score by token position ({prompt})", (prompt,))
     for ax, m, a, n_layers, _ in panels:
         res = store.result(m, a, prompt)
-        x = range(n_layers + 1)
-        ax.plot(x, res.info_scores("last"), marker=".", color=LAST, label="last token")
-        ax.plot(
-            x,
-            res.info_scores("attribute"),
-            marker=".",
-            color=ATTRIBUTE,
-            label="attribute token",
-        )
+        lines = [(_hits(res, "last"), LAST, "last token"),
+                 (_hits(res, "attribute"), ATTRIBUTE, "attribute token")]
+        ns = {len(res)}
         if _has(store, m, a, prompt, masked):
             res_m = store.result(m, a, prompt, masked)
-            ax.plot(
-                x,
-                res_m.info_scores("last"),
-                marker=".",
-                color=MASKED,
-                label="last token, audio masked",
-            )
+            lines.append((_hits(res_m, "last"), MASKED, "last token, audio masked"))
+            ns.add(len(res_m))
+        for k, ((hits, color, label), dx) in enumerate(zip(lines, _offsets(len(lines), n_layers))):
+            _curve(ax, hits, style=k, offset=dx, color=color, label=label)
         _score_axis(ax, n_layers, len(res.labels))
+        n = "/".join(str(v) for v in sorted(ns))
+        ax.set_title(f"{m} — {a} (n = {n})", fontsize=10)
     _legend(fig)
     return fig
 
 
+def _probe_wrong(store: RecordStore, model: str, setup: Mapping) -> tuple[int, int]:
+    """How many probe clips the model got wrong, and how many of those the lens gets right at
+    ℓ̄ (the numerator of the score that chose it), from the plain run's records."""
+    res = store.result(model, setup["attribute"], setup["prompt"])
+    index = {i: k for k, i in enumerate(res.ids)}
+    probe = res.subset([index[i] for i in setup["probe_ids"] if i in index])
+    wrong = ~probe.correct
+    at_source = _hits(probe)[setup["source_layer"]]
+    return int(wrong.sum()), int(at_source[wrong].sum())
+
+
+def _clips(n: int, kind: str) -> str:
+    return f"{n} {kind} clip{'' if n == 1 else 's'}"
+
+
 def fig5(store: RecordStore) -> Figure:
-    """Accuracy under Eq. 5 for each λ: the selected layer ℓ̄ vs a random layer (mean ± sd)."""
+    """Accuracy under Eq. 5 for each λ: the selected layer ℓ̄ (with a 95 % Wilson band over
+    the test clips) vs a random layer (mean ± sd over seeds).
+
+    Each panel gives n_probe, n_test and how many wrong probe clips ℓ̄ was chosen from; fewer
+    than ``MIN_CLIPS`` is noted in the panel and raises a :class:`WeakEvidence` warning.
+    """
     import pandas as pd
 
     sweeps = [(m, a, p) for m in store.models() for a, p in store.enrichments(m)]
@@ -264,32 +361,46 @@ def fig5(store: RecordStore) -> Figure:
         _empty(axes[0, 0], "no enrichment sweep recorded")
     for ax, (m, a, p) in zip(axes.flat, sweeps):
         setup, rows = store.enrichment(m, a, p)
-        layer = "" if setup["source_layer"] is None else f", ℓ̄ = {setup['source_layer']}"
-        ax.set_title(
-            f"{m} — {a} ({p})\nprobe {setup['n_probe']} / test {setup['n_test']}{layer}, "
-            f"gap {setup['gap']}",
-            fontsize=10,
-        )
+        sizes = f"n_probe = {setup['n_probe']}, n_test = {setup['n_test']}, gap {setup['gap']}"
         if setup["source_layer"] is None or not rows:
+            ax.set_title(f"{m} — {a} ({p})\n{sizes}", fontsize=10)
             _empty(ax, setup.get("note") or "sweep not run yet")
             continue
-        summary = SweepResult(pd.DataFrame(rows), setup["source_layer"]).summary()
+        n_wrong, right_there = _probe_wrong(store, m, setup)
+        source = setup["source_layer"]
+        ax.set_title(
+            f"{m} — {a} ({p}), {sizes}\nℓ̄ = {source} from {_clips(n_wrong, 'wrong probe')} "
+            f"({right_there} right at ℓ̄)",
+            fontsize=9,
+        )
+        if n_wrong < MIN_CLIPS:
+            text = f"ℓ̄ rests on {_clips(n_wrong, 'wrong probe')} (< {MIN_CLIPS})"
+            warnings.warn(f"Fig. 5, {m} — {a} ({p}): {text}", WeakEvidence, stacklevel=2)
+            _note(ax, text, 0.15, WRONG)
+        summary = SweepResult(pd.DataFrame(rows), source).summary()
         sel = summary[summary["method"] == "selected"]
         rnd = summary[summary["method"] == "random"]
+        dx = 0.01 * np.ptp(summary["scale"])  # the two methods side by side at each λ
         ax.errorbar(
-            rnd["scale"],
+            rnd["scale"] + dx,
             100 * rnd["mean"],
             yerr=100 * rnd["std"].fillna(0),
-            marker="s",
+            marker=STYLES[1][0],
+            ls=STYLES[1][1],
+            ms=4,
             color=MASKED,
             capsize=3,
             label=f"random layer (mean ± sd, {setup['seeds']} seeds)",
         )
+        k = np.round(sel["mean"].to_numpy() * setup["n_test"])
+        lo, hi = metrics.wilson_interval(k, setup["n_test"])
+        ax.fill_between(sel["scale"] - dx, 100 * lo, 100 * hi, color=CORRECT, alpha=0.15, lw=0)
         # Drawn last so that it stays visible where it coincides with the baseline (λ = 0).
         ax.plot(
-            sel["scale"],
+            sel["scale"] - dx,
             100 * sel["mean"],
-            marker="o",
+            marker=STYLES[0][0],
+            ls=STYLES[0][1],
             ms=4,
             color=CORRECT,
             zorder=4,

@@ -40,11 +40,11 @@ from .architectures import (
     architecture_for,
     config_value,
 )
+from .architectures.lora import HUB_OPTIONS as _HUB_OPTIONS
 from .batch import AudioBatch, audio_window, gather_positions, position_index, prepare_batch
 from .tasks import Prompt
 
 Positions = str | int | Sequence[str | int] | Tensor | None
-_HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
 
 class UnknownHookError(KeyError):
@@ -197,6 +197,10 @@ class HookedAudioLM(HookedRootModule):
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()
+        if architecture is None and getattr(hf_model.config, "model_type", None) != config.model_type:
+            # The class loaded part of a composite checkpoint (e.g. a thinker class reads only
+            # the thinker's weights): the loaded model's own config names what it is.
+            arch = architecture_for(hf_model.config)
         return cls(hf_model, processor, arch)
 
     # ----------------------------------------------------------------- properties
@@ -316,9 +320,26 @@ class HookedAudioLM(HookedRootModule):
         prompt's label set (or ``label_set``); they become ``batch.targets``. Rows are
         left-padded and carry explicit position ids.
         """
-        return prepare_batch(
+        batch = prepare_batch(
             self, audios, sampling_rate, prompt, labels, label_set=label_set, ids=ids, truncate=truncate,
         )
+        self._check_audio_inputs(batch)
+        return batch
+
+    def _check_audio_inputs(self, batch: AudioBatch) -> None:
+        """Refuse a backbone that would silently drop the batch's audio inputs (a text-only
+        model wrapped with an audio processor takes them into ``**kwargs`` and ignores them)."""
+        import inspect
+
+        params = inspect.signature(self.backbone.forward).parameters
+        audio_keys = [k for k in batch.inputs if k not in ("input_ids", "attention_mask", "position_ids", "inputs_embeds")]
+        ignored = [k for k in audio_keys if k not in params]
+        if ignored:
+            raise ArchitectureError(
+                f"{type(self.backbone).__name__}.forward has no parameter for the audio inputs {ignored}: "
+                "this model would ignore the audio. Wrap an audio-LLM, or point Architecture(backbone=...) "
+                "at the module that runs its audio encoder"
+            )
 
     # ----------------------------------------------------------------- forward
     def forward(

@@ -163,6 +163,36 @@ class Enrich(Intervention):
     position: str | int = "last"
     gap: int = 5
 
+    def __post_init__(self) -> None:
+        # Checked here, not at run time: a NaN λ gives NaN logits and a layer of 1.7 would
+        # silently become 1.
+        scale = self.scale
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.number)):
+            raise TypeError(f"Enrich: scale must be a number, got {scale!r}")
+        if not np.isfinite(scale):
+            raise ValueError(f"Enrich: scale must be finite, got {scale!r}")
+        self._whole_layers(self.source_layer, "source_layer")
+        if self.target_layer is not None:
+            self._whole_layers(self.target_layer, "target_layer")
+        gap = self._whole_layers(self.gap, "gap")
+        if gap.size != 1 or int(gap[0]) < 1:
+            raise ValueError(f"Enrich: gap must be one positive whole number, got {self.gap!r}")
+
+    @staticmethod
+    def _whole_layers(value: Any, what: str) -> np.ndarray:
+        """``value`` as a 1-D int array, or an error naming ``what`` for non-integral layers."""
+        arr = np.atleast_1d(np.asarray(value.cpu() if isinstance(value, Tensor) else value))
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"Enrich: {what} must be one layer or one per row, got {value!r}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
+        integral = np.issubdtype(arr.dtype, np.integer) or (
+            np.isfinite(arr).all() and (arr == np.round(arr)).all()
+        )
+        if not integral:
+            raise ValueError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
+        return arr.astype(int)
+
     def _pairs(self, model: HookedAudioLM, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         src = np.atleast_1d(np.asarray(self.source_layer, dtype=int))
         tgt = src + self.gap if self.target_layer is None else np.atleast_1d(np.asarray(self.target_layer, dtype=int))

@@ -3,7 +3,8 @@
 The paper scores the first token of each label word. Tokenizing the bare word (as the authors'
 code does) splits some labels into fragments that also start unrelated words ("f" for fear,
 "she" for sheep); the default here is the word as it follows "is", with its leading space.
-Label sets whose first tokens collide are refused: their scores could not be told apart.
+Label sets whose first tokens collide are refused: their scores could not be told apart. So are
+empty labels and labels padded with spaces, which would be scored by a bare-space token.
 """
 
 from __future__ import annotations
@@ -15,7 +16,38 @@ LabelTokens = Literal["leading_space", "bare"]
 
 
 class LabelTokenError(ValueError):
-    """Labels that cannot be scored by distinct first tokens."""
+    """Labels that cannot be scored by distinct first tokens (empty, padded with spaces, not
+    text, or colliding)."""
+
+
+def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """``labels`` as a tuple of words, or :class:`LabelTokenError` for one that is not a word.
+
+    An empty or blank label would be scored by a bare space token, and a label with leading or
+    trailing spaces by a token other than the word's own.
+
+    Example:
+        >>> check_labels(["male", "female"])
+        ('male', 'female')
+        >>> check_labels(["male", " "])
+        Traceback (most recent call last):
+        ...
+        audiolens.labels.LabelTokenError: label ' ' is empty or blank; a label must be a word
+    """
+    if isinstance(labels, str):
+        raise LabelTokenError(f"labels must be a sequence of words, got the string {labels!r}")
+    labels = tuple(labels)
+    for label in labels:
+        if not isinstance(label, str):
+            raise LabelTokenError(f"label {label!r} is not text (got {type(label).__name__})")
+        if not label.strip():
+            raise LabelTokenError(f"label {label!r} is empty or blank; a label must be a word")
+        if label != label.strip():
+            raise LabelTokenError(
+                f"label {label!r} has leading or trailing whitespace; give the bare word "
+                "(label_tokens='leading_space' adds the space it takes after 'is')"
+            )
+    return labels
 
 
 def label_token_ids(
@@ -32,6 +64,7 @@ def label_token_ids(
     """
     if mode not in ("leading_space", "bare"):
         raise ValueError(f"label token mode must be 'leading_space' or 'bare', got {mode!r}")
+    labels = check_labels(labels)
     ids = []
     for label in labels:
         text = f" {label}" if mode == "leading_space" else label

@@ -23,7 +23,7 @@ from .backends import execute
 from .batch import AudioBatch, shared_prefix
 from .hooked import HookedAudioLM, gather_positions, position_index
 from .interventions import Intervention, collect_hooks
-from .labels import LabelTokens, label_token_ids
+from .labels import LabelTokens, check_labels, label_token_ids
 from .tasks import Task
 
 
@@ -76,7 +76,7 @@ class LogitLens(Lens):
         if isinstance(self.labels, Task):
             self.labels = self.labels.labels
         if self.labels is not None:
-            self.labels = tuple(self.labels)
+            self.labels = check_labels(self.labels)
             if len(self.labels) < 2:
                 raise ValueError(f"a lens needs at least two labels, got {self.labels}")
         self.positions = tuple(self.positions)
@@ -398,6 +398,35 @@ class LensResult:
             targets=None if first.targets is None else torch.cat([r._targets() for r in results]),
             ids=[i for r in results for i in r.ids],
         )
+
+    # pandas and pathlib stay out of this module's imports: only these methods need them.
+    def to_frame(self, positions: str | Sequence[str] | None = None) -> pd.DataFrame:  # noqa: F821
+        """A tidy table: one row per sample × position × layer × label.
+
+        Columns ``id, label, target, layer, position, logit, probability`` (softmax over the
+        labels), ``vocab_probability`` (with ``full_vocab=True``), ``prediction, correct``; see
+        :func:`audiolens.frames.lens_frame`.
+
+        Example:
+            >>> df = res.to_frame()                                        # doctest: +SKIP
+            >>> df[df.label == df.target].groupby("layer").probability.mean()  # doctest: +SKIP
+        """
+        from .frames import lens_frame
+
+        return lens_frame(self, positions)
+
+    def info_frame(self, positions: str | Sequence[str] | None = None) -> pd.DataFrame:  # noqa: F821
+        """Per position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2); see
+        :func:`audiolens.frames.info_frame`."""
+        from .frames import info_frame
+
+        return info_frame(self, positions)
+
+    def to_parquet(self, path: str | Path) -> Path:  # noqa: F821
+        """Write :meth:`to_frame` to ``path`` as Parquet (atomically; needs pyarrow)."""
+        from .frames import write_parquet
+
+        return write_parquet(self.to_frame(), path)
 
 
 def _on_rows(fn, v: int, n: int):

@@ -10,13 +10,17 @@ import warnings
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
 ArrayLike = np.ndarray | torch.Tensor
 
 
 class UndefinedCriticalLayer(UserWarning):
     """Every contribution was zero, so Eq. 4 has no value (NaN is returned)."""
+
+
+class WeakEvidence(UserWarning):
+    """A number rests on too few samples, or on too little variation, to mean much."""
 
 
 def _np(x: ArrayLike) -> np.ndarray:
@@ -26,6 +30,26 @@ def _np(x: ArrayLike) -> np.ndarray:
 def predictions(label_logits: Float[ArrayLike, "*lead batch n_labels"]) -> np.ndarray:
     """Index of the highest-scoring label (argmax over the label set, the last axis)."""
     return _np(label_logits).argmax(axis=-1)
+
+
+def hits(
+    label_logits: Float[ArrayLike, "*lead batch n_labels"], targets: Int[ArrayLike, " batch"]
+) -> np.ndarray:
+    """Per sample (last axis): is the target the label argmax? Boolean, shape ``(*lead, batch)``.
+
+    The information score (Eq. 2) is its mean over samples; the intervals below resample it.
+
+    Example:
+        >>> hits(np.array([[[2.0, 1.0], [0.0, 3.0]]]), np.array([1, 1]))
+        array([[False,  True]])
+    """
+    targets = _np(targets)
+    preds = predictions(label_logits)
+    if preds.shape[-1] != targets.shape[-1]:
+        raise ValueError(f"{preds.shape[-1]} samples in logits but {targets.shape[-1]} targets")
+    if targets.shape[-1] == 0:
+        raise ValueError("information scores need at least one sample")
+    return preds == targets
 
 
 def info_scores(
@@ -43,13 +67,56 @@ def info_scores(
         >>> info_scores(logits, np.array([0, 1]))
         array([1. , 0.5])
     """
-    targets = _np(targets)
-    preds = predictions(label_logits)
-    if preds.shape[-1] != targets.shape[-1]:
-        raise ValueError(f"{preds.shape[-1]} samples in logits but {targets.shape[-1]} targets")
-    if targets.shape[-1] == 0:
-        raise ValueError("information scores need at least one sample")
-    return (preds == targets).mean(axis=-1)
+    return hits(label_logits, targets).mean(axis=-1)
+
+
+def wilson_interval(
+    k: ArrayLike | int, n: ArrayLike | int, z: float = 1.96
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Wilson score interval of a proportion ``k / n`` (``z`` = 1.96: 95 %), elementwise.
+
+    Unlike ``p ± z·sqrt(p(1 − p)/n)`` it stays inside [0, 1] and does not collapse to a point
+    at ``k = 0`` or ``k = n``, where small subsets of clips often sit.
+
+    Example:
+        >>> lo, hi = wilson_interval(8, 10)
+        >>> round(lo, 4), round(hi, 4)
+        (0.4902, 0.9433)
+    """
+    k_arr, n_arr = np.asarray(_np(k), dtype=float), np.asarray(_np(n), dtype=float)
+    if np.any(n_arr <= 0):
+        raise ValueError(f"a proportion needs n > 0, got n = {n}")
+    if np.any((k_arr < 0) | (k_arr > n_arr)):
+        raise ValueError(f"k must lie in 0..n, got k = {k}, n = {n}")
+    if z <= 0:
+        raise ValueError(f"z must be positive, got {z}")
+    p, z2 = k_arr / n_arr, z * z
+    denom = 1 + z2 / n_arr
+    center = (p + z2 / (2 * n_arr)) / denom
+    half = z / denom * np.sqrt(p * (1 - p) / n_arr + z2 / (4 * n_arr**2))
+    # Clipped: at k = 0 or k = n the bound is 0 or 1 up to rounding.
+    lo, hi = np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def info_score_interval(
+    label_logits: Float[ArrayLike, "*lead batch n_labels"],
+    targets: Int[ArrayLike, " batch"],
+    z: float = 1.96,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson interval (see :func:`wilson_interval`) of Eq. 2 at each layer: ``(low, high)``,
+    each shaped like :func:`info_scores`' result.
+
+    Example:
+        >>> logits = np.array([[[2.0, 1.0], [0.0, 3.0]]])  # one layer, both right
+        >>> lo, hi = info_score_interval(logits, np.array([0, 1]))
+        >>> lo.round(3), hi
+        (array([0.342]), array([1.]))
+    """
+    h = hits(label_logits, targets)
+    return wilson_interval(h.sum(axis=-1), h.shape[-1], z)
 
 
 def contributions(
@@ -95,6 +162,85 @@ def critical_layer(
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(undefined, np.nan, (s * layers).sum(axis=-1) / np.where(undefined, 1, total))
     return float(out) if out.ndim == 0 else out
+
+
+def bootstrap_info_scores(
+    hits: Bool[ArrayLike, "*lead batch"], n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """Information scores of ``n_boot`` resamples of the samples (the last axis), drawn with
+    replacement and shared by every leading axis (layers, prompt formats on the same clips).
+
+    Shape ``(n_boot, *lead)``; deterministic for a seed.
+
+    Example:
+        >>> h = np.array([[True, False], [True, True]])  # 2 layers x 2 samples
+        >>> bootstrap_info_scores(h, n_boot=3, seed=0).shape
+        (3, 2)
+    """
+    h = np.asarray(_np(hits), dtype=float)
+    n = h.shape[-1]
+    if n == 0:
+        raise ValueError("a bootstrap needs at least one sample")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be positive, got {n_boot}")
+    # How often each sample is drawn in each resample: the same law as n draws with replacement.
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    return np.einsum("bn,...n->b...", counts, h) / n
+
+
+def percentile_interval(
+    draws: Float[ArrayLike, " n_boot *rest"], level: float = 0.95
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """The central ``level`` interval of bootstrap draws (first axis); NaN draws are left out.
+
+    When more than ``1 − level`` of the draws are NaN (e.g. a critical layer that most
+    resamples leave undefined) the interval is NaN: the data cannot bound the quantity.
+
+    Example:
+        >>> percentile_interval(np.arange(41.0), level=0.5)  # quantiles 0.25 and 0.75
+        (10.0, 30.0)
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    d = np.asarray(_np(draws), dtype=float)
+    defined = np.mean(~np.isnan(d), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN, handled below
+        lo, hi = np.nanquantile(d, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    enough = defined >= level
+    lo, hi = np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def critical_layer_interval(
+    hits: Bool[ArrayLike, "*lead layers batch"],
+    n_labels: int,
+    alpha: float = 0.2,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Percentile bootstrap interval of the critical layer (Eq. 4): resample the samples with
+    replacement, recompute the information score per layer and Eq. 4, and take the central
+    ``level`` of the resampled critical layers (see :func:`percentile_interval` for resamples
+    where it is undefined).
+
+    ``hits`` is :func:`hits` of the lens logits, shape ``(L + 1, batch)`` (or with leading axes).
+
+    Example:
+        >>> h = np.array([[False] * 4, [True, True, True, False], [True] * 4])  # 3 layers x 4
+        >>> critical_layer(h.mean(axis=-1), n_labels=4, alpha=0.0)  # (0.5·1 + 0.75·2) / 1.25
+        1.6
+        >>> critical_layer_interval(h, n_labels=4, alpha=0.0)
+        (1.5, 2.0)
+    """
+    info = bootstrap_info_scores(hits, n_boot, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedCriticalLayer)  # NaN draws are handled
+        draws = critical_layer(info, n_labels, alpha)
+    return percentile_interval(draws, level)
 
 
 def correct(

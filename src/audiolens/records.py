@@ -4,14 +4,23 @@ Layout under a study's output folder (``docs/reproduce.md`` describes every fiel
 
     out/records/{model}/meta.json                               what the records mean
     out/records/{model}/{attribute}/{prompt}.{intervention}.jsonl   one line per sample
+    out/records/{model}/{attribute}/shards/{prompt}.{intervention}.rank{r}.jsonl
+                                                    rank r's lines while a data-parallel run goes
     out/records/{model}/{attribute}/enrich.{prompt}.jsonl            one line per (λ, method, seed)
     out/records/{model}/{attribute}/enrich.{prompt}.json             the probe/test split and ℓ̄
+    out/records/{model}/.lock                                    held by the run writing them
 
 A sample line holds the id, label, target index, the model's prediction and the label logits at
 every layer 0..L for each position read. Lines are appended and flushed batch by batch, so a
-killed run leaves at most one truncated line, which :func:`repair` cuts before appending again.
-Records turn back into :class:`~audiolens.lens.LensResult` objects with :func:`to_result`, so
-every analysis runs on them exactly as on a live lens run, with no model loaded.
+killed run leaves at most one truncated line per file, which :func:`repair` cuts before appending
+again. Each writing process has a file of its own (the main file, or its rank's shard), one run
+at a time holds a model's :meth:`RecordStore.lock`, and :meth:`RecordStore.consolidate` merges
+shards into the main file; every file rewritten in place goes through :func:`write_atomic`.
+
+Reading checks what it reads: duplicated ids raise :class:`RecordError` (a row is never counted
+twice), truncated lines and records missing from a data set raise a :class:`RecordWarning`, each
+naming its file. Records turn back into :class:`~audiolens.lens.LensResult` objects with
+:func:`to_result`, so every analysis runs on them exactly as on a live lens run, with no model.
 
 Example:
     >>> store = RecordStore("results")                                 # doctest: +SKIP
@@ -24,7 +33,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+import socket
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +49,19 @@ import torch
 from .lens import LensResult
 
 FORMAT_VERSION = 1
+SHARDS = "shards"  # the sub-folder of an attribute that holds per-rank record files
 
 
 class RecordError(ValueError):
     """Records that cannot be read or do not fit the study asking for them."""
+
+
+class FolderBusy(RecordError):
+    """Another run holds the lock on a model's records."""
+
+
+class RecordWarning(UserWarning):
+    """Records that can be read but are incomplete: a truncated line, missing samples."""
 
 
 def safe_name(name: str) -> str:
@@ -60,8 +83,11 @@ class RecordKey:
     """Which run a record file holds.
 
     Example:
-        >>> RecordKey("m", "gender", "P3", "none").path("out").as_posix()
+        >>> key = RecordKey("m", "gender", "P3", "none")
+        >>> key.path("out").as_posix()
         'out/records/m/gender/P3.none.jsonl'
+        >>> key.shard_path("out", rank=1).as_posix()
+        'out/records/m/gender/shards/P3.none.rank1.jsonl'
     """
 
     model: str
@@ -74,14 +100,103 @@ class RecordKey:
             if safe_name(part) != part or "." in part:
                 raise ValueError(f"{part!r}: record names may hold letters, digits, '_', '-' only")
 
+    def _folder(self, out: str | Path) -> Path:
+        return Path(out) / "records" / safe_name(self.model) / self.attribute
+
     def path(self, out: str | Path) -> Path:
+        """The main record file (what a one-process run writes and a merge produces)."""
+        return self._folder(out) / f"{self.prompt}.{self.intervention}.jsonl"
+
+    def shard_path(self, out: str | Path, rank: int) -> Path:
+        """Rank ``rank``'s file during a data-parallel run."""
         return (
-            Path(out)
-            / "records"
-            / safe_name(self.model)
-            / self.attribute
-            / f"{self.prompt}.{self.intervention}.jsonl"
+            self._folder(out) / SHARDS / f"{self.prompt}.{self.intervention}.rank{int(rank)}.jsonl"
         )
+
+    def shard_paths(self, out: str | Path) -> list[Path]:
+        """The shard files on disk, in rank order."""
+        found = self._folder(out).glob(f"{SHARDS}/{self.prompt}.{self.intervention}.rank*.jsonl")
+        ranked = []
+        for p in found:
+            rank = p.name.rsplit(".rank", 1)[1].removesuffix(".jsonl")
+            if rank.isdigit():
+                ranked.append((int(rank), p))
+        return [p for _, p in sorted(ranked)]
+
+    def files(self, out: str | Path) -> list[Path]:
+        """Every file holding records of this key: the main file, then the shards."""
+        main = self.path(out)
+        return ([main] if main.is_file() else []) + self.shard_paths(out)
+
+
+# --------------------------------------------------------------------------- files
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; when the block ends without an error it
+    reaches the disk and replaces ``path`` in one :func:`os.replace`, else it is removed.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
+        >>> with replacing(path) as tmp:
+        ...     _ = tmp.write_text("a,b\\n")
+        >>> path.read_text()
+        'a,b\\n'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        # mkstemp makes the file private; keep the mode of the file replaced, or a usual one.
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Replace ``path``'s content with ``data`` all at once: a reader (or a crash) sees either
+    the old file or the new one, never half of it (see :func:`replacing`).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "meta.json"
+        >>> write_atomic(path, '{"format": 1}\\n').read_text()
+        '{"format": 1}\\n'
+    """
+    with replacing(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+    return Path(path)
+
+
+def truncated_tail(path: str | Path) -> int:
+    """Bytes after the last newline of ``path``: a line cut short by a kill (0 when none)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb") as fh:
+        # Lines are short next to this window only when they are; read back until a newline.
+        step, end = 1 << 16, size
+        while end > 0:
+            start = max(0, end - step)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            k = chunk.rfind(b"\n")
+            if k >= 0:
+                return size - (start + k + 1)
+            end = start
+    return size
 
 
 # --------------------------------------------------------------------------- lines
@@ -117,30 +232,33 @@ def sample_records(result: LensResult) -> list[dict[str, Any]]:
     return out
 
 
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def append_records(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     """Append ``records`` as JSON lines and flush them to disk before returning."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.writelines(
-            json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n" for rec in records
-        )
+        fh.writelines(_line(rec) for rec in records)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Replace ``path`` with exactly ``records``, atomically (see :func:`write_atomic`)."""
+    return write_atomic(path, "".join(_line(rec) for rec in records))
 
 
 def repair(path: str | Path) -> int:
     """Cut a truncated last line (left by a killed run); return how many bytes were cut."""
     path = Path(path)
-    if not path.is_file():
-        return 0
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # 0 when not even the first line is complete
-    if keep == len(data):
-        return 0
-    with open(path, "r+b") as fh:
-        fh.truncate(keep)
-    return len(data) - keep
+    cut = truncated_tail(path)
+    if cut:
+        with open(path, "r+b") as fh:
+            fh.truncate(path.stat().st_size - cut)  # one truncate: no state in between
+    return cut
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -167,6 +285,21 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 def done_ids(path: str | Path) -> set[str]:
     """Ids of the samples already recorded in ``path``."""
     return {str(r["id"]) for r in read_records(path)}
+
+
+def duplicated(ids: Iterable[Any]) -> list[Any]:
+    """The values that occur more than once in ``ids``, in order of their second occurrence.
+
+    Example:
+        >>> duplicated(["a", "b", "a", "c", "b", "a"])
+        ['a', 'b']
+    """
+    seen, twice = set(), {}
+    for i in ids:
+        if i in seen:
+            twice.setdefault(i, None)
+        seen.add(i)
+    return list(twice)
 
 
 def to_result(
@@ -196,14 +329,143 @@ def to_result(
     )
 
 
+def _examples(items: Sequence[Any], n: int = 3) -> str:
+    shown = ", ".join(map(str, items[:n]))
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+class FolderLock:
+    """An exclusive lock on one model's records, held by one run at a time.
+
+    The lock is the operating system's (``flock``) on ``{model}/.lock``, so it is released when
+    its process ends, however it ends; ``{model}/.lock.holder.json`` says who holds it
+    (pid, host, since) for the message a second run gets. Both files go when the lock is
+    released. Use :meth:`RecordStore.lock`.
+    """
+
+    # A reader that probes the lock holds it for microseconds: a writer retries this long
+    # before it calls the folder busy.
+    GRACE_S = 1.0
+
+    def __init__(self, path: Path, wait: float = 0.0, about: dict[str, Any] | None = None):
+        self.path = Path(path)
+        self.holder_path = self.path.with_name(self.path.name + ".holder.json")
+        self.wait = float(wait)
+        self.about = dict(about or {})
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        """Take the lock, waiting up to ``wait`` seconds; else raise :class:`FolderBusy`."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + max(self.wait, self.GRACE_S)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise FolderBusy(
+                        f"folder busy: another run ({self.holder()}) holds {self.path}; wait "
+                        "for it to finish (Study.run(wait=seconds), --wait SECONDS) or write to "
+                        "another output folder"
+                    ) from None
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                continue
+            # The holder before us deletes the file on release: a lock on a file no longer at
+            # ``path`` guards nothing, so open the current one again.
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)
+        self._fd = fd
+        about = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        write_atomic(self.holder_path, json.dumps({**about, **self.about}) + "\n")
+        return self
+
+    def release(self) -> None:
+        """Release the lock and delete its files (a finished run leaves none behind)."""
+        import fcntl
+
+        if self._fd is None:
+            return
+        # Deleted while still held: whoever opened the old file re-checks it (see acquire).
+        self.holder_path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def holder(self) -> str:
+        """Who holds the lock, in words ("pid 123 on host-a")."""
+        try:
+            about = json.loads(self.holder_path.read_text())
+            return f"pid {about['pid']} on {about['host']}"
+        except (OSError, ValueError, KeyError):
+            return "pid unknown"
+
+    def held_elsewhere(self) -> bool:
+        """Whether another run holds the lock now (probed without waiting)."""
+        import fcntl
+
+        if self._fd is not None or not self.path.is_file():
+            return False
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's shared lock
+        return False
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
 # --------------------------------------------------------------------------- the store
+
+
+@dataclass
+class Consolidation:
+    """What :meth:`RecordStore.consolidate` found and did to one key's files."""
+
+    found: int = 0  # distinct records on disk
+    merged: int = 0  # shard files merged into the main file
+    dropped: int = 0  # duplicated records dropped
+    cut: int = 0  # bytes of truncated lines cut
+
+    def __add__(self, other: Consolidation) -> Consolidation:
+        return Consolidation(
+            self.found + other.found,
+            self.merged + other.merged,
+            self.dropped + other.dropped,
+            self.cut + other.cut,
+        )
 
 
 class RecordStore:
     """Reads (and writes the metadata of) the records under one output folder.
 
     ``meta.json`` per model holds ``format``, ``model``, ``n_layers``, ``positions`` and per
-    attribute its ``labels`` and ``label_token_ids``; record lines then need no repetition.
+    attribute its ``labels``, ``label_token_ids`` and ``ids`` (the samples a complete run holds);
+    record lines then need no repetition.
     """
 
     def __init__(self, out: str | Path):
@@ -234,7 +496,8 @@ class RecordStore:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write ``meta`` for its model, merging attributes with any earlier run's; conflicting
-        depth, positions or label sets raise :class:`RecordError` instead of mixing runs."""
+        depth, positions or label sets raise :class:`RecordError` instead of mixing runs.
+        An attribute's ``ids`` become the union of both runs' (earlier ones first)."""
         meta = {"format": FORMAT_VERSION, **meta}
         path = self.meta_path(meta["model"])
         if path.is_file():
@@ -245,36 +508,148 @@ class RecordStore:
                         f"{path} was written for {field}={old.get(field)}, this run has "
                         f"{meta.get(field)}; use another output folder or another model name"
                     )
+            merged = dict(old["attributes"])
             for attr, info in meta["attributes"].items():
-                if attr in old["attributes"] and old["attributes"][attr] != info:
+                before = merged.get(attr)
+                if before is None:
+                    merged[attr] = info
+                    continue
+                if {k: v for k, v in before.items() if k != "ids"} != {
+                    k: v for k, v in info.items() if k != "ids"
+                }:
                     raise RecordError(f"{path}: attribute {attr!r} was recorded with other labels")
-            meta["attributes"] = {**old["attributes"], **meta["attributes"]}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+                ids = list(before.get("ids", []))
+                known = set(ids)
+                ids += [i for i in info.get("ids", []) if i not in known]
+                merged[attr] = {**info, "ids": ids} if "ids" in info or ids else info
+            meta["attributes"] = merged
+        write_atomic(path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
     def attributes(self, model: str) -> list[str]:
         return list(self.meta(model)["attributes"])
 
     def record_keys(self, model: str | None = None) -> list[RecordKey]:
-        """Every record file present, as keys."""
+        """Every key with records on disk (in a main file or only in shards so far)."""
         keys = []
         for m in [model] if model else self.models():
-            for path in sorted((self.root / safe_name(m)).glob("*/*.jsonl")):
-                prompt, _, intervention = path.stem.partition(".")
+            folder = self.root / safe_name(m)
+            names = {p.relative_to(folder) for p in folder.glob("*/*.jsonl")}
+            for p in folder.glob(f"*/{SHARDS}/*.rank*.jsonl"):
+                names.add(Path(p.parent.parent.name) / (p.name.rsplit(".rank", 1)[0] + ".jsonl"))
+            for name in sorted(names):
+                prompt, _, intervention = name.stem.partition(".")
                 if prompt != "enrich":
-                    keys.append(RecordKey(m, path.parent.name, prompt, intervention))
+                    keys.append(RecordKey(m, name.parent.name, prompt, intervention))
         return keys
+
+    # ---- writing (one run at a time: hold lock() around these)
+    def lock(self, model: str, wait: float = 0.0, **about: Any) -> FolderLock:
+        """The lock on ``model``'s records, for a ``with`` block. A second run that finds it
+        held waits up to ``wait`` seconds, then raises :class:`FolderBusy` naming the holder
+        ("folder busy: another run (pid 123 on host-a) holds out/records/m/.lock"). ``about``
+        adds fields to the holder note (e.g. ``world_size``).
+
+        Example:
+            >>> with RecordStore(out).lock("tiny"):  # doctest: +SKIP
+            ...     ...  # write records of model "tiny"
+        """
+        return FolderLock(self.root / safe_name(model) / ".lock", wait=wait, about=about)
+
+    def consolidate(self, key: RecordKey, order: Sequence[str] = ()) -> Consolidation:
+        """Bring ``key``'s records into one clean main file: cut truncated lines, merge the
+        shards of a data-parallel run, drop records whose id was already written (keeping the
+        first). Ids in ``order`` come first, in that order. A clean main file is left untouched;
+        any rewrite is atomic and happens before the shards are deleted, so a kill at any
+        point loses nothing. Only the holder of :meth:`lock` may call this."""
+        main, shards = key.path(self.out), key.shard_paths(self.out)
+        cut = sum(repair(p) for p in [main, *shards])
+        records = [r for p in [main, *shards] for r in read_records(p)]
+        kept: dict[str, dict[str, Any]] = {}
+        for r in records:
+            kept.setdefault(str(r["id"]), r)
+        dropped = len(records) - len(kept)
+        if shards or dropped:
+            rank = {i: k for k, i in enumerate(order)}
+            ordered = sorted(kept.values(), key=lambda r: rank.get(str(r["id"]), len(rank)))
+            write_records(main, ordered)
+            for p in shards:
+                p.unlink()
+            if shards and not any(shards[0].parent.iterdir()):
+                shards[0].parent.rmdir()
+        return Consolidation(found=len(kept), merged=len(shards), dropped=dropped, cut=cut)
+
+    def done_ids(self, key: RecordKey) -> set[str]:
+        """Ids recorded for ``key`` in any of its files."""
+        return {str(r["id"]) for p in key.files(self.out) for r in read_records(p)}
+
+    # ---- reading, checked
+    def read(self, key: RecordKey, expected: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """``key``'s records from all its files, checked: a duplicated id raises
+        :class:`RecordError`; a truncated line, or ids of ``expected`` (default: the attribute's
+        ``ids`` in ``meta.json``) without a record, warn with a :class:`RecordWarning`. Each
+        message names the file."""
+        files = key.files(self.out)
+        per_file = [(p, read_records(p)) for p in files]
+        records = [r for _, recs in per_file for r in recs]
+        twice = duplicated(str(r["id"]) for r in records)
+        if twice:
+            where = [str(p) for p, recs in per_file if set(twice) & {str(r["id"]) for r in recs}]
+            raise RecordError(
+                f"{' and '.join(where)}: {len(twice)} ids recorded more than once "
+                f"({_examples(twice)}), e.g. by two runs writing one folder; run the study again "
+                "with this output folder to drop the copies (RecordStore.consolidate), or "
+                "delete the file to recompute it"
+            )
+        for p in files:
+            tail = truncated_tail(p)
+            if tail:
+                self._warn(key, f"{p}: its last line is cut short ({tail} bytes) and is ignored")
+        if expected is None:
+            info = self._meta_or_none(key.model)
+            expected = (info or {}).get("attributes", {}).get(key.attribute, {}).get("ids")
+        if expected and records:
+            have = {str(r["id"]) for r in records}
+            missing = [i for i in expected if i not in have]
+            if missing:
+                self._warn(
+                    key,
+                    f"{key.path(self.out)}: {len(missing)} of {len(expected)} samples have no "
+                    f"record ({_examples(missing)}); results use the {len(expected) - len(missing)} "
+                    "recorded; run the study again to complete them",
+                )
+        return records
+
+    def _meta_or_none(self, model: str) -> dict[str, Any] | None:
+        try:
+            return self.meta(model)
+        except RecordError:
+            return None
+
+    def _warn(self, key: RecordKey, message: str) -> None:
+        if self.lock(key.model).held_elsewhere():
+            message += f" (a run is writing these records now: {self.lock(key.model).holder()})"
+        warnings.warn(message, RecordWarning, stacklevel=3)
+
+    def verify(self, model: str | None = None) -> None:
+        """Check every record file of ``model`` (default: all): duplicated ids raise
+        :class:`RecordError`; truncated lines, samples without records and incomplete
+        enrichment sweeps warn (:class:`RecordWarning`), each naming its file."""
+        for m in [model] if model else self.models():
+            for key in self.record_keys(m):
+                self.read(key)
+            for attr, prompt in self.enrichments(m):
+                self.enrichment(m, attr, prompt)
 
     def result(
         self, model: str, attribute: str, prompt: str, intervention: str = "none"
     ) -> LensResult:
-        """The lens result stored for one key."""
+        """The lens result stored for one key (checked as :meth:`read` says)."""
         meta = self.meta(model)
         key = RecordKey(model, attribute, prompt, intervention)
-        records = read_records(key.path(self.out))
+        info = meta["attributes"][attribute]
+        records = self.read(key, info.get("ids"))
         if not records:
             raise RecordError(f"no records at {key.path(self.out)}")
-        info = meta["attributes"][attribute]
         return to_result(
             records, info["labels"], meta["positions"], info.get("label_token_ids", ())
         )
@@ -295,8 +670,32 @@ class RecordStore:
     def enrichment(
         self, model: str, attribute: str, prompt: str
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ...) and its rows."""
+        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ...) and its rows,
+        checked like :meth:`read`: a (λ, method, seed) twice raises, missing rows warn."""
         rows_path, setup_path = self.enrich_paths(model, attribute, prompt)
         if not setup_path.is_file():
             raise RecordError(f"no enrichment sweep at {setup_path}")
-        return json.loads(setup_path.read_text()), read_records(rows_path)
+        setup = json.loads(setup_path.read_text())
+        rows = read_records(rows_path)
+        jobs = [(float(r["scale"]), r["method"], int(r["seed"])) for r in rows]
+        twice = duplicated(jobs)
+        if twice:
+            raise RecordError(
+                f"{rows_path}: {len(twice)} (scale, method, seed) rows recorded more than once "
+                f"({_examples(twice)}); run the study again with this output folder to redo them"
+            )
+        key = RecordKey(model, attribute, prompt, "none")
+        tail = truncated_tail(rows_path)
+        if tail:
+            self._warn(
+                key, f"{rows_path}: its last line is cut short ({tail} bytes) and is ignored"
+            )
+        if setup.get("source_layer") is not None:
+            want = len(setup.get("scales", [])) * (1 + int(setup.get("seeds", 0)))
+            if len(rows) < want:
+                self._warn(
+                    key,
+                    f"{rows_path}: {len(rows)} of {want} sweep rows recorded; run the study "
+                    "again to complete them",
+                )
+        return setup, rows

@@ -5,6 +5,10 @@ small built-in setting that needs no download: the demo model when the package s
 the random-weight tiny Qwen2-Audio) on gender and language clips synthesized by espeak-ng into a
 cache folder.
 
+Under ``torchrun --nproc-per-node N -m audiolens reproduce ...`` (or ``accelerate launch``) the
+study is data parallel: each rank studies its share of the clips, rank 0 merges the record shards
+and writes the tables and figures (see :meth:`audiolens.study.Study.run`).
+
 Example:
     >>> out = reproduce()  # doctest: +SKIP
     >>> out = reproduce("Qwen/Qwen2-Audio-7B-Instruct", "/data/SAKURA", "qwen2/")  # doctest: +SKIP
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audio import AudioNote
+from .distributed import World, local_device, world
 from .study import DEFAULT_SCALES, Study, model_label
 from .tables import attribute_order
 
@@ -41,10 +46,11 @@ SYNTH_ATTRIBUTES = ("gender", "language")
 
 @dataclass
 class Reproduction:
-    """What :func:`reproduce` wrote: the study, its summary and the table and figure paths."""
+    """What :func:`reproduce` wrote: the study, its summary and the table and figure paths
+    (on rank 0; the other ranks of a data-parallel run get the study alone)."""
 
     study: Study
-    summary: pd.DataFrame
+    summary: pd.DataFrame | None
     tables: dict[str, Path] = field(default_factory=dict)
     figures: dict[int, Path] = field(default_factory=dict)
 
@@ -69,7 +75,8 @@ def load_model(
     model: str | Path | HookedAudioLM | None, seed: int = 0
 ) -> tuple[HookedAudioLM, str]:
     """The model to study and its name: a :class:`HookedAudioLM` as is, a checkpoint id or
-    path through ``from_pretrained``, or (None) the demo model, else the tiny random one."""
+    path through ``from_pretrained`` (on this rank's GPU when there is one), or (None) the demo
+    model, else the tiny random one."""
     from .hooked import HookedAudioLM
     from .models import tiny_qwen2_audio
 
@@ -79,9 +86,9 @@ def load_model(
         import torch
 
         # A real checkpoint wants the GPU when there is one; bfloat16 halves its memory.
-        gpu = torch.cuda.is_available()
+        device = local_device()  # each rank of a data-parallel run its own GPU
         loaded = HookedAudioLM.from_pretrained(
-            str(model), device="cuda" if gpu else None, torch_dtype=torch.bfloat16 if gpu else None
+            str(model), device=device, torch_dtype=torch.bfloat16 if device else None
         )
         return loaded, str(model).rstrip("/").split("/")[-1]
     demo = demo_model()
@@ -99,7 +106,8 @@ def load_data(
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
     ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
-    from .data import AttributeDataset, load_sakura
+    from .data import AttributeDataset, DataError, load_sakura
+    from .data.dataset import existing_folder
     from .data.sakura import find_track_dir
     from .data.synth import plan, synthesize
     from .tasks import SAKURA_TASKS
@@ -113,7 +121,7 @@ def load_data(
         attributes = list(attributes or SYNTH_ATTRIBUTES)
         bad = sorted(set(attributes) - set(SYNTH_ATTRIBUTES))
         if bad:
-            raise ValueError(
+            raise DataError(
                 f"only {list(SYNTH_ATTRIBUTES)} can be synthesized, not {bad}; pass data="
             )
         # The folder name carries a digest of what would be synthesized, so clips cached before
@@ -128,6 +136,7 @@ def load_data(
             # The held-out test split: sentences and voices a demo model never trained on.
             synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
         return [load_sakura(root, a) for a in attributes]
+    existing_folder(data)
     if attributes is None:
         attributes = []
         for a in SAKURA_TASKS:
@@ -137,7 +146,7 @@ def load_data(
                 continue
             attributes.append(a)
         if not attributes:
-            raise ValueError(f"no SAKURA track under {data}")
+            raise DataError(f"no SAKURA track under {data}")
     return [load_sakura(data, a) for a in attributes]
 
 
@@ -154,6 +163,7 @@ def reproduce(
     n_probe: int = 100,
     scales: Sequence[float] = DEFAULT_SCALES,
     threads: int | None = None,
+    wait: float = 0.0,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> Reproduction:
@@ -163,12 +173,14 @@ def reproduce(
     Clips longer than the model's audio window are cut (the paper's clips all fit Qwen2-Audio's
     30 s window; the tiny model's is 3 s). ``threads`` sets torch's CPU threads for the run;
     by default one for the built-in models, whose matrices are too small to share out.
+    ``wait``: seconds to wait when another run holds the folder (else it stops with
+    "folder busy").
     """
     if threads is None and model is None:
         threads = 1
-    with torch_threads(threads):
+    with torch_threads(threads), world() as ranks:
         return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                    n_probe, scales, progress, echo)
+                    n_probe, scales, wait, progress, echo, ranks)
 
 
 @contextmanager
@@ -186,9 +198,14 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe, scales,
-         progress, echo) -> Reproduction:
-    say = echo or (lambda _: None)
-    datasets = load_data(data, attributes, n_per_label, seed)  # first: no espeak-ng fails fast
+         wait, progress, echo, ranks: World) -> Reproduction:
+    say = (echo if ranks.is_main else None) or (lambda _: None)
+    # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
+    # from the cache are synthesized once, then the other ranks read them.
+    datasets: list[AttributeDataset] = []
+    ranks.on_main(lambda: datasets.extend(load_data(data, attributes, n_per_label, seed)))
+    if not ranks.is_main:
+        datasets = load_data(data, attributes, n_per_label, seed)
     hooked, name = load_model(model, seed)
     # The paper's gap leaves 27 of 32 layers as candidate sources; on a shallow model keep at
     # least half the depth as candidates, or the random-layer baseline has nothing to choose.
@@ -209,10 +226,13 @@ def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n
         enrich={"n_probe": n_probe, "scales": scales, "gap": gap, "prompt": prompts[-1]},
         truncate=True,
         progress=progress,
+        log=say,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
-        study.run()
+        study.run(wait=wait)
+    if not ranks.is_main:
+        return Reproduction(study, None)
     tables = {
         f"table{n}.{ext}": study.out / "tables" / f"table{n}.{ext}"
         for n in (2, 3)

@@ -5,6 +5,10 @@ per-sample records to JSON Lines files (see :mod:`audiolens.records`) as it goes
 interrupted run picks up where it stopped. Tables and figures are computed from the records
 alone: ``Study.load(out)`` re-analyses a finished run without the model.
 
+Under ``torchrun`` / ``accelerate launch`` the same ``run()`` is data parallel: each rank takes
+its share of the clips and writes its own record shards, and rank 0 merges them (see
+:mod:`audiolens.distributed`). One run at a time writes a model's records into a folder.
+
 Example:
     >>> import audiolens as al
     >>> from audiolens.data import load_sakura
@@ -17,14 +21,17 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import records as rec
+from .distributed import world
 from .enrich import candidate_layers, enrich_sweep, select_enrich_layer
 from .interventions import AudioMask, Intervention
 from .lens import LensResult, LogitLens
@@ -88,7 +95,9 @@ class Study:
         enrich: an :class:`EnrichConfig` or its keyword arguments; None skips RQ5.
         truncate: cut clips longer than the model's audio window instead of raising.
         alpha: α of Eq. 3.
-        progress: show a tqdm bar.
+        progress: show a tqdm bar (rank 0's, in a data-parallel run).
+        log: where the run's notes go (what a resumed run found and reuses); default: standard
+            error when ``progress`` is on.
     """
 
     def __init__(
@@ -106,6 +115,7 @@ class Study:
         truncate: bool = False,
         alpha: float = 0.2,
         progress: bool = True,
+        log: Callable[[str], None] | None = None,
     ):
         self.model = model
         self.datasets = list(datasets)
@@ -120,6 +130,7 @@ class Study:
         self.truncate = truncate
         self.alpha = alpha
         self.progress = progress
+        self.log = log
         self.store = rec.RecordStore(self.out)
         self.model_name = model_name or (model_label(model) if model is not None else None)
         if model is None:
@@ -139,10 +150,15 @@ class Study:
 
     @classmethod
     def load(cls, out: str | Path) -> Study:
-        """A finished study's records, for tables and figures without a model."""
+        """A finished study's records, for tables and figures without a model.
+
+        Every record file is checked first (:meth:`RecordStore.verify
+        <audiolens.records.RecordStore.verify>`): duplicated ids raise, truncated lines and
+        missing samples warn, naming the file."""
         study = cls(None, out=out)
         if not study.store.models():
             raise rec.RecordError(f"no study records under {Path(out) / 'records'}")
+        study.store.verify()
         return study
 
     # ------------------------------------------------------------------ running
@@ -166,6 +182,7 @@ class Study:
                     d.task.name: {
                         "labels": list(d.task.labels),
                         "label_token_ids": label_token_ids(model.tokenizer, d.task.labels),
+                        "ids": [s.id for s in d.samples],  # what a complete run holds
                     }
                     for d in self.datasets
                 },
@@ -193,39 +210,115 @@ class Study:
             truncate=self.truncate,
         )
 
-    def run(self) -> Study:
+    def run(self, wait: float = 0.0) -> Study:
         """Run every missing record, then the enrichment sweep; returns ``self``.
 
         Samples whose id is already in a record file are skipped, so calling ``run`` again after
-        an interruption computes only what is missing.
+        an interruption computes only what is missing (and says how many records it reuses).
+
+        One run at a time writes a model's records into one output folder: a second run waits
+        up to ``wait`` seconds for the first to finish, then raises
+        :class:`~audiolens.records.FolderBusy` ("folder busy: another run (pid, host) holds
+        ...").
+
+        Under ``torchrun`` / ``accelerate launch`` every rank calls ``run``: clip i of each data
+        set goes to rank i mod world size, each rank appends to its own shard files, then rank 0
+        merges the shards into the usual files and runs the enrichment sweep while the other
+        ranks wait. A rank killed mid-run leaves its shard to resume from, as a one-process run
+        does; resuming with another world size (or one process) works too.
         """
         from tqdm.auto import tqdm
 
         if self.model is None:
             raise ValueError("this study was loaded from disk; pass a model to run it")
-        self._write_meta()
-        done: dict[rec.RecordKey, set[str]] = {}
-        total = 0
-        for ds in self.datasets:
-            for key in self._keys(ds.task.name):
-                rec.repair(key.path(self.out))  # a kill mid-write leaves a partial last line
-                done[key] = rec.done_ids(key.path(self.out))
-                total += sum(s.id not in done[key] for s in ds)
-        with tqdm(
-            total=total, desc=f"lens {self.model_name}", unit="row", disable=not self.progress
-        ) as bar:
-            for ds in self.datasets:
-                self._run_dataset(ds, done, bar)
-        if self.enrich is not None:
-            self._run_enrich()
+        with world() as ranks, ExitStack() as held:
+
+            def open_folder() -> rec.Consolidation:
+                lock = self.store.lock(self.model_name, wait=wait, world_size=ranks.size)
+                held.enter_context(lock)  # released when run() ends, however it ends
+                self._write_meta()
+                return self._consolidate()  # shards of a killed run, cut lines, duplicates
+
+            found = ranks.on_main(open_folder)  # the others wait for the lock and the merge
+            done = {
+                key: self.store.done_ids(key)
+                for ds in self.datasets
+                for key in self._keys(ds.task.name)
+            }
+            if ranks.is_main:
+                self._note_resume(found, done)
+            mine = {ds.task.name: ranks.shard(ds.samples) for ds in self.datasets}
+            total = sum(
+                s.id not in done[key]
+                for ds in self.datasets
+                for key in self._keys(ds.task.name)
+                for s in mine[ds.task.name]
+            )
+            shard = ranks.rank if ranks.distributed else None
+            desc = f"lens {self.model_name}" + (
+                f" (rank 0 of {ranks.size})" if ranks.distributed else ""
+            )
+            with tqdm(
+                total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
+            ) as bar:
+                for ds in self.datasets:
+                    self._run_dataset(ds, mine[ds.task.name], done, bar, shard)
+            if ranks.distributed:
+                ranks.barrier()  # every shard complete before rank 0 merges them
+                ranks.on_main(self._consolidate)
+            if self.enrich is not None:
+                ranks.on_main(self._run_enrich)
         return self
 
-    def _run_dataset(self, ds: AttributeDataset, done: dict[rec.RecordKey, set[str]], bar) -> None:
+    def _consolidate(self) -> rec.Consolidation:
+        total = rec.Consolidation()
+        for ds in self.datasets:
+            order = [s.id for s in ds.samples]
+            for key in self._keys(ds.task.name):
+                total += self.store.consolidate(key, order)
+        return total
+
+    def _note_resume(self, found: rec.Consolidation, done: dict[rec.RecordKey, set[str]]) -> None:
+        todo = sum(
+            sum(s.id not in done[key] for s in ds.samples)
+            for ds in self.datasets
+            for key in self._keys(ds.task.name)
+        )
+        notes = []
+        if found.found:
+            notes.append(f"found {found.found} records, reusing them; {todo} rows left to compute")
+        if found.merged:
+            notes.append(f"merged {found.merged} shard files of an earlier data-parallel run")
+        if found.dropped:
+            notes.append(f"dropped {found.dropped} records written twice")
+        if found.cut:
+            notes.append(f"cut {found.cut} bytes of lines left unfinished by a killed run")
+        if notes:
+            folder = self.store.meta_path(self.model_name).parent
+            self._say(f"{self.model_name} ({folder}): " + "; ".join(notes))
+
+    def _say(self, message: str) -> None:
+        if self.log is not None:
+            self.log(message)
+        elif self.progress:
+            print(message, file=sys.stderr, flush=True)
+
+    def _run_dataset(
+        self,
+        ds: AttributeDataset,
+        samples: Sequence[Any],
+        done: dict[rec.RecordKey, set[str]],
+        bar,
+        shard: int | None,
+    ) -> None:
+        """Records of ``samples`` (this rank's share of ``ds``) into the main files, or into
+        rank ``shard``'s files in a data-parallel run."""
         lens = LogitLens(ds.task, positions=POSITIONS)
         keys = self._keys(ds.task.name)
-        # Fixed chunks of the data set: a resumed run sees the same batches as an uninterrupted one.
-        for start in range(0, len(ds), self.batch_size):
-            chunk = ds.samples[start : start + self.batch_size]
+        target = {k: k.path(self.out) if shard is None else k.shard_path(self.out, shard) for k in keys}
+        # Fixed chunks of the share: a resumed run sees the same batches as an uninterrupted one.
+        for start in range(0, len(samples), self.batch_size):
+            chunk = samples[start : start + self.batch_size]
             waves: dict[str, Any] = {}  # each clip is read once per chunk, not once per run
             for prompt in self.prompts:
                 # Interventions missing the same rows share one prepared batch.
@@ -235,14 +328,14 @@ class Study:
                     if ids:
                         groups.setdefault(ids, []).append(key)
                 for ids, group in groups.items():
-                    samples = [s for s in chunk if s.id in set(ids)]
-                    batch = self._batch(samples, ds.task.prompt(prompt), waves)
+                    missing = [s for s in chunk if s.id in set(ids)]
+                    batch = self._batch(missing, ds.task.prompt(prompt), waves)
                     # Interventions at the last token share one prefix pass (run_many).
                     results = lens.run_many(
                         self.model, batch, {k.intervention: self.interventions[k.intervention] for k in group}
                     )
                     for key in group:
-                        rec.append_records(key.path(self.out), rec.sample_records(results[key.intervention]))
+                        rec.append_records(target[key], rec.sample_records(results[key.intervention]))
                         done[key].update(ids)
                         bar.update(len(ids))
 
@@ -297,13 +390,11 @@ class Study:
         if not wrong.any():
             setup["note"] = "every probe sample is predicted correctly: no layer to select"
             warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", stacklevel=2)
-            rows_path.parent.mkdir(parents=True, exist_ok=True)
-            setup_path.write_text(_json(setup))
+            rec.write_atomic(setup_path, _json(setup))
             return
         setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
         setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()
-        setup_path.parent.mkdir(parents=True, exist_ok=True)
-        setup_path.write_text(_json(setup))
+        rec.write_atomic(setup_path, _json(setup))
 
         done = _complete_scales(rows_path, 1 + cfg.seeds)
         todo = [s for s in cfg.scales if float(s) not in done]
@@ -372,10 +463,10 @@ class Study:
     def _write_table(self, df: pd.DataFrame, name: str, index: bool) -> None:
         from .tables import to_markdown
 
+        # Atomic: runs of other models into the same folder rewrite the same tables.
         folder = self.out / "tables"
-        folder.mkdir(parents=True, exist_ok=True)
-        df.to_csv(folder / f"{name}.csv", index=index)
-        (folder / f"{name}.md").write_text(to_markdown(df, index=index, floatfmt=".4g") + "\n")
+        rec.write_atomic(folder / f"{name}.csv", df.to_csv(index=index))
+        rec.write_atomic(folder / f"{name}.md", to_markdown(df, index=index, floatfmt=".4g") + "\n")
 
     def table2(self) -> pd.DataFrame:
         """Table II (see :func:`audiolens.tables.table2`), also written to
@@ -399,7 +490,24 @@ class Study:
         """Draw Fig. ``n`` (2–5) from the records into ``out/figures/fig{n}.png``; its path."""
         from . import figures
 
-        return figures.draw(n, self.store, self.out / "figures" / f"fig{n}.png")
+        path = self.out / "figures" / f"fig{n}.png"
+        with rec.replacing(path) as tmp:
+            figures.draw(n, self.store, tmp)
+        return path
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
+        row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
+        with :func:`audiolens.frames.write_parquet` (or ``df.to_parquet``)."""
+        from .frames import lens_frame, over_records
+
+        return over_records(self.store, lens_frame)
+
+    def info_frame(self) -> pd.DataFrame:
+        """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
+        from .frames import info_frame, over_records
+
+        return over_records(self.store, info_frame)
 
 
 def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
@@ -412,8 +520,7 @@ def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
         count[float(r["scale"])] = count.get(float(r["scale"]), 0) + 1
     complete = {s for s, n in count.items() if n == rows_per_scale}
     if len(complete) < len(count):
-        path.write_text("")
-        rec.append_records(path, [r for r in rows if float(r["scale"]) in complete])
+        rec.write_records(path, [r for r in rows if float(r["scale"]) in complete])
     return complete
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .labels import check_labels
+
 PROMPT_FORMATS = ("P1", "P2", "P3")
 
 
@@ -33,6 +35,8 @@ class Prompt:
     labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.labels is not None:
+            object.__setattr__(self, "labels", check_labels(self.labels))
         if not self.prefix.strip():
             raise ValueError("Prompt.prefix must not be empty")
         if self.attribute_word not in self.prefix:
@@ -62,6 +66,7 @@ class Task:
     options: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", check_labels(self.labels))
         if len(self.labels) < 2:
             raise ValueError(f"task {self.name!r} needs at least two labels, got {self.labels}")
         if len(set(self.labels)) != len(self.labels):

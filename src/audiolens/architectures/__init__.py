@@ -9,7 +9,15 @@ Example:
     True
 """
 
-from . import qwen2_audio, refused  # noqa: F401  (each registers itself)
+from . import (  # noqa: F401  (each registers itself)
+    granite_speech,
+    phi4_multimodal,
+    qwen2_5_omni,
+    qwen2_audio,
+    qwen3_omni_moe,
+    refused,
+    voxtral,
+)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,

@@ -118,6 +118,9 @@ class Architecture:
         logit_softcap_key: config attribute c when logits are ``c · tanh(logits / c)``.
         tokens_per_second: audio tokens per second of audio (for time axes).
         remote_code: the model's code comes with the checkpoint (``trust_remote_code=True``).
+        render: family prompt rendering ``render(processor, prompt) -> str`` (the text of one row,
+            ending with the probing prefix); None renders the processor's chat template with the
+            audio as a list item (:func:`audiolens.batch.render_prompt`).
         encode: family input preparation ``encode(model, texts, waves) -> Encoded``; None uses
             the HF processor (:func:`audiolens.batch.processor_encode`).
         kv_cache: how to measure and crop the family's cache.
@@ -147,6 +150,7 @@ class Architecture:
     logit_softcap_key: str | None = None
     tokens_per_second: float | None = None
     remote_code: bool = False
+    render: Callable[..., str] | None = field(default=None, compare=False)
     encode: Callable[..., Any] | None = field(default=None, compare=False)
     kv_cache: KVCacheOps = field(default=DYNAMIC_CACHE, compare=False)
     load: Callable[..., nn.Module] | None = field(default=None, compare=False)

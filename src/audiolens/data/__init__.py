@@ -13,6 +13,8 @@ from audiolens.data.dataset import (
     Entry,
     Sample,
     build_dataset,
+    existing_folder,
+    leaves_folder,
     normalize_label,
 )
 from audiolens.data.folder import load_folder
@@ -29,9 +31,11 @@ __all__ = [
     "SynthError",
     "Utterance",
     "build_dataset",
+    "existing_folder",
     "find_track_dir",
     "from_hf_dataset",
     "generate",
+    "leaves_folder",
     "load_folder",
     "load_sakura",
     "normalize_label",

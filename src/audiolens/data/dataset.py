@@ -1,23 +1,38 @@
 """Samples and attribute data sets, plus the label/file checks every loader shares.
 
 A loader turns its source into ``Entry`` rows (id, raw label, path or array) and hands them to
-:func:`build_dataset`, which normalises label spelling, checks that files exist and reports every
-problem at once, so each source gets the same rules and the same error messages.
+:func:`build_dataset`, which normalises label spelling, keeps paths inside the data folder, checks
+that every clip exists and decodes, and reports every problem at once, so each source gets the
+same rules and the same error messages.
+
+Clips of a data set report their conversions (resampling, mixdown, truncation) once per data set
+and kind, with a count ("resampling 120 of 500 clips from 8000 Hz to 16000 Hz"), not once per
+clip.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, overload
 
 import numpy as np
 
-from audiolens.audio import AudioError, load_audio, prepare_waveform
+from audiolens.audio import (
+    AudioError,
+    AudioNote,
+    ClipInfo,
+    Conversion,
+    array_info,
+    file_info,
+    load_audio,
+    prepare_waveform,
+)
 from audiolens.tasks import Task
 
 OnProblem = Literal["raise", "skip"]
@@ -28,7 +43,8 @@ class DataError(ValueError):
 
 
 class DataWarning(UserWarning):
-    """Rows were dropped because ``on_missing="skip"`` or ``on_unknown="skip"`` was asked."""
+    """Rows were dropped because ``on_error="skip"`` (or ``on_missing``, ``on_unknown``,
+    ``on_unreadable``) was asked."""
 
 
 @dataclass
@@ -37,6 +53,8 @@ class Sample:
 
     Example:
         >>> s = Sample("a", "male", audio=np.full(8000, 0.1), sampling_rate=8000)
+        >>> s.info()
+        ClipInfo(frames=8000, channels=1, sampling_rate=8000)
         >>> s.load(16000).shape
         (16000,)
     """
@@ -46,6 +64,9 @@ class Sample:
     path: Path | None = None
     audio: np.ndarray | None = None
     sampling_rate: int | None = None
+    # Set by the first data set holding the sample: its conversions are reported there, once.
+    _notes: _ConversionNotes | None = field(default=None, init=False, repr=False, compare=False)
+    _info: ClipInfo | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.audio is None):
@@ -55,21 +76,70 @@ class Sample:
         if self.audio is not None and self.sampling_rate is None:
             raise ValueError(f"sample {self.id!r}: in-memory audio needs sampling_rate=")
 
+    def info(self) -> ClipInfo:
+        """Frames, channels and rate before conversion (a file's header is read once)."""
+        if self._info is None:
+            if self.path is not None:
+                self._info = file_info(self.path)
+            else:
+                assert self.audio is not None
+                self._info = array_info(self.audio, self.sampling_rate, self.id)
+        return self._info
+
     def load(
         self, target_rate: int, *, max_seconds: float | None = None, truncate: bool = False
     ) -> np.ndarray:
-        """The clip as mono float32 at ``target_rate``; :class:`AudioError` names the clip."""
+        """The clip as mono float32 at ``target_rate``; :class:`AudioError` names the clip.
+
+        Conversions warn :class:`AudioNote` once per data set and kind (see the module notes);
+        a sample outside any data set warns per clip.
+        """
+        notes: list[Conversion] | None = [] if self._notes is not None else None
         if self.path is not None:
-            return load_audio(self.path, target_rate, max_seconds=max_seconds, truncate=truncate)
-        assert self.audio is not None and self.sampling_rate is not None
-        return prepare_waveform(
-            self.audio,
-            int(self.sampling_rate),
-            target_rate,
-            name=self.id,
-            max_seconds=max_seconds,
-            truncate=truncate,
-        )
+            wav = load_audio(
+                self.path, target_rate, max_seconds=max_seconds, truncate=truncate, notes=notes
+            )
+        else:
+            assert self.audio is not None
+            wav = prepare_waveform(
+                self.audio,
+                self.sampling_rate,  # type: ignore[arg-type]
+                target_rate,
+                name=self.id,
+                max_seconds=max_seconds,
+                truncate=truncate,
+                notes=notes,
+            )
+        if self._notes is not None and notes:
+            self._notes.report(notes)
+        return wav
+
+
+class _ConversionNotes:
+    """Warns each kind of conversion once for a whole data set, counting the clips it concerns
+    from their headers (so the count is known at the first clip)."""
+
+    def __init__(self, name: str, samples: list[Sample]):
+        self.name = name
+        self.samples = samples
+        self.seen: set[tuple] = set()
+
+    def report(self, conversions: Iterable[Conversion]) -> None:
+        for c in conversions:
+            if c.key in self.seen:
+                continue
+            self.seen.add(c.key)
+            count = 0
+            for s in self.samples:
+                try:
+                    count += c.applies_to(s.info())
+                except AudioError:
+                    pass  # an unreadable clip is reported when it is loaded
+            warnings.warn(
+                f"{self.name}: {c.summary(count, len(self.samples))} (noted once per data set)",
+                AudioNote,
+                stacklevel=3,  # the caller of Sample.load
+            )
 
 
 @dataclass
@@ -78,7 +148,7 @@ class AttributeDataset:
 
     Example:
         >>> from audiolens.tasks import sakura_task
-        >>> z = np.zeros(160, dtype=np.float32)
+        >>> z = np.zeros(1600, dtype=np.float32)
         >>> ds = AttributeDataset(
         ...     sakura_task("gender"),
         ...     [Sample(str(i), lab, audio=z, sampling_rate=16000)
@@ -107,6 +177,11 @@ class AttributeDataset:
         dup = sorted(k for k, c in Counter(s.id for s in self.samples).items() if c > 1)
         if dup:
             raise DataError(f"{self.name}: duplicate sample ids {dup}")
+        # Subsets and splits keep the notes of the data set their samples came from.
+        notes = _ConversionNotes(self.name, self.samples)
+        for s in self.samples:
+            if s._notes is None:
+                s._notes = notes
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -215,7 +290,12 @@ def normalize_label(
 
 @dataclass
 class Entry:
-    """A row as a loader read it, before checks: ``path`` or ``audio`` plus the raw label."""
+    """A row as a loader read it, before checks: ``path`` or ``audio`` plus the raw label.
+
+    ``root`` is the folder ``path`` must stay inside (the folder the metadata's paths are
+    relative to); ``error`` is set (a message naming the row) by a loader that could not decode
+    the row's audio itself.
+    """
 
     id: str
     raw_label: object
@@ -223,6 +303,8 @@ class Entry:
     audio: np.ndarray | None = None
     sampling_rate: int | None = None
     where: str = ""  # e.g. "row 7" for messages
+    root: Path | None = None
+    error: str | None = None
 
 
 def _check_on(value: str, name: str) -> None:
@@ -236,52 +318,122 @@ def _listing(items: list[str], limit: int = 50) -> str:
     return f"\n  {shown}{more}"
 
 
+def existing_folder(path: str | Path) -> Path:
+    """``path`` as a Path, or a :class:`DataError` saying it does not exist or is not a folder."""
+    path = Path(path)
+    if not path.is_dir():
+        state = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"data folder {path} {state}")
+    return path
+
+
+def leaves_folder(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` lies outside ``root``, judged on the names alone (``..`` and absolute
+    paths), so that links inside a data folder stay allowed.
+
+    Example:
+        >>> leaves_folder("data/audio/../../etc/hostname", "data/audio")
+        True
+        >>> leaves_folder("data/audio/./a.wav", "data/audio")
+        False
+    """
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))  # lexical, no links
+    return rel == os.pardir or rel.startswith(os.pardir + os.sep)
+
+
+def _check_clip(entry: Entry) -> ClipInfo:
+    """The clip's info after a cheap check that it decodes: a file's header, or for an
+    in-memory array the conversion a model would apply (kept quiet: nothing is loaded yet)."""
+    if entry.path is not None:
+        return file_info(entry.path)
+    assert entry.audio is not None
+    info = array_info(entry.audio, entry.sampling_rate, entry.id)
+    prepare_waveform(entry.audio, info.sampling_rate, info.sampling_rate, name=entry.id, notes=[])
+    return info
+
+
 def build_dataset(
     entries: Iterable[Entry],
     task: Task,
     name: str,
     *,
-    on_missing: OnProblem = "raise",
-    on_unknown: OnProblem = "raise",
+    on_error: OnProblem = "raise",
+    on_missing: OnProblem | None = None,
+    on_unknown: OnProblem | None = None,
+    on_unreadable: OnProblem | None = None,
     aliases: Mapping[str, str] | None = None,
 ) -> AttributeDataset:
     """Check ``entries`` and build the data set; report all problems at once.
 
-    Missing files and labels outside ``task.labels`` raise :class:`DataError` listing every
-    offending row; with ``"skip"`` those rows are dropped and a :class:`DataWarning` says how many
-    and which.
+    Every row is checked now, so that a study never stops half-way on a bad clip: its file
+    exists (``on_missing``), its label is one of ``task.labels`` (``on_unknown``) and its audio
+    decodes, is not empty and not shorter than one analysis window (``on_unreadable``). Each of
+    these is ``"raise"`` (a :class:`DataError` listing every offending row) or ``"skip"`` (the
+    rows are dropped and one :class:`DataWarning` lists them); unset ones follow ``on_error``.
+    A path that leaves its data folder (``../../etc/hostname``, an absolute path) always raises:
+    it is never read.
     """
-    _check_on(on_missing, "on_missing")
-    _check_on(on_unknown, "on_unknown")
+    modes = {
+        "missing": on_missing or on_error,
+        "unknown": on_unknown or on_error,
+        "unreadable": on_unreadable or on_error,
+    }
+    _check_on(on_error, "on_error")
+    for kind, mode in modes.items():
+        _check_on(mode, f"on_{kind}")
     samples: list[Sample] = []
-    missing: list[str] = []
-    unknown: list[str] = []
+    problems: dict[str, list[str]] = {"missing": [], "unknown": [], "unreadable": []}
+    outside: list[str] = []
     for e in entries:
+        at = f"{e.where}: " if e.where else ""
+        if e.path is not None and e.root is not None and leaves_folder(e.path, e.root):
+            outside.append(f"{at}{e.path} is not inside {e.root}")
+            continue
         label = normalize_label(e.raw_label, task, aliases)
-        bad = False
-        if e.path is not None and not Path(e.path).is_file():
-            missing.append(f"{e.where + ': ' if e.where else ''}{e.path}")
-            bad = True
+        bad = []
+        info = None
+        if e.error is not None:
+            bad.append(("unreadable", e.error))  # the loader's message names the row
+        elif e.path is not None and not Path(e.path).is_file():
+            bad.append(("missing", f"{at}{e.path}"))
+        else:
+            try:
+                info = _check_clip(e)
+            except AudioError as exc:
+                bad.append(("unreadable", f"{at}{exc}"))
         if label is None:
-            unknown.append(f"{e.where + ': ' if e.where else ''}{e.id} has label {e.raw_label!r}")
-            bad = True
+            bad.append(("unknown", f"{at}{e.id} has label {e.raw_label!r}"))
+        for kind, text in bad:
+            problems[kind].append(text)
         if not bad:
             assert label is not None
-            samples.append(Sample(e.id, label, e.path, e.audio, e.sampling_rate))
+            sample = Sample(e.id, label, e.path, e.audio, e.sampling_rate)
+            sample._info = info
+            samples.append(sample)
 
+    if outside:
+        raise DataError(
+            f"{name}: {len(outside)} path(s) leave the data folder (refused, never read):"
+            f"{_listing(outside)}"
+        )
+    titles = {
+        "missing": "missing audio file(s)",
+        "unknown": f"label(s) not in {list(task.labels)}",
+        "unreadable": "clip(s) that do not decode or are too short",
+    }
     errors, skipped = [], []
-    for kind, items, mode in (
-        ("missing audio file(s)", missing, on_missing),
-        (f"label(s) not in {list(task.labels)}", unknown, on_unknown),
-    ):
+    for kind, items in problems.items():
         if items:
-            (errors if mode == "raise" else skipped).append(
-                f"{len(items)} {kind}:{_listing(items)}"
+            (errors if modes[kind] == "raise" else skipped).append(
+                f"{len(items)} {titles[kind]}:{_listing(items)}"
             )
     if skipped:
         warnings.warn(f"{name}: skipped " + "\n".join(skipped), DataWarning, stacklevel=3)
     if errors:
-        hint = "pass on_missing='skip' / on_unknown='skip' to drop these rows with a warning"
+        hint = (
+            "pass on_error='skip' to drop these rows with a warning, or on_missing='skip' / "
+            "on_unknown='skip' / on_unreadable='skip' for one kind"
+        )
         raise DataError(f"{name}: " + "\n".join(errors) + f"\n({hint})")
     if not samples:
         raise DataError(f"{name}: no usable samples")
@@ -296,5 +448,7 @@ __all__ = [
     "Entry",
     "Sample",
     "build_dataset",
+    "existing_folder",
+    "leaves_folder",
     "normalize_label",
 ]

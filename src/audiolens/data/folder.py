@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from audiolens.data.dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset
+from audiolens.data.dataset import (
+    AttributeDataset,
+    DataError,
+    Entry,
+    OnProblem,
+    build_dataset,
+    existing_folder,
+)
 from audiolens.data.sakura import read_metadata
 from audiolens.tasks import Task
 
@@ -17,22 +24,25 @@ def load_folder(
     file_column: str = "file",
     label_column: str = "label",
     *,
-    on_missing: OnProblem = "raise",
-    on_unknown: OnProblem = "raise",
+    on_error: OnProblem = "raise",
+    on_missing: OnProblem | None = None,
+    on_unknown: OnProblem | None = None,
+    on_unreadable: OnProblem | None = None,
     aliases: Mapping[str, str] | None = None,
     name: str | None = None,
 ) -> AttributeDataset:
     """Clips under ``folder`` labelled by ``labels_csv`` (file paths relative to ``folder``).
 
     ``labels_csv`` is taken relative to ``folder`` unless it exists as given. The sample id is
-    the file column's value. Labels are normalised and problems reported as in
-    :func:`audiolens.data.load_sakura`.
+    the file column's value. Labels are normalised, clips checked and problems reported as in
+    :func:`audiolens.data.load_sakura`; paths that leave ``folder`` are refused.
 
     Example:
         >>> from audiolens.tasks import sakura_task
         >>> ds = load_folder("clips", "labels.csv", sakura_task("gender"))  # doctest: +SKIP
     """
     folder = Path(folder)
+    existing_folder(folder)
     csv_path = Path(labels_csv)
     if not csv_path.is_file() and (folder / csv_path).is_file():
         csv_path = folder / csv_path
@@ -43,14 +53,22 @@ def load_folder(
     if need:
         raise DataError(f"{csv_path}: missing column(s) {need}; found {list(df.columns)}")
     entries = [
-        Entry(id=str(f).strip(), raw_label=lab, path=folder / str(f).strip(), where=f"row {i + 2}")
+        Entry(
+            id=str(f).strip(),
+            raw_label=lab,
+            path=folder / str(f).strip(),
+            where=f"row {i + 2}",
+            root=folder,
+        )
         for i, (f, lab) in enumerate(zip(df[file_column], df[label_column]))
     ]
     return build_dataset(
         entries,
         task,
         name or f"{folder} ({csv_path.name})",
+        on_error=on_error,
         on_missing=on_missing,
         on_unknown=on_unknown,
+        on_unreadable=on_unreadable,
         aliases=aliases,
     )

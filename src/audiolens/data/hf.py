@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from audiolens.audio import AudioError
+from audiolens.audio import AudioError, check_rate
 from audiolens.data.dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset
 from audiolens.tasks import Task
 
@@ -23,13 +23,13 @@ def _decode(cell: Any, where: str) -> tuple[np.ndarray, int]:
     """(samples, rate) from one audio cell; soundfile's (samples, channels) layout."""
     if hasattr(cell, "get_all_samples"):  # torchcodec AudioDecoder
         s = cell.get_all_samples()
-        return s.data.detach().cpu().numpy().T, int(s.sample_rate)
+        return s.data.detach().cpu().numpy().T, check_rate(s.sample_rate, where)
     if not isinstance(cell, Mapping):
         raise AudioError(f"{where}: audio cell of type {type(cell).__name__} is not an audio dict")
     if cell.get("array") is not None:
         if cell.get("sampling_rate") is None:
             raise AudioError(f"{where}: audio dict has an array but no sampling_rate")
-        return np.asarray(cell["array"]), int(cell["sampling_rate"])
+        return np.asarray(cell["array"]), check_rate(cell["sampling_rate"], where)
     import soundfile as sf
 
     source = io.BytesIO(cell["bytes"]) if cell.get("bytes") else cell.get("path")
@@ -39,7 +39,7 @@ def _decode(cell: Any, where: str) -> tuple[np.ndarray, int]:
         wav, sr = sf.read(source, dtype="float32", always_2d=False)
     except Exception as exc:
         raise AudioError(f"{where}: cannot decode audio ({exc})") from exc
-    return wav, int(sr)
+    return wav, check_rate(sr, where)
 
 
 def from_hf_dataset(
@@ -49,7 +49,9 @@ def from_hf_dataset(
     label_column: str = "attribute_label",
     *,
     id_column: str | None = "file",
-    on_unknown: OnProblem = "raise",
+    on_error: OnProblem = "raise",
+    on_unknown: OnProblem | None = None,
+    on_unreadable: OnProblem | None = None,
     aliases: Mapping[str, str] | None = None,
     name: str | None = None,
 ) -> AttributeDataset:
@@ -58,6 +60,9 @@ def from_hf_dataset(
     Audio is decoded now and kept in memory. Integer labels are turned into names through
     ``ds.features[label_column].int2str`` (a ``ClassLabel``) when the data set has one. The id is
     the ``id_column`` value when rows have it (SAKURA rows carry ``file``), else the row index.
+    Rows whose audio does not decode (or is empty, NaN, mis-scaled, too short) and rows with
+    unknown labels raise a :class:`DataError` listing all of them, or with ``on_error="skip"``
+    (``on_unreadable``, ``on_unknown`` for one kind) are dropped with a :class:`DataWarning`.
 
     Example:
         >>> from audiolens.tasks import sakura_task
@@ -86,12 +91,18 @@ def from_hf_dataset(
         if to_name is not None and isinstance(raw, (int, np.integer)):
             raw = to_name(int(raw))
         sid = str(row[id_column]) if id_column and row.get(id_column) is not None else str(i)
-        wav, sr = _decode(row[audio_column], f"{where} ({sid})")
+        try:
+            wav, sr = _decode(row[audio_column], f"{where} ({sid})")
+        except AudioError as exc:
+            entries.append(Entry(id=sid, raw_label=raw, where=where, error=str(exc)))
+            continue
         entries.append(Entry(id=sid, raw_label=raw, audio=wav, sampling_rate=sr, where=where))
     return build_dataset(
         entries,
         task,
         name or f"hf:{getattr(getattr(ds, 'info', None), 'dataset_name', None) or task.name}",
+        on_error=on_error,
         on_unknown=on_unknown,
+        on_unreadable=on_unreadable,
         aliases=aliases,
     )

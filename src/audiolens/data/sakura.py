@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from audiolens.data.dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset
+from audiolens.data.dataset import (
+    AttributeDataset,
+    DataError,
+    Entry,
+    OnProblem,
+    build_dataset,
+    existing_folder,
+)
 from audiolens.tasks import SAKURA_TASKS, sakura_task
 
 SAKURA_COLUMNS = (
@@ -32,6 +39,7 @@ def find_track_dir(root: str | Path, attribute: str) -> Path:
     """
     root = Path(root)
     track = TRACKS[sakura_task(attribute).name]
+    existing_folder(root)
     candidates = [root / "data" / track, root / track]
     if (root / "metadata.csv").is_file():
         other = {t.casefold() for t in TRACKS.values()} - {track.casefold()}
@@ -59,15 +67,19 @@ def load_sakura(
     root: str | Path,
     attribute: str,
     *,
-    on_missing: OnProblem = "raise",
-    on_unknown: OnProblem = "raise",
+    on_error: OnProblem = "raise",
+    on_missing: OnProblem | None = None,
+    on_unknown: OnProblem | None = None,
+    on_unreadable: OnProblem | None = None,
     aliases: Mapping[str, str] | None = None,
 ) -> AttributeDataset:
     """Load one SAKURA track as an :class:`AttributeDataset` (sample id = file name).
 
     Label spelling is normalised onto the task's labels (" Female" -> "female",
-    "english" -> "English"). Missing files and unknown labels raise a :class:`DataError` listing
-    all of them; ``on_missing="skip"`` / ``on_unknown="skip"`` drop them with a warning instead.
+    "english" -> "English"). Every clip's header is read now: missing files, unknown labels and
+    clips that do not decode raise a :class:`DataError` listing all of them; ``on_error="skip"``
+    (or ``on_missing``, ``on_unknown``, ``on_unreadable`` for one kind) drops them with a
+    :class:`DataWarning` instead. Paths that leave ``audio/`` are refused.
 
     Example:
         >>> ds = load_sakura("tests/fixtures/sakura", "gender")  # doctest: +SKIP
@@ -88,6 +100,7 @@ def load_sakura(
             raw_label=lab,
             path=audio_dir / str(f).strip(),
             where=f"row {i + 2}",  # +1 header, +1 one-based: the line number in the file
+            root=audio_dir,
         )
         for i, (f, lab) in enumerate(zip(df["file"], df["attribute_label"]))
     ]
@@ -95,7 +108,9 @@ def load_sakura(
         entries,
         task,
         f"SAKURA {TRACKS[task.name]} ({meta_path})",
+        on_error=on_error,
         on_missing=on_missing,
         on_unknown=on_unknown,
+        on_unreadable=on_unreadable,
         aliases=aliases,
     )

@@ -19,14 +19,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .common import default_corpus, train_tokenizer
+from .granite_speech import tiny_granite_speech
+from .phi4_multimodal import tiny_phi4_multimodal
+from .qwen2_5_omni import tiny_qwen2_5_omni_thinker
 from .qwen2_audio import build_processor, build_tokenizer, tiny_qwen2_audio
+from .qwen3_omni_moe import tiny_qwen3_omni_moe_thinker
+from .voxtral import tiny_voxtral
 
 if TYPE_CHECKING:
     from ...hooked import HookedAudioLM
 
 #: family name (HF model_type) -> builder(seed=..., **overrides)
 BUILDERS: dict[str, Callable[..., HookedAudioLM]] = {
+    "granite_speech": tiny_granite_speech,
+    "phi4_multimodal": tiny_phi4_multimodal,
+    "qwen2_5_omni_thinker": tiny_qwen2_5_omni_thinker,
     "qwen2_audio": tiny_qwen2_audio,
+    "qwen3_omni_moe_thinker": tiny_qwen3_omni_moe_thinker,
+    "voxtral": tiny_voxtral,
 }
 
 
@@ -46,4 +56,5 @@ def tiny(family: str, seed: int = 0, **overrides: Any) -> HookedAudioLM:
 
 
 __all__ = ["BUILDERS", "build_processor", "build_tokenizer", "default_corpus", "families", "tiny",
-           "tiny_qwen2_audio", "train_tokenizer"]
+           "tiny_granite_speech", "tiny_phi4_multimodal", "tiny_qwen2_5_omni_thinker", "tiny_qwen2_audio",
+           "tiny_qwen3_omni_moe_thinker", "tiny_voxtral", "train_tokenizer"]
