@@ -24,10 +24,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from . import metrics
 from .enrich import SweepResult
@@ -35,6 +31,16 @@ from .lens import LensResult
 from .metrics import WeakEvidence
 from .records import RecordError, RecordStore
 from .tables import attribute_order
+
+try:
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+except ModuleNotFoundError as exc:  # matplotlib comes with the ``plot`` extra
+    raise ModuleNotFoundError(
+        "audiolens.figures needs matplotlib: pip install 'audiolens[plot]'", name=exc.name
+    ) from exc
 
 PANEL_W, PANEL_H, EXTRA_H, DPI = 3.6, 2.8, 0.9, 100
 PROMPT_COLORS = {"P1": "#1f77b4", "P2": "#ff7f0e", "P3": "#2ca02c"}

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 import zlib
@@ -239,11 +240,26 @@ def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n
     }
     study.table2()
     table3 = study.table3(exclude=["gender"])
-    figures = {n: study.figure(n) for n in (2, 3, 4, 5)}
+    figures = draw_figures(study)
     summary = study.summary()
     say(format_summary(study, summary, table3))
     say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values()]))
     return Reproduction(study, summary, tables, figures)
+
+
+def draw_figures(study: Study) -> dict[int, Path]:
+    """Figs. 2–5 of ``study``: none, with a warning, where matplotlib (the ``plot`` extra) is
+    not installed; the records and tables stay, and a rerun with it draws them.
+
+    Example:
+        >>> draw_figures(study)[4]  # doctest: +SKIP
+        PosixPath('results/figures/fig4.png')
+    """
+    if importlib.util.find_spec("matplotlib") is None:
+        warnings.warn("figures skipped: matplotlib is not installed "
+                      "(pip install 'audiolens[plot]')", stacklevel=2)
+        return {}
+    return {n: study.figure(n) for n in (2, 3, 4, 5)}
 
 
 def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) -> str:
