@@ -154,3 +154,31 @@ def test_analysis_figures_draw(model, batch, gender_task, clips, tmp_path):
     for i, fig in enumerate(figs):
         fig.savefig(tmp_path / f"{i}.png")
         assert (tmp_path / f"{i}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("family", ["audioflamingo3", "qwen2_5_omni_thinker", "granite_speech"])
+def test_exactness_properties_on_other_families(family, clips, gender_task):
+    """Full-window knockout = AudioMask, DLA parts sum to the model's gap, full patch = clean and
+    empty patch = corrupted, on families with other layouts (Granite: scaled residual branches)."""
+    model = al.models.tiny(family, seed=0)
+    fc.randomize_norm_gains(model.hf_model)
+    labels = ["male", "female", "female", "male"]
+    batch = model.prepare(clips, 16000, gender_task.prompt("P3"), labels=labels)
+    lens = al.LogitLens(gender_task)
+    rows = torch.arange(len(batch))
+    ko = al.attention_knockout(model, batch, gender_task, window=model.n_layers)
+    masked = lens.run(model, batch, [al.AudioMask()]).logits_at("last")[-1]
+    torch.testing.assert_close(ko.knocked[0], torch.softmax(masked, -1)[rows, batch.targets], atol=1e-5, rtol=1e-4)
+    dla = al.direct_logit_attribution(model, batch, gender_task)
+    own = lens.run(model, batch).logits_at("last")[-1]
+    torch.testing.assert_close(dla.parts.sum(1), own[rows, dla.targets] - own[rows, dla.rivals], atol=1e-4, rtol=1e-4)
+    corrupt = model.prepare(al.corrupt_clips(clips, "noise", snr_db=-5), 16000, gender_task.prompt("P3"), labels=labels)
+    names = [model.resid_name(layer) for layer in range(model.n_layers)]
+    _, acts = model.run_with_cache(batch, names_filter=names, return_type=None)
+    acts = {n: acts[n] for n in names}
+    ids = al.label_token_ids(model.tokenizer, gender_task.labels)
+    everything = torch.ones(len(batch), batch.seq_len, dtype=torch.bool)
+    full = al.analysis.patched_label_logits(model, acts, corrupt, [[(n, everything) for n in names]], ids)[0]
+    empty = al.analysis.patched_label_logits(model, acts, corrupt, [[]], ids)[0]
+    torch.testing.assert_close(full, own, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(empty, lens.run(model, corrupt).logits_at("last")[-1], atol=1e-4, rtol=1e-4)
