@@ -78,10 +78,10 @@ def main() -> int:
             return "not tested"
         if column == "resid_mid exact" and al.ARCHITECTURES.get(fam) and al.ARCHITECTURES[fam].resid_mid_unavailable:
             return "refused, with reason" if all(o == "passed" for o in got) else "✗"
-        if all(o == "passed" for o in got):
-            return "✓"
         if any(o == "failed" for o in got):
             return "✗"
+        if any(o == "passed" for o in got):  # tests that cannot apply to a build skip
+            return "✓"
         return "skipped"
 
     tested = [f for f in families if cells.get(f)]
@@ -93,6 +93,8 @@ def main() -> int:
         "and hidden states, a key/value-cache reference, plain PyTorch hooks), on tiny random-weight",
         "builds (`al.models.tiny(family)`) with randomised norm gains, or, for remote-code models, on",
         "structural doubles of their published code. None of this ran on real weights here.",
+        "✓: every test of the cell that applies passed; skipped: none applied (the tiny builds of",
+        "Granite Speech, Phi-4 and Voxtral use offline stand-in processors that HF cannot reload).",
         "",
         "| family (model_type) | " + " | ".join(COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
