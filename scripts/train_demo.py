@@ -313,6 +313,14 @@ def train(model: al.HookedAudioLM, heads: PooledHeads, data: dict[str, list[Clip
             if step % 100 == 0:
                 print(f"step {step} progress {progress:.2f} loss {np.mean(losses[-100:]):.3f} "
                       f"{time.time() - start:.0f}s", flush=True)
+            if args.eval_every and step % args.eval_every == 0 and args.watch:
+                model.hf_model.eval()
+                with torch.no_grad():
+                    for track, clips in args.watch.items():
+                        res = evaluate(model, track, clips, "P1")
+                        print(f"  watch {track} acc {res.accuracy():.2f} info",
+                              np.round(res.info_scores(), 2), flush=True)
+                model.hf_model.train()
     finally:
         hook.remove()
     model.hf_model.eval()
@@ -481,6 +489,8 @@ def main() -> None:
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of clips augmented")
     parser.add_argument("--aux-weight", type=float, default=0.5, help="weight of the pooled heads' loss in stage 2")
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="print held-out accuracy and information scores every this many steps")
     parser.add_argument("--salad-per-label", type=int, default=600, help="random-word language clips per label")
     parser.add_argument("--test-per-label", type=int, nargs=2, default=(100, 60), metavar=("GENDER", "LANGUAGE"))
     for key, value in ARCH.items():
@@ -501,6 +511,8 @@ def main() -> None:
     fixture_data = {t: synth(t, n, args.seed + 2000, "test") for t, n in zip(TASKS, (8, 2))}
     print(f"synthesized in {time.time() - t0:.0f}s", flush=True)
 
+    # A slice of the test split to watch during training (--eval-every); not used for choices.
+    args.watch = {t: v[:: max(1, len(v) // 96)] for t, v in test_data.items()}
     model = build_model(args.seed)
     n_params = sum(p.numel() for p in model.hf_model.parameters())
     print(f"{n_params / 1e6:.2f} M parameters", flush=True)

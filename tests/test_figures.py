@@ -206,10 +206,15 @@ def fake_store(tmp_path, correct: int, wrong: int, n_probe: int | None = None):
                  "probe_ids": probe, "test_ids": ids[: n - n_probe], "source_layer": 1,
                  "probe_info_wrong": [0.0] * 5, "note": ""}
         setup_path.write_text(json.dumps(setup))
+        # Test clips c00..: right at λ = 0 but the last; at λ = 1 the first half.
+        test = ids[: n - n_probe]
         rec.append_records(rows_path, [
-            {"scale": s, "method": m, "seed": sd, "accuracy": acc}
-            for s, acc in ((0.0, 0.75), (1.0, 0.5))
+            {"id": i, "scale": s, "method": m, "seed": sd, "layer": 1,
+             "prediction": "a" if right else "b", "correct": right}
+            for s in (0.0, 1.0)
             for m, sd in (("selected", -1), ("random", 0), ("random", 1))
+            for k, i in enumerate(test)
+            for right in [k < len(test) - 1 if s == 0 else k < len(test) // 2]
         ])
     return store
 
@@ -261,9 +266,9 @@ def test_fig5_selected_against_random_with_error_bars(study):
     assert ax.get_xlabel() == "scale λ" and ax.get_ylabel() == "test accuracy (%)"
     setup, rows = study.store.enrichment("tiny", "gender", "P3")
     table = pd.DataFrame(rows)
-    sel = table[table["method"] == "selected"].sort_values("scale")
+    sel = table[table["method"] == "selected"].groupby("scale")["correct"].mean()
     (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "selected layer ℓ̄"]
-    np.testing.assert_allclose(line.get_ydata(), 100 * sel["accuracy"].to_numpy())
+    np.testing.assert_allclose(line.get_ydata(), 100 * sel.to_numpy())
     assert f"n_probe = {setup['n_probe']}, n_test = {setup['n_test']}" in ax.get_title()
     # How many wrong probe clips ℓ̄ was chosen from, counted here from the records.
     plain = study.result("gender", "P3")
@@ -285,7 +290,10 @@ def test_fig5_warns_and_notes_when_lbar_rests_on_few_clips(tmp_path):
         "fake — gender (P3), n_probe = 4, n_test = 4, gap 2\n"
         "ℓ̄ = 1 from 3 wrong probe clips (0 right at ℓ̄)"
     )
-    assert [t.get_text() for t in ax.texts] == ["ℓ̄ rests on 3 wrong probe clips (< 5)"]
+    assert [t.get_text() for t in ax.texts] == [
+        "ℓ̄ rests on 3 wrong probe clips (< 5)",
+        "λ = 1: ℓ̄ changes 1 of 4 answers (0 fixed, 1 broken)",  # clip c02 turns wrong
+    ]
     # The selected line's band: Wilson of 3 of 4 (λ = 0) and 2 of 4 (λ = 1), in percent.
     ((_, lo, hi),) = bands(ax)
     want_lo, want_hi = al.metrics.wilson_interval(np.array([3, 2]), 4)
@@ -355,8 +363,10 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
         if path.suffix == ".jsonl":
             rows = [json.loads(line) for line in path.read_text().splitlines()]
             want = {"gender": 6, "language": 8}[path.parent.name]
-            # enrichment: 2 λ x (the selected layer + 5 random-layer seeds)
-            assert len(rows) == (12 if path.stem.startswith("enrich") else want)
+            # enrichment: per test clip, 2 λ x (the selected layer + 5 random-layer seeds)
+            if path.stem.startswith("enrich"):
+                want = 12 * len(json.loads(path.with_suffix(".json").read_text())["test_ids"])
+            assert len(rows) == want
         elif path.suffix == ".json":
             assert json.loads(path.read_text())
         elif path.suffix == ".csv":

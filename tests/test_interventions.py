@@ -234,14 +234,26 @@ def test_enrich_sweep_table(tiny_model, clips, gender_task, lens):
     sweep = al.enrich_sweep(model, batch, lens, source_layer=2, scales=[0, 1.0, 4.0],
                             random_baseline_seeds=3, gap=3, progress=False)
     table = sweep.table
-    assert list(table.columns) == ["scale", "method", "seed", "accuracy"]
-    assert len(table) == 3 + 3 * 3
+    assert list(table.columns) == ["scale", "method", "seed", "accuracy", "n"]
+    assert len(table) == 3 + 3 * 3 and (table["n"] == len(batch)).all()
     # λ = 0 changes nothing, whatever the layer.
     assert (table.loc[table["scale"] == 0, "accuracy"] == base).all()
     # The selected-layer rows equal a direct run of Enrich at that layer.
     direct = lens.run(model, batch, [al.Enrich(2, 4.0, gap=3)]).accuracy()
     got = table.query("method == 'selected' and scale == 4.0")["accuracy"].item()
     assert got == direct
+    # A random-baseline row equals Enrich run directly with that seed's per-clip layers.
+    layers = al.enrich.random_source_layers(1, len(batch), model.n_layers, gap=3)
+    rows = sweep.rows.query("method == 'random' and seed == 1 and scale == 4.0")
+    assert rows["layer"].tolist() == layers.tolist()
+    direct_random = lens.run(model, batch, [al.Enrich(layers, 4.0, gap=3)])
+    assert rows["correct"].tolist() == direct_random.correct.tolist()
+    # Changed answers against λ = 0, counted by hand from the per-clip predictions.
+    plain = [lens.run(model, batch).labels[k] for k in lens.run(model, batch).predictions()]
+    changed = sweep.changed_answers().set_index(["scale", "method", "seed"])
+    assert changed.loc[(4.0, "random", 1), "changed"] == sum(
+        a != b for a, b in zip(rows["prediction"], plain))
+    assert (changed.loc[0.0, "changed"] == 0).all()
     rel = sweep.relative_improvement()
     assert isinstance(rel, pd.DataFrame)
     sel = rel.query("method == 'selected'").set_index("scale")

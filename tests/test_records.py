@@ -161,15 +161,22 @@ def test_meta_keeps_the_union_of_sample_ids(store):
 
 def test_enrichment_rows_written_twice_are_refused(store, tmp_path):
     rows_path, setup_path = store.enrich_paths("m", "gender", "P3")
-    rec.write_atomic(setup_path, json.dumps({"source_layer": 1, "scales": [0.0, 1.0], "seeds": 1}))
+    rec.write_atomic(setup_path, json.dumps(
+        {"source_layer": 1, "scales": [0.0, 1.0], "seeds": 1, "test_ids": ["a", "b"]}))
     rows = [
-        {"scale": s, "method": m, "seed": seed, "accuracy": 0.5}
+        {"id": i, "scale": s, "method": m, "seed": seed, "layer": 1, "prediction": "male",
+         "correct": True}
+        for i in ("a", "b")
         for s in (0.0, 1.0)
         for m, seed in (("selected", -1), ("random", 0))
     ]
-    rec.append_records(rows_path, rows[:3])
-    with pytest.warns(rec.RecordWarning, match=re.escape(str(rows_path)) + ": 3 of 4 sweep rows"):
+    rec.append_records(rows_path, rows[:7])
+    with pytest.warns(rec.RecordWarning, match=re.escape(str(rows_path)) + ": 7 of 8 sweep rows"):
         store.enrichment("m", "gender", "P3")
-    rec.append_records(rows_path, rows[2:])
+    rec.append_records(rows_path, rows[6:])
     with pytest.raises(rec.RecordError, match=re.escape(str(rows_path)) + ": 1 .*more than once"):
+        store.enrichment("m", "gender", "P3")
+    # Rows of the older per-λ layout (no clip ids) are refused with what to do.
+    rec.write_records(rows_path, [{"scale": 0.0, "method": "selected", "seed": -1, "accuracy": 1.0}])
+    with pytest.raises(rec.RecordError, match="older layout.*run the study again"):
         store.enrichment("m", "gender", "P3")

@@ -148,18 +148,19 @@ def test_enrichment_records(finished):
     assert setup["n_probe"] == 4 and setup["n_test"] == 6
     assert sorted(setup["probe_ids"] + setup["test_ids"]) == [f"gender-{i:02d}" for i in range(10)]
     assert setup["source_layer"] in (1, 2)  # 1..L - gap
-    assert [(r["scale"], r["method"], r["seed"]) for r in rows] == [
-        (0.0, "selected", -1),
-        (0.0, "random", 0),
-        (0.0, "random", 1),
-        (1.0, "selected", -1),
-        (1.0, "random", 0),
-        (1.0, "random", 1),
-    ]
-    # λ = 0 changes nothing: the accuracy is the plain run's on the test split.
+    jobs = [(0.0, "selected", -1), (0.0, "random", 0), (0.0, "random", 1),
+            (1.0, "selected", -1), (1.0, "random", 0), (1.0, "random", 1)]
+    # One row per test clip and job, each clip once per job.
+    assert sorted((r["id"], r["scale"], r["method"], r["seed"]) for r in rows) == sorted(
+        (i, *job) for i in setup["test_ids"] for job in jobs)
+    # λ = 0 changes nothing: the answers are the plain run's on the test split.
     plain = finished.result("gender", "P3")
-    test = plain.subset([plain.ids.index(i) for i in setup["test_ids"]])
-    assert rows[0]["accuracy"] == pytest.approx(test.accuracy())
+    answer = dict(zip(plain.ids, (plain.labels[k] for k in plain.predictions())))
+    assert all(r["prediction"] == answer[r["id"]] for r in rows if r["scale"] == 0)
+    # The random layers are the per-clip draws of the whole test split, in its own order.
+    seed1 = {r["id"]: r["layer"] for r in rows if r["seed"] == 1 and r["scale"] == 1.0}
+    want = al.enrich.random_source_layers(1, setup["n_test"], finished.model.n_layers, setup["gap"])
+    assert [seed1[i] for i in setup["test_ids"]] == want.tolist()
 
 
 def test_interrupted_run_resumes_with_only_the_missing_samples(
@@ -293,14 +294,25 @@ def test_meta_refuses_to_mix_runs(tmp_path):
         assert rec.safe_name("org/model name") == "org__model_name"
 
 
-def test_a_sweep_cut_inside_a_scale_reruns_that_scale(model, finished, tmp_path):
+def test_a_sweep_cut_inside_a_batch_reruns_that_batch_only(model, finished, tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(finished.out, tmp_path, dirs_exist_ok=True)
     rows_path, _ = rec.RecordStore(tmp_path).enrich_paths("tiny", "gender", "P3")
     lines = rows_path.read_text().splitlines(keepends=True)
-    rows_path.write_text("".join(lines[:4]) + lines[4][:10])  # λ = 1 only partly written
+    per_batch = 4 * 6  # batch size x (2 λ x 3 methods); the 6 test clips make 2 batches
+    rows_path.write_text("".join(lines[: per_batch + 5]) + lines[per_batch + 5][:10])
+    runs = []
+    real = LogitLens.run_many
+
+    def counting(self, model, batch, variants, **kw):
+        runs.append((list(batch.ids), len(variants)))
+        return real(self, model, batch, variants, **kw)
+
+    monkeypatch.setattr(LogitLens, "run_many", counting)
     make_study(model, tmp_path).run()
+    # Only the second batch ran again, all 6 variants in one call (one prefix pass).
+    assert len(runs) == 1 and len(runs[0][0]) == 2 and runs[0][1] == 6
     assert rows_path.read_text() == "".join(lines)
 
 

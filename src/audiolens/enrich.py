@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from jaxtyping import Int
 
 from .interventions import Enrich
 from .lens import LensResult
@@ -63,16 +64,89 @@ def select_enrich_layer(
     return best_layer(info[: last + 1], min_layer=1)
 
 
+def random_source_layers(seed: int, n: int, n_layers: int, gap: int = 5) -> np.ndarray:
+    """The random baseline's source layer for each of ``n`` test clips under ``seed``.
+
+    Drawn once for the whole test split (clip k gets entry k), so that neither batching nor
+    resuming a sweep changes which layer a clip is enriched from.
+
+    Example:
+        >>> random_source_layers(0, 4, n_layers=8, gap=5)
+        array([3, 2, 2, 1])
+    """
+    return np.random.default_rng(seed).choice(candidate_layers(n_layers, gap), size=n)
+
+
+def sweep_jobs(scales: Sequence[float], seeds: Sequence[int]) -> list[tuple[float, int]]:
+    """The sweep's (λ, seed) variants; seed −1 is the selected layer ℓ̄."""
+    return [(float(scale), -1) for scale in scales] + [
+        (float(scale), int(s)) for scale in scales for s in seeds
+    ]
+
+
+def sweep_rows(
+    model: HookedAudioLM,
+    batch: AudioBatch,
+    lens: LogitLens,
+    source_layer: int,
+    scales: Sequence[float],
+    random_layers: Mapping[int, Int[np.ndarray, " batch"]],
+    *,
+    gap: int = 5,
+    backend: str = "hooks",
+) -> list[dict[str, Any]]:
+    """One row per clip of ``batch`` and (λ, method, seed): the layer added, the answer and
+    whether it is right. Every variant differs only at the last token, so the batch's prefix
+    runs once for all λ and seeds (see :meth:`LogitLens.run_many`).
+
+    ``random_layers[seed]`` holds each clip's random source layer (:func:`random_source_layers`).
+    """
+    seeds = list(random_layers)
+    variants = {
+        job: [Enrich(source_layer if job[1] < 0 else random_layers[job[1]], job[0], gap=gap)]
+        for job in sweep_jobs(scales, seeds)
+    }
+    rows = []
+    for (scale, seed), res in lens.run_many(model, batch, variants, backend=backend).items():
+        layers = np.broadcast_to(source_layer if seed < 0 else random_layers[seed], (len(res),))
+        for i, pred, right, layer in zip(res.ids, res.predictions(), res.correct, layers):
+            rows.append({
+                "id": i, "scale": scale, "method": "selected" if seed < 0 else "random",
+                "seed": seed, "layer": int(layer), "prediction": res.labels[int(pred)],
+                "correct": bool(right),
+            })
+    return rows
+
+
 @dataclass
 class SweepResult:
-    """Accuracy per (scale, method, seed) of an enrichment sweep.
+    """Accuracy per (scale, method, seed) of an enrichment sweep, and the answers behind it.
 
     ``table`` columns: ``scale`` (λ), ``method`` (``"selected"`` or ``"random"``), ``seed``
-    (-1 for the selected layer), ``accuracy``.
+    (-1 for the selected layer), ``accuracy``, ``n``. ``rows`` (when known) has one row per
+    clip and variant: ``id``, ``scale``, ``method``, ``seed``, ``layer``, ``prediction``,
+    ``correct``.
     """
 
     table: pd.DataFrame
     source_layer: int
+    rows: pd.DataFrame | None = None
+
+    @classmethod
+    def from_rows(cls, rows: pd.DataFrame | Sequence[Mapping[str, Any]], source_layer: int) -> SweepResult:
+        """Aggregate per-clip rows (see :func:`sweep_rows`) into accuracies."""
+        import pandas as pd
+
+        rows = pd.DataFrame(rows)
+        table = (
+            rows.groupby(["scale", "method", "seed"], sort=False)["correct"]
+            .agg(accuracy="mean", n="size")
+            .reset_index()
+        )
+        table["method"] = pd.Categorical(table["method"], ["selected", "random"])
+        table = table.sort_values(["scale", "method", "seed"], kind="stable").reset_index(drop=True)
+        table["method"] = table["method"].astype(str)
+        return cls(table, source_layer, rows)
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation of accuracy per scale and method."""
@@ -91,6 +165,29 @@ class SweepResult:
         summary["relative_improvement"] = summary["mean"] / float(base.iloc[0]) - 1.0
         return summary
 
+    def changed_answers(self) -> pd.DataFrame:
+        """Per (scale, method, seed): how many clips' answers differ from λ = 0 (no change),
+        and how many of those turned right (``fixed``) or wrong (``broken``).
+
+        Example:
+            >>> sweep.changed_answers().query("method == 'selected'")  # doctest: +SKIP
+        """
+        if self.rows is None:
+            raise ValueError("this sweep kept no per-clip rows")
+        rows = self.rows
+        base = rows[(rows["scale"] == 0) & (rows["method"] == "selected")]
+        if base.empty:
+            raise ValueError("the sweep has no scale 0 to compare against")
+        joined = rows.merge(base[["id", "prediction", "correct"]], on="id", suffixes=("", "_0"))
+        joined["changed"] = joined["prediction"] != joined["prediction_0"]
+        joined["fixed"] = joined["correct"] & ~joined["correct_0"]
+        joined["broken"] = ~joined["correct"] & joined["correct_0"]
+        return (
+            joined.groupby(["scale", "method", "seed"], sort=False)[["changed", "fixed", "broken"]]
+            .sum()
+            .reset_index()
+        )
+
 
 def enrich_sweep(
     model: HookedAudioLM,
@@ -101,16 +198,17 @@ def enrich_sweep(
     *,
     random_baseline_seeds: int | Sequence[int] = 5,
     gap: int = 5,
+    backend: str = "hooks",
     progress: bool = True,
 ) -> SweepResult:
     """Fig. 5: accuracy under Eq. 5 for each λ, with ℓ̄ = ``source_layer`` and with a random
-    source layer per sample (one draw per seed).
+    source layer per clip (one draw per seed). Each batch's prefix runs once for every λ and
+    seed.
 
     Example:
         >>> sweep = enrich_sweep(model, test, lens, source_layer=layer, scales=[0, .5, 1])  # doctest: +SKIP
         >>> sweep.relative_improvement()  # doctest: +SKIP
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
     from .batch import AudioBatch
@@ -120,26 +218,11 @@ def enrich_sweep(
     if source_layer not in layers:
         raise ValueError(f"source_layer {source_layer} must be in {layers[0]}..{layers[-1]} for gap {gap}")
     seeds = list(range(random_baseline_seeds)) if isinstance(random_baseline_seeds, int) else list(random_baseline_seeds)
-    # One random layer per sample and seed, drawn once so every λ sees the same layers.
-    draws = {s: [np.random.default_rng([s, i]).choice(layers, size=len(b)) for i, b in enumerate(batches)] for s in seeds}
-
-    # Every variant differs only at the last token, so each batch runs its prefix once.
-    jobs = [(scale, -1) for scale in scales] + [(scale, s) for scale in scales for s in seeds]
-    per_job: dict[tuple[float, int], list[LensResult]] = {job: [] for job in jobs}
-    for i, batch in enumerate(tqdm(batches, desc="enrich sweep", disable=not progress)):
-        variants = {
-            (scale, seed): [Enrich(source_layer if seed < 0 else draws[seed][i], scale, gap=gap)]
-            for scale, seed in jobs
-        }
-        for job, res in lens.run_many(model, batch, variants).items():
-            per_job[job].append(res)
-    rows = [
-        {
-            "scale": scale,
-            "method": "selected" if seed < 0 else "random",
-            "seed": seed,
-            "accuracy": LensResult.concat(per_job[(scale, seed)]).accuracy(),
-        }
-        for scale, seed in jobs
-    ]
-    return SweepResult(pd.DataFrame(rows), source_layer)
+    n = sum(len(b) for b in batches)
+    draws = {s: random_source_layers(s, n, model.n_layers, gap) for s in seeds}
+    rows, start = [], 0
+    for batch in tqdm(batches, desc="enrich sweep", disable=not progress):
+        here = {s: d[start : start + len(batch)] for s, d in draws.items()}
+        rows += sweep_rows(model, batch, lens, source_layer, scales, here, gap=gap, backend=backend)
+        start += len(batch)
+    return SweepResult.from_rows(rows, source_layer)

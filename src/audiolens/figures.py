@@ -347,8 +347,6 @@ def fig5(store: RecordStore) -> Figure:
     Each panel gives n_probe, n_test and how many wrong probe clips ℓ̄ was chosen from; fewer
     than ``MIN_CLIPS`` is noted in the panel and raises a :class:`WeakEvidence` warning.
     """
-    import pandas as pd
-
     sweeps = [(m, a, p) for m in store.models() for a, p in store.enrichments(m)]
     # At least two panels wide, so that the title and legend of a single sweep fit.
     fig, axes = _figure(
@@ -377,7 +375,13 @@ def fig5(store: RecordStore) -> Figure:
             text = f"ℓ̄ rests on {_clips(n_wrong, 'wrong probe')} (< {MIN_CLIPS})"
             warnings.warn(f"Fig. 5, {m} — {a} ({p}): {text}", WeakEvidence, stacklevel=2)
             _note(ax, text, 0.15, WRONG)
-        summary = SweepResult(pd.DataFrame(rows), source).summary()
+        sweep = SweepResult.from_rows(rows, source)
+        summary = sweep.summary()
+        changed = sweep.changed_answers()
+        top = changed[(changed["method"] == "selected") & (changed["scale"] == changed["scale"].max())]
+        _note(ax, f"λ = {top['scale'].item():g}: ℓ̄ changes {int(top['changed'].item())} of "
+              f"{setup['n_test']} answers ({int(top['fixed'].item())} fixed, "
+              f"{int(top['broken'].item())} broken)", 0.05, CORRECT)
         sel = summary[summary["method"] == "selected"]
         rnd = summary[summary["method"] == "random"]
         dx = 0.01 * np.ptp(summary["scale"])  # the two methods side by side at each λ

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -252,6 +253,22 @@ class HookedAudioLM(HookedRootModule):
         """The module that runs encoder and decoder and returns the final-normed hidden state."""
         return self._hf["backbone"]
 
+    def cache_kwargs(self, cache: Any, use_cache: bool) -> dict[str, Any]:
+        """A key/value cache and ``use_cache`` under the names the backbone's forward takes:
+        ``cache`` from transformers 5.25 on, ``past_key_values`` before it and in remote code."""
+        params = inspect.signature(self.backbone.forward).parameters
+        return {"cache" if "cache" in params else "past_key_values": cache, "use_cache": use_cache}
+
+    @staticmethod
+    def returned_cache(output: Any) -> Any:
+        """The key/value cache in a backbone's output, under either name (see
+        :meth:`cache_kwargs`)."""
+        for name in ("cache", "past_key_values"):
+            value = getattr(output, name, None)
+            if value is not None:
+                return value
+        return None
+
     def unembed(
         self, hidden: Float[Tensor, "... d_model"], token_ids: Sequence[int] | None = None
     ) -> Float[Tensor, "... vocab"]:
@@ -386,8 +403,8 @@ class HookedAudioLM(HookedRootModule):
         try:
             with self._routing(inputs["attention_mask"]):
                 return self._hf["backbone"](
-                    **self.architecture.hf_kwargs(inputs), past_key_values=past_key_values,
-                    use_cache=use_cache, **kwargs,
+                    **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
+                    **kwargs,
                 )
         finally:
             self.__dict__["chunk_start"] = 0
@@ -630,7 +647,9 @@ def _pattern_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor
         kernel = config._attn_implementation
         config._attn_implementation = "eager"
         try:
-            _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, "past_key_values": None})
+            # Recomputed without the cache: under either name, it would store this step's keys twice.
+            no_cache = {k: None for k in ("cache", "past_key_values") if k in kwargs}
+            _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, **no_cache})
         finally:
             config._attn_implementation = kernel
         new = block.attn.hook_pattern(weights)

@@ -169,8 +169,8 @@ class LogitLens(Lens):
             return {name: self.run_many(model, b, per_prompt[name], backend=backend, remote=remote)
                     for name, b in batches.items()}
         first = next(iter(batches.values()))
-        cache = execute(model, first.chunk(0, shared), backend=backend, remote=remote,
-                        use_cache=True).past_key_values
+        cache = model.returned_cache(execute(model, first.chunk(0, shared), backend=backend, remote=remote,
+                                             use_cache=True))
         out = {}
         for name, batch in batches.items():
             try:
@@ -211,8 +211,9 @@ class LogitLens(Lens):
                 before[hook.name] = gather_positions(
                     act, index.clamp(min=start, max=end - 1) - model.chunk_start).to(model.device)
 
-            cache = execute(model, batch.chunk(start, end), [(n, keep_before) for n in names], backend=backend,
-                            remote=remote, past_key_values=cache, use_cache=True).past_key_values
+            cache = model.returned_cache(execute(
+                model, batch.chunk(start, end), [(n, keep_before) for n in names], backend=backend,
+                remote=remote, past_key_values=cache, use_cache=True))
 
         results = {}
         ops = model.architecture.kv_cache

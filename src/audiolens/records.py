@@ -670,18 +670,24 @@ class RecordStore:
     def enrichment(
         self, model: str, attribute: str, prompt: str
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ...) and its rows,
-        checked like :meth:`read`: a (λ, method, seed) twice raises, missing rows warn."""
+        """The sweep's setup (``source_layer``, ``gap``, ``probe_ids``, ...) and its per-clip
+        rows (``id``, ``scale``, ``method``, ``seed``, ``layer``, ``prediction``, ``correct``),
+        checked like :meth:`read`: a row twice raises, missing rows warn."""
         rows_path, setup_path = self.enrich_paths(model, attribute, prompt)
         if not setup_path.is_file():
             raise RecordError(f"no enrichment sweep at {setup_path}")
         setup = json.loads(setup_path.read_text())
         rows = read_records(rows_path)
-        jobs = [(float(r["scale"]), r["method"], int(r["seed"])) for r in rows]
+        if any("id" not in r for r in rows):
+            raise RecordError(
+                f"{rows_path}: sweep rows without clip ids (an older layout, one row per λ); run "
+                "the study again with this output folder to redo the sweep"
+            )
+        jobs = [(r["id"], float(r["scale"]), r["method"], int(r["seed"])) for r in rows]
         twice = duplicated(jobs)
         if twice:
             raise RecordError(
-                f"{rows_path}: {len(twice)} (scale, method, seed) rows recorded more than once "
+                f"{rows_path}: {len(twice)} (id, scale, method, seed) rows recorded more than once "
                 f"({_examples(twice)}); run the study again with this output folder to redo them"
             )
         key = RecordKey(model, attribute, prompt, "none")
@@ -691,7 +697,8 @@ class RecordStore:
                 key, f"{rows_path}: its last line is cut short ({tail} bytes) and is ignored"
             )
         if setup.get("source_layer") is not None:
-            want = len(setup.get("scales", [])) * (1 + int(setup.get("seeds", 0)))
+            per_clip = len(setup.get("scales", [])) * (1 + int(setup.get("seeds", 0)))
+            want = per_clip * len(setup.get("test_ids", []))
             if len(rows) < want:
                 self._warn(
                     key,

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import records as rec
 from .distributed import world
-from .enrich import candidate_layers, enrich_sweep, select_enrich_layer
+from .enrich import candidate_layers, random_source_layers, select_enrich_layer, sweep_jobs, sweep_rows
 from .interventions import AudioMask, Intervention
 from .lens import LensResult, LogitLens
 from .tasks import PROMPT_FORMATS
@@ -40,8 +41,10 @@ from .tasks import PROMPT_FORMATS
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .data import AttributeDataset
+    from .data import AttributeDataset, Sample
     from .hooked import HookedAudioLM
+
+T = TypeVar("T")
 
 POSITIONS = ("last", "attribute")
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -262,7 +265,8 @@ class Study:
             }
             if ranks.is_main:
                 self._note_resume(found, done)
-            mine = {ds.task.name: ranks.shard(ds.samples) for ds in self.datasets}
+            # Shortest clips first: a batch then pads little (the shards stay interleaved).
+            mine = {ds.task.name: by_length(ranks.shard(ds.samples)) for ds in self.datasets}
             total = sum(
                 s.id not in done[key]
                 for ds in self.datasets
@@ -405,40 +409,47 @@ class Study:
         if not wrong.any():
             setup["note"] = "every probe sample is predicted correctly: no layer to select"
             warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", stacklevel=2)
-            rec.write_atomic(setup_path, _json(setup))
+            self._write_sweep_setup(setup_path, rows_path, setup)
             return
         setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
         setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()
-        rec.write_atomic(setup_path, _json(setup))
+        self._write_sweep_setup(setup_path, rows_path, setup)
 
-        done = _complete_scales(rows_path, 1 + cfg.seeds)
-        todo = [s for s in cfg.scales if float(s) not in done]
-        if not todo:
-            return
         lens = LogitLens(ds.task, positions=("last",))
         prompt = ds.task.prompt(cfg.prompt)
-        batches = [
-            self._batch(test.samples[i : i + self.batch_size], prompt)
-            for i in range(0, len(test), self.batch_size)
-        ]
-        # One sweep call per λ: the random layers depend only on (seed, batch), so the rows equal
-        # one call over every λ, and a killed sweep resumes at the first missing λ.
-        for scale in tqdm(todo, desc=f"enrich {attr}", unit="λ", disable=not self.progress):
-            sweep = enrich_sweep(
+        jobs = len(sweep_jobs(cfg.scales, range(cfg.seeds)))
+        # The random baseline's layers are drawn per clip of the test split (in its own order),
+        # so that they do not depend on batching.
+        position = {s.id: k for k, s in enumerate(test.samples)}
+        draws = {
+            s: random_source_layers(s, len(test), self.model.n_layers, cfg.gap)
+            for s in range(cfg.seeds)
+        }
+        chunks = _chunks(by_length(test.samples), self.batch_size)
+        todo = _sweep_todo(rows_path, chunks, jobs)
+        # One prefix pass per batch serves every λ and seed; a killed sweep resumes at its first
+        # incomplete batch.
+        for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not self.progress):
+            index = [position[s.id] for s in chunk]
+            rows = sweep_rows(
                 self.model,
-                batches,
+                self._batch(chunk, prompt),
                 lens,
                 setup["source_layer"],
-                [scale],
-                random_baseline_seeds=cfg.seeds,
+                cfg.scales,
+                {seed: d[index] for seed, d in draws.items()},
                 gap=cfg.gap,
-                progress=False,
+                backend=self.backend,
             )
-            rows = [
-                {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-                for row in sweep.table.to_dict("records")
-            ]
             rec.append_records(rows_path, rows)
+
+    def _write_sweep_setup(self, setup_path: Path, rows_path: Path, setup: dict[str, Any]) -> None:
+        """Write the sweep's setup; rows recorded under a different setup are dropped."""
+        if _sweep_changed(setup_path, setup) and rows_path.exists():
+            self._say(f"{setup['attribute']} ({setup['prompt']}): the enrichment setup changed; "
+                      "its sweep rows are recomputed")
+            rows_path.unlink()
+        rec.write_atomic(setup_path, _json(setup))
 
     # ------------------------------------------------------------------ reading
     def models(self) -> list[str]:
@@ -578,18 +589,40 @@ def _target_probability(result: LensResult):
     return p[torch.arange(len(result)), result.targets].numpy()
 
 
-def _complete_scales(path: Path, rows_per_scale: int) -> set[float]:
-    """The λ values with all their sweep rows on disk; rows of a λ cut short by a kill are
-    dropped from the file so that the λ is run again from scratch."""
+def by_length(samples: Sequence[Sample]) -> list[Sample]:
+    """``samples`` from shortest to longest clip (ties in their given order), so that a batch
+    holds clips of similar length and little padding."""
+    return sorted(samples, key=lambda s: s.info().frames / s.info().sampling_rate)
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _sweep_todo(path: Path, chunks: list[Sequence[Sample]], jobs: int) -> list[Sequence[Sample]]:
+    """The sweep's batches still to run. A batch is done when each of its clips has all
+    ``jobs`` rows; the rows of unfinished batches (and of an older per-λ layout) are dropped
+    from the file so that those batches run again from scratch."""
     rec.repair(path)
     rows = rec.read_records(path)
-    count: dict[float, int] = {}
-    for r in rows:
-        count[float(r["scale"])] = count.get(float(r["scale"]), 0) + 1
-    complete = {s for s, n in count.items() if n == rows_per_scale}
-    if len(complete) < len(count):
-        rec.write_records(path, [r for r in rows if float(r["scale"]) in complete])
-    return complete
+    count = Counter(r.get("id") for r in rows)
+    todo = [c for c in chunks if any(count[s.id] != jobs for s in c)]
+    redo = {s.id for c in todo for s in c}
+    keep = [r for r in rows if "id" in r and r["id"] not in redo]
+    if len(keep) < len(rows):
+        rec.write_records(path, keep)
+    return todo
+
+
+def _sweep_changed(path: Path, setup: Mapping[str, Any]) -> bool:
+    """Whether the sweep set up at ``path`` differs from ``setup`` in what its rows depend on."""
+    import json
+
+    if not path.is_file():
+        return False
+    old = json.loads(path.read_text())
+    keys = ("source_layer", "gap", "scales", "seeds", "test_ids", "prompt")
+    return any(old.get(k) != setup.get(k) for k in keys)
 
 
 def _json(obj: Any) -> str:

@@ -98,7 +98,7 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
     try:
         # ``remote`` goes to nnsight only when asked: a model's forward that takes no **kwargs
         # would otherwise receive it.
-        with net.trace(**arch.hf_kwargs(inputs), past_key_values=past_key_values, use_cache=use_cache,
+        with net.trace(**arch.hf_kwargs(inputs), **model.cache_kwargs(past_key_values, use_cache),
                        **({"remote": True} if remote else {})):
             for i in range(model.n_layers):
                 b = f"blocks.{i}."
