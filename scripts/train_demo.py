@@ -205,12 +205,23 @@ def random_eq(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out / max(1e-4, float(np.abs(out).max()))
 
 
-def maybe_augment(wav: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
-    """``augment`` for a ``share`` of the clips, the plain 3-second window for the rest.
+def maybe_augment(wav: np.ndarray, rng: np.random.Generator, share: float, noise: tuple[float, float, float] = (0, 0, 0)) -> np.ndarray:
+    """``augment`` for a ``share`` of the clips, the plain 3-second window for the rest; then,
+    for a ``noise[0]`` share of the clips, white noise at an SNR drawn from ``noise[1:]`` dB.
 
     Both halves matter: plain clips fit fast, augmented ones carry to unheard voices.
     """
-    return augment(wav, rng) if rng.random() < share else window(wav)
+    out = augment(wav, rng) if rng.random() < share else window(wav)
+    if rng.random() < noise[0]:
+        out = add_noise(out, rng.uniform(noise[1], noise[2]), rng)
+    return out
+
+
+def add_noise(wav: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``wav`` plus white noise ``snr_db`` below its power."""
+    power = float(np.mean(wav.astype(np.float64) ** 2)) or 1e-8
+    out = wav + rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), len(wav))
+    return np.clip(out, -1, 1).astype(np.float32)
 
 
 def augment(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -294,7 +305,7 @@ def train(model: al.HookedAudioLM, heads: PooledHeads, data: dict[str, list[Clip
             track, clips = pick(data, args, rng)
             fmt = FORMATS[int(rng.integers(len(FORMATS)))]
             batch = model.prepare(
-                [maybe_augment(c.wav, rng, args.augment_share) for c in clips], SAMPLE_RATE,
+                [maybe_augment(c.wav, rng, args.augment_share, args.noise) for c in clips], SAMPLE_RATE,
                 tasks[track].prompt(fmt), [c.label for c in clips],
             )
             for group in opt.param_groups:
@@ -489,6 +500,10 @@ def main() -> None:
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of clips augmented")
     parser.add_argument("--aux-weight", type=float, default=0.5, help="weight of the pooled heads' loss in stage 2")
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
+    parser.add_argument("--noise", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("SHARE", "SNR_LO", "SNR_HI"),
+                        help="share of training clips with white noise added, at an SNR drawn from SNR_LO..SNR_HI dB")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="keep the audio encoder at its initial weights (the decoder does the listening)")
     parser.add_argument("--eval-every", type=int, default=0,
                         help="print held-out accuracy and information scores every this many steps")
     parser.add_argument("--salad-per-label", type=int, default=600, help="random-word language clips per label")
@@ -500,7 +515,7 @@ def main() -> None:
     args.argv = sys.argv[1:]
     if args.minutes is not None:
         args.steps = None
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
 
     t0 = time.time()
     train_data = {t: synth(t, n, args.seed, "train") for t, n in zip(TASKS, args.train_per_label)}
@@ -517,6 +532,8 @@ def main() -> None:
     n_params = sum(p.numel() for p in model.hf_model.parameters())
     print(f"{n_params / 1e6:.2f} M parameters", flush=True)
     heads = PooledHeads(model)
+    if args.freeze_encoder:
+        model.hf_model.model.audio_tower.requires_grad_(False)
     pre_stats = pretrain(model, heads, train_data, args)
     stats = train(model, heads, train_data, args)
     save(model, args.out)

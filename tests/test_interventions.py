@@ -268,18 +268,20 @@ def test_run_many_shares_the_prefix_and_matches_separate_runs(tiny_model, gender
         "mask": [al.AudioMask()],
         "enrich": [al.Enrich(1, 0.5, target_layer=3)],
         "both": [al.AudioMask(), al.Enrich(1, 0.5, target_layer=3)],
+        "λ = 0": [al.Enrich(1, 0.0, target_layer=3)],
     }
     calls = []
     real = tiny_model.run_backbone
     monkeypatch.setattr(tiny_model, "run_backbone",
                         lambda inputs, **kw: calls.append(tuple(inputs["input_ids"].shape)) or real(inputs, **kw))
     many = lens.run_many(tiny_model, gender_batch, variants)
-    # One pass over the prefix, then one single-token step over a copy of the batch per variant.
-    rows, seq = len(gender_batch), gender_batch.seq_len
-    assert calls == [(rows, seq - 1), (rows * len(variants), 1)]
+    # One pass over every token (which is also the plain run, and λ = 0's), then one
+    # single-token step over a copy of the batch per variant that changes something.
+    rows, seq, changing = len(gender_batch), gender_batch.seq_len, len(variants) - 2
+    assert calls == [(rows, seq), (rows * changing, 1)]
     calls.clear()
     one_by_one = dataclasses.replace(lens, variants_per_step=1).run_many(tiny_model, gender_batch, variants)
-    assert calls == [(rows, seq - 1)] + [(rows, 1)] * len(variants)
+    assert calls == [(rows, seq)] + [(rows, 1)] * changing
     for name, ivs in variants.items():
         alone = lens.run(tiny_model, gender_batch, ivs)
         torch.testing.assert_close(many[name].label_logits, alone.label_logits, rtol=1e-5, atol=1e-5)

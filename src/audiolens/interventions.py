@@ -65,6 +65,11 @@ class Intervention(ABC):
         such interventions may share the prefix's key/value cache. Say False when unsure."""
         return False
 
+    def changes_nothing(self) -> bool:
+        """True if this leaves every activation as it is (e.g. ``Enrich`` with λ = 0), so that
+        a variant of such interventions alone equals the plain run. Say False when unsure."""
+        return False
+
 
 @dataclass
 class HookIntervention(Intervention):
@@ -212,6 +217,9 @@ class Enrich(Intervention):
 
     def last_token_only(self, batch):
         return bool((batch.position(self.position) == batch.position("last")).all())
+
+    def changes_nothing(self):
+        return self.scale == 0
 
     def hooks(self, model, batch):
         from .hooked import position_index

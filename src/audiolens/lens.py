@@ -204,21 +204,32 @@ class LogitLens(Lens):
         end = batch.seq_len - 1
         at_last = (index == end)[..., None].to(model.device)  # (batch, k, 1)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
+        # Variants that change nothing (none at all, Enrich with λ = 0) equal the plain run,
+        # which the pass over the tokens gives for free by going on through the last token.
+        plain = [name for name, ivs in variants.items() if all(iv.changes_nothing() for iv in ivs)]
+        for name in plain:
+            collect_hooks(variants[name], model, batch)  # still checked, as a step would
+        stop = end + 1 if plain else end
         before: dict[str, Tensor] = {}
-        if end > start:
+        if stop > start:
             def keep_before(act: Tensor, hook) -> None:
-                # Positions at the last token are filled from each variant's step below.
+                # Without a plain variant, positions at the last token are filled from each
+                # variant's step below.
                 before[hook.name] = gather_positions(
-                    act, index.clamp(min=start, max=end - 1) - model.chunk_start).to(model.device)
+                    act, index.clamp(min=start, max=stop - 1) - model.chunk_start).to(model.device)
 
             cache = model.returned_cache(execute(
-                model, batch.chunk(start, end), [(n, keep_before) for n in names], backend=backend,
+                model, batch.chunk(start, stop), [(n, keep_before) for n in names], backend=backend,
                 remote=remote, past_key_values=cache, use_cache=True))
 
         results = {}
+        if plain:
+            res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids)
+            results = {name: replace(res) for name in plain}
+            cache = model.crop_cache(cache, end)  # the steps below start before the last token
         ops = model.architecture.kv_cache
         group = self.variants_per_step if ops.repeat_rows and ops.keep_rows else 1
-        items = list(variants.items())
+        items = [(name, ivs) for name, ivs in variants.items() if name not in results]
         for g in range(0, len(items), group):
             chunk = items[g:g + group]
             steps, cache = self._step(model, batch, chunk, cache, end, names, backend, remote)
@@ -228,7 +239,7 @@ class LogitLens(Lens):
                 else:
                     stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
                 results[name] = self._result(model, batch, stacked, labels, token_ids)
-        return results
+        return {name: results[name] for name in variants}
 
     def _step(self, model, batch, chunk, cache, end, names, backend, remote):
         """The last token under each variant of ``chunk``, as one step over ``len(chunk)`` copies
