@@ -290,7 +290,7 @@ def train(model: al.HookedAudioLM, heads: PooledHeads, data: dict[str, list[Clip
     tasks = {t: al.sakura_task(t) for t in TASKS}
     targets = {t: torch.tensor(al.label_token_ids(model.tokenizer, tasks[t].labels)) for t in TASKS}
     params = list(model.hf_model.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
     projected: list[torch.Tensor] = []
     hook = model.hf_model.model.multi_modal_projector.register_forward_hook(lambda m, i, o: projected.append(o))
     model.hf_model.train()
@@ -445,7 +445,7 @@ def card(args: argparse.Namespace, pre_stats: dict, stats: dict, report: dict, f
         "  of the next token at the last position against the label word's first token (with leading",
         f"  space), plus {args.aux_weight:g} x the pooled heads' loss. The heads are dropped afterwards: the",
         "  checkpoint is a plain `Qwen2AudioForConditionalGeneration`.",
-        f"- AdamW (weight decay 0.01), peak lr {args.lr:g}, 100 warm-up steps then cosine decay, batch",
+        f"- AdamW (weight decay {args.weight_decay:g}), peak lr {args.lr:g}, 100 warm-up steps then cosine decay, batch",
         f"  {args.batch_size}, gradient clipping 1.0; {stats['steps']} steps in {stats['seconds'] / 60:.1f} min on 2 CPU",
         f"  cores (final answer-token loss {stats['final_loss']:.3f}).",
         f"- Command: `python scripts/train_demo.py {' '.join(args.argv)}` "
@@ -496,6 +496,7 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=ROOT / "tests/fixtures/demo")
     parser.add_argument("--lr", type=float, default=7e-4)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's, in stage 2")
     parser.add_argument("--language-share", type=float, default=0.7)
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of clips augmented")
     parser.add_argument("--aux-weight", type=float, default=0.5, help="weight of the pooled heads' loss in stage 2")
