@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,20 +54,38 @@ def test_word_salad_uses_only_train_words_and_voices(recipe):
 
 @needs_espeak
 def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path, monkeypatch):
+    def run(out: Path, fixtures: Path) -> None:
+        argv = ["train_demo.py", "--steps", "2", "--batch-size", "4", "--train-per-label", "2", "2",
+                "--salad-per-label", "1", "--test-per-label", "1", "1", "--n-layers", "4",
+                "--out", str(out), "--fixtures", str(fixtures)]
+        monkeypatch.setattr(sys, "argv", argv)
+        recipe.main()
+
     out, fixtures = tmp_path / "demo", tmp_path / "fixtures"
-    argv = ["train_demo.py", "--pretrain-steps", "2", "--steps", "2", "--batch-size", "4",
-            "--train-per-label", "2", "2", "--salad-per-label", "1", "--test-per-label", "1", "1",
-            "--out", str(out), "--fixtures", str(fixtures)]
-    monkeypatch.setattr(sys, "argv", argv)
-    recipe.main()
+    run(out, fixtures)
     model = al.HookedAudioLM.from_pretrained(str(out), torch_dtype=torch.float32)
-    assert model.n_layers == 6
-    # Saved in half precision; the training heads are not part of the checkpoint.
+    assert model.n_layers == 4
+    # Saved in half precision, as a plain checkpoint.
     from safetensors import safe_open
 
     with safe_open(out / "model.safetensors", "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
-        assert not any("heads" in k for k in f.keys())
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "## Held-out evaluation" in card and "Stage 1" in card and "| P3 |" in card
+    assert "## What it shows" in card and "## Held-out evaluation" in card and "| P3 |" in card
     assert (fixtures / "labels.csv").read_text(encoding="utf-8").count("\n") == 1 + 16 + 16
+
+    # The card's numbers are a fresh evaluation of the saved weights: re-evaluate the test clips.
+    test = recipe.synth("gender", 1, 1000, "test")
+    res, masked = recipe.evaluate(model, "gender", test, "P3", masked=True)
+    row = next(line for line in card.split("### gender")[1].splitlines() if line.startswith("| P3 |"))
+    assert row.split(" | ")[1:3] == [f"{res.accuracy():.3f}", f"{masked.accuracy():.3f}"]
+
+    # Deterministic for a seed: a second run writes the same weights, byte for byte.
+    run(tmp_path / "again", tmp_path / "again_fixtures")
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+
+def test_build_up_by_hand(recipe):
+    # chance 0.5, final 0.9: block 1 at 0.6 is a quarter of the way; 0.9 first reached at block 3.
+    share, first = recipe.build_up(np.array([0.5, 0.6, 0.8, 0.9, 0.9]), 2)
+    assert share == pytest.approx(0.25) and first == 3

@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import records as rec
 from .distributed import world
-from .enrich import candidate_layers, random_source_layers, select_enrich_layer, sweep_jobs, sweep_rows
+from .enrich import (
+    candidate_layers,
+    random_source_layers,
+    select_enrich_layer,
+    sweep_jobs,
+    sweep_rows,
+)
 from .interventions import AudioMask, Intervention
 from .lens import LensResult, LogitLens
 from .tasks import PROMPT_FORMATS
