@@ -27,7 +27,9 @@ prompt: three prompt formats x {plain, audio mask} plus a 6-λ x 6-method enrich
 P3 (the selected layer and five random-layer seeds), (a) as the study ran it before, one
 ``run_many`` per format and one per λ with one single-token step per variant, and (b) with
 ``run_formats``: one pass over the shared audio prefix, each format's own tokens, and the
-variants batched into a few single-token steps.
+variants batched into a few single-token steps (variants that change nothing, such as λ = 0,
+come from that pass itself), and (c) as ``Study`` runs it: ``run_formats`` for the formats, then
+the sweep as a second pass over P3, since ℓ̄ is chosen from the probe clips' results.
 """
 
 from __future__ import annotations
@@ -158,14 +160,22 @@ def protocol(model: al.HookedAudioLM, clips, labels, rounds: int) -> dict[str, f
     def shared():
         return lens.run_formats(model, batches, main, extra={"P3": sweep})
 
-    a, b = before(), shared()
+    def study():  # ℓ̄ comes from the probe clips' results, so the sweep is a second pass
+        out = lens.run_formats(model, batches, main)
+        out["sweep"] = lens.run_many(model, batches["P3"], sweep)
+        return out
+
+    a, b, c = before(), shared(), study()
     for f in ("P1", "P2", "P3"):
         for k in main:
             torch.testing.assert_close(a[f][k].label_logits, b[f][k].label_logits, rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(a[f][k].label_logits, c[f][k].label_logits, rtol=1e-4, atol=1e-4)
     for k in sweep:
         torch.testing.assert_close(a["sweep"][k].label_logits, b["P3"][k].label_logits, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a["sweep"][k].label_logits, c["sweep"][k].label_logits, rtol=1e-4, atol=1e-4)
     return timed({"plain forward (P3)": lambda: model.hf_model(**batches["P3"].inputs).logits,
-                  "protocol, before": before, "protocol, run_formats": shared}, rounds)
+                  "protocol, before": before, "protocol, run_formats": shared,
+                  "protocol, as Study runs it": study}, rounds)
 
 
 def main() -> None:
