@@ -16,7 +16,7 @@ import torch
 
 import audiolens as al
 from audiolens.data.synth import LANGUAGES, load_sentences, split_items
-from audiolens.models.pretrained import demo
+from audiolens.models.pretrained import demo, demo_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "demo"
 
@@ -38,7 +38,7 @@ def model() -> al.HookedAudioLM:
 
 
 def test_demo_loads_in_float32_on_cpu(model):
-    assert model.n_layers == 6
+    assert model.n_layers == 8
     assert model.W_U.dtype == torch.float32
     assert model.device.type == "cpu"
     assert not model.hf_model.training
@@ -68,6 +68,18 @@ def test_fixtures_are_held_out():
 def test_held_out_accuracy(model, task, bar):
     res = al.LogitLens(al.sakura_task(task), positions=("last",)).run(model, fixture_batch(model, task))
     assert res.accuracy() >= bar
+
+
+def test_data_card_fixture_accuracy_is_a_fresh_evaluation(model):
+    """The data card states the fixtures' P3 accuracy; it must equal the lens on them now."""
+    import re
+
+    card = (demo_path() / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"Accuracy there \(P3\): gender ([0-9.]+),\s+language ([0-9.]+)\.", card)
+    assert stated, "the data card lost its fixture accuracy line"
+    for task, value in zip(("gender", "language"), stated.groups()):
+        res = al.LogitLens(al.sakura_task(task), positions=("last",)).run(model, fixture_batch(model, task))
+        assert f"{res.accuracy():.3f}" == value
 
 
 def test_logit_lens_run(model):
