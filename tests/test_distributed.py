@@ -59,14 +59,14 @@ def free_port() -> int:
 
 def count_lens_rows(computed: list[int], before_first=None) -> None:
     """Patch (in a child, or under monkeypatch) LogitLens.run_formats, which the study runs once
-    per chunk of clips, to count the lens rows it computes (the enrichment sweep runs through
-    run_many and is not counted); ``before_first`` runs once, before the first call."""
+    per chunk of clips, to count the lens rows it computes (the enrichment sweep's variants,
+    keyed by (λ, seed), are not counted); ``before_first`` runs once, before the first call."""
     real = LogitLens.run_formats
 
     def run_formats(self, model, batches, variants=None, *, extra=None, **kw):
         if before_first is not None and not computed:
             before_first()
-        computed.append(sum(len(b.ids) * len({**(variants or {}), **(extra or {}).get(p, {})})
+        computed.append(sum(len(b.ids) * sum(isinstance(k, str) for k in {**(variants or {}), **(extra or {}).get(p, {})})
                             for p, b in batches.items()))
         return real(self, model, batches, variants, extra=extra, **kw)
 
@@ -107,7 +107,10 @@ def assert_same_records(got: Path, want: Path) -> None:
     assert meta[0] == meta[1]
     setups = [rec.RecordStore(o).enrichment("tiny", "gender", "P3") for o in (got, want)]
     assert setups[0][0] == setups[1][0]  # probe/test split, ℓ̄ and its scores
-    pd.testing.assert_frame_equal(pd.DataFrame(setups[0][1]), pd.DataFrame(setups[1][1]))
+    # The sweep's rows, written by the ranks that ran each test clip, in any order.
+    key = ["id", "scale", "method", "seed"]
+    sweeps = [pd.DataFrame(s[1]).sort_values(key).reset_index(drop=True) for s in setups]
+    pd.testing.assert_frame_equal(sweeps[0], sweeps[1])
 
 
 def assert_same_tables(got: Path, want: Path) -> None:
@@ -188,8 +191,9 @@ def test_every_rank_stops_when_the_folder_is_busy(model, tmp_path):
 
 def test_a_killed_rank_resumes_from_its_shard(model, single, tmp_path, monkeypatch):
     reports = run_ranks(model, tmp_path, die_after=1)
-    # Rank 1 died after its first chunk of gender clips (P1 and P3); rank 0 did its whole share
-    # and then learned at the barrier that rank 1 was gone, instead of waiting for it.
+    # The probe clips run first (ℓ̄ is chosen from them). Rank 1 died after its first chunk (its
+    # two gender probe clips, P1 and P3); rank 0 did its share of the probe clips and then
+    # learned at the barrier that rank 1 was gone, instead of waiting for it.
     assert 1 not in reports and reports[0][0] != "ok"
     shards = sorted(p.name for p in (tmp_path / "records").rglob("shards/*.jsonl"))
     assert len(shards) == 8 + 4 and "P1.none.rank1.jsonl" in shards
@@ -199,7 +203,8 @@ def test_a_killed_rank_resumes_from_its_shard(model, single, tmp_path, monkeypat
     monkeypatch.setattr(LogitLens, "run_formats", LogitLens.run_formats)  # restored after the test
     count_lens_rows(computed)
     make_study(model, tmp_path, log=notes.append).run()  # resumed by one process
-    missing = 4 * (1 + 4)  # rank 1's gender-09 and its 4 language clips, 4 rows each
+    # rank 1's 2 language probe clips and every test clip (6 gender, 4 language), 4 rows each
+    missing = 4 * (2 + 6 + 4)
     assert sum(computed) == missing
     assert notes == [
         (

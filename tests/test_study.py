@@ -6,6 +6,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -195,7 +196,10 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     monkeypatch.setattr(LogitLens, "run_many", counting_run_many)
     with pytest.raises(KeyboardInterrupt):
         make_study(model, tmp_path).run()
-    # One call (the first chunk, gender 00-03, both prompts and interventions) made it to disk.
+    # One call made it to disk: the first chunk, both prompts and interventions. The probe
+    # clips run first (ℓ̄ is chosen from them), so it holds gender's four probe clips.
+    probe = [s.id for s in clips("gender", 10).split(4, seed=0)[0]]
+    assert {i for *_, i in computed} == set(probe)
     assert len(computed) == 16
     done = {
         k: len(rec.read_records(rec.RecordKey("tiny", "gender", *k).path(tmp_path)))
@@ -211,16 +215,16 @@ def test_interrupted_run_resumes_with_only_the_missing_samples(
     # A kill in the middle of a write leaves half a line: that sample must be recomputed.
     cut = rec.RecordKey("tiny", "gender", "P1", "none").path(tmp_path)
     cut.write_text(cut.read_text()[:-25])
-    assert [r["id"] for r in rec.read_records(cut)] == ["gender-00", "gender-01", "gender-02"]
+    assert [r["id"] for r in rec.read_records(cut)] == probe[:3]
 
     computed.clear()
     kill_after[0] = None
     make_study(model, tmp_path).run()
     n_rows = 2 * 2 * (10 + 8)  # prompts x interventions x samples
     lens_rows = [r for r in computed if isinstance(r[1], str)]  # not the enrichment sweep's
-    assert ("P1", "none", "gender-03") in lens_rows
+    assert ("P1", "none", probe[3]) in lens_rows
     assert len(lens_rows) == len(set(lens_rows)) == n_rows - 15  # each missing row once, nothing recomputed
-    assert not {("P1", "none", "gender-00"), ("P1", "audio_mask", "gender-01")} & set(lens_rows)
+    assert not {("P1", "none", probe[0]), ("P1", "audio_mask", probe[1])} & set(lens_rows)
 
     # Same records as the uninterrupted run: byte for byte where the batches were the same,
     # and to float32 rounding for the one sample recomputed in a batch of its own.
@@ -339,3 +343,44 @@ def test_knockout_analysis_is_recorded_and_equals_attention_knockout(tiny_model,
             got = rows[rows.window == f"{start}-{start + 1}"].iloc[0]
             assert got.delta == pytest.approx(float(ko.delta[w].mean()), abs=1e-5)
             assert got.n == 3
+
+
+def test_a_fresh_run_folds_the_sweep_into_the_lens_passes(model, finished, tmp_path, monkeypatch):
+    """ℓ̄ comes from the probe clips, which run first; the test clips' lens passes then carry
+    every λ and seed of the sweep, so no second pass over them is made. The rows equal
+    enrich_sweep run on its own over the test clips."""
+    inside, separate = [False], []
+    real_formats, real_many = LogitLens.run_formats, LogitLens.run_many
+
+    def formats(self, *args, **kw):
+        inside[0] = True
+        try:
+            return real_formats(self, *args, **kw)
+        finally:
+            inside[0] = False
+
+    def many(self, model, batch, variants, **kw):
+        if not inside[0]:
+            separate.append(batch.ids)
+        return real_many(self, model, batch, variants, **kw)
+
+    monkeypatch.setattr(LogitLens, "run_formats", formats)
+    monkeypatch.setattr(LogitLens, "run_many", many)
+    study = make_study(model, tmp_path).run()
+    assert separate == []
+    setup, rows = study.store.enrichment("tiny", "gender", "P3")
+    assert setup == finished.store.enrichment("tiny", "gender", "P3")[0]
+
+    ds = clips("gender", 10)
+    test = [s for s in ds.samples if s.id in set(setup["test_ids"])]
+    assert [s.id for s in test] == setup["test_ids"]
+    batch = model.prepare([s.audio for s in test], 16000, ds.task.prompt("P3"), [s.label for s in test],
+                          ids=[s.id for s in test])
+    direct = al.enrich_sweep(model, batch, LogitLens(ds.task, positions=("last",)), setup["source_layer"],
+                             setup["scales"], random_baseline_seeds=setup["seeds"], gap=setup["gap"],
+                             progress=False)
+    key = ["id", "scale", "method", "seed"]
+    got = pd.DataFrame(rows).sort_values(key).reset_index(drop=True)
+    want = direct.rows.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[key + ["layer", "prediction", "correct"]],
+                                  want[key + ["layer", "prediction", "correct"]], check_dtype=False)

@@ -84,6 +84,41 @@ def sweep_jobs(scales: Sequence[float], seeds: Sequence[int]) -> list[tuple[floa
     ]
 
 
+def sweep_variants(
+    source_layer: int,
+    scales: Sequence[float],
+    random_layers: Mapping[int, Int[np.ndarray, " batch"]],
+    *,
+    gap: int = 5,
+) -> dict[tuple[float, int], list[Enrich]]:
+    """The sweep's variants for one batch, keyed by (λ, seed) (see :func:`sweep_jobs`):
+    ``random_layers[seed]`` holds each clip's random source layer
+    (:func:`random_source_layers`)."""
+    return {
+        job: [Enrich(source_layer if job[1] < 0 else random_layers[job[1]], job[0], gap=gap)]
+        for job in sweep_jobs(scales, list(random_layers))
+    }
+
+
+def sweep_records(
+    results: Mapping[tuple[float, int], LensResult],
+    source_layer: int,
+    random_layers: Mapping[int, Int[np.ndarray, " batch"]],
+) -> list[dict[str, Any]]:
+    """One row per clip and (λ, method, seed) of :func:`sweep_variants`' results: the layer
+    added, the answer and whether it is right."""
+    rows = []
+    for (scale, seed), res in results.items():
+        layers = np.broadcast_to(source_layer if seed < 0 else random_layers[seed], (len(res),))
+        for i, pred, right, layer in zip(res.ids, res.predictions(), res.correct, layers):
+            rows.append({
+                "id": i, "scale": float(scale), "method": "selected" if seed < 0 else "random",
+                "seed": int(seed), "layer": int(layer), "prediction": res.labels[int(pred)],
+                "correct": bool(right),
+            })
+    return rows
+
+
 def sweep_rows(
     model: HookedAudioLM,
     batch: AudioBatch,
@@ -95,27 +130,10 @@ def sweep_rows(
     gap: int = 5,
     backend: str = "hooks",
 ) -> list[dict[str, Any]]:
-    """One row per clip of ``batch`` and (λ, method, seed): the layer added, the answer and
-    whether it is right. Every variant differs only at the last token, so the batch's prefix
-    runs once for all λ and seeds (see :meth:`LogitLens.run_many`).
-
-    ``random_layers[seed]`` holds each clip's random source layer (:func:`random_source_layers`).
-    """
-    seeds = list(random_layers)
-    variants = {
-        job: [Enrich(source_layer if job[1] < 0 else random_layers[job[1]], job[0], gap=gap)]
-        for job in sweep_jobs(scales, seeds)
-    }
-    rows = []
-    for (scale, seed), res in lens.run_many(model, batch, variants, backend=backend).items():
-        layers = np.broadcast_to(source_layer if seed < 0 else random_layers[seed], (len(res),))
-        for i, pred, right, layer in zip(res.ids, res.predictions(), res.correct, layers):
-            rows.append({
-                "id": i, "scale": scale, "method": "selected" if seed < 0 else "random",
-                "seed": seed, "layer": int(layer), "prediction": res.labels[int(pred)],
-                "correct": bool(right),
-            })
-    return rows
+    """:func:`sweep_records` of one batch. Every variant differs only at the last token, so the
+    batch's prefix runs once for all λ and seeds (see :meth:`LogitLens.run_many`)."""
+    variants = sweep_variants(source_layer, scales, random_layers, gap=gap)
+    return sweep_records(lens.run_many(model, batch, variants, backend=backend), source_layer, random_layers)
 
 
 @dataclass

@@ -30,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import re
@@ -659,6 +661,33 @@ class RecordStore:
         folder = self.root / safe_name(model) / attribute
         return folder / f"enrich.{prompt}.jsonl", folder / f"enrich.{prompt}.json"
 
+    def enrich_shard_path(self, model: str, attribute: str, prompt: str, rank: int) -> Path:
+        """Rank ``rank``'s sweep rows during a data-parallel run."""
+        rows_path, _ = self.enrich_paths(model, attribute, prompt)
+        return rows_path.parent / SHARDS / f"enrich.{prompt}.rank{int(rank)}.jsonl"
+
+    def merge_enrich_shards(self, model: str, attribute: str, prompt: str) -> int:
+        """Append the sweep rows of every rank's shard to the sweep's file (a row already there
+        is not added again), then delete the shards; returns how many rows were added."""
+        rows_path, _ = self.enrich_paths(model, attribute, prompt)
+        shards = sorted((rows_path.parent / SHARDS).glob(f"enrich.{prompt}.rank*.jsonl"))
+        if not shards:
+            return 0
+        repair(rows_path)
+        have = {_sweep_key(r) for r in read_records(rows_path)}
+        added = []
+        for shard in shards:
+            for r in read_records(shard):  # a cut last line is left out
+                if _sweep_key(r) not in have:
+                    have.add(_sweep_key(r))
+                    added.append(r)
+        append_records(rows_path, added)
+        for shard in shards:
+            shard.unlink()
+        if not any(shards[0].parent.iterdir()):
+            shards[0].parent.rmdir()
+        return len(added)
+
     def enrichments(self, model: str) -> list[tuple[str, str]]:
         """(attribute, prompt) pairs with an enrichment sweep on disk."""
         folder = self.root / safe_name(model)
@@ -683,7 +712,7 @@ class RecordStore:
                 f"{rows_path}: sweep rows without clip ids (an older layout, one row per λ); run "
                 "the study again with this output folder to redo the sweep"
             )
-        jobs = [(r["id"], float(r["scale"]), r["method"], int(r["seed"])) for r in rows]
+        jobs = [_sweep_key(r) for r in rows]
         twice = duplicated(jobs)
         if twice:
             raise RecordError(
@@ -706,3 +735,8 @@ class RecordStore:
                     "again to complete them",
                 )
         return setup, rows
+
+
+def _sweep_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a sweep row is a row of: (clip id, λ, method, seed)."""
+    return (row.get("id"), float(row["scale"]), row["method"], int(row["seed"]))

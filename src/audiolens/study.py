@@ -31,6 +31,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from . import records as rec
 from .distributed import world
 from .enrich import (
@@ -38,7 +40,8 @@ from .enrich import (
     random_source_layers,
     select_enrich_layer,
     sweep_jobs,
-    sweep_rows,
+    sweep_records,
+    sweep_variants,
 )
 from .interventions import AudioMask, Intervention
 from .lens import LensResult, LogitLens
@@ -271,27 +274,37 @@ class Study:
             }
             if ranks.is_main:
                 self._note_resume(found, done)
-            # Shortest clips first: a batch then pads little (the shards stay interleaved).
-            mine = {ds.task.name: by_length(ranks.shard(ds.samples)) for ds in self.datasets}
+            # With an enrichment sweep the probe clips run first: ℓ̄ is chosen from them, and the
+            # test clips' pass then carries the sweep's variants too (one pass per clip).
+            phases = self._phases()
             total = sum(
                 s.id not in done[key]
+                for phase in phases
                 for ds in self.datasets
                 for key in self._keys(ds.task.name)
-                for s in mine[ds.task.name]
+                for s in ranks.shard(phase[ds.task.name])
             )
             shard = ranks.rank if ranks.distributed else None
             desc = f"lens {self.model_name}" + (
                 f" (rank 0 of {ranks.size})" if ranks.distributed else ""
             )
+            sweeps: dict[str, _SweepPlan] = {}
             with tqdm(
                 total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
             ) as bar:
-                for ds in self.datasets:
-                    self._run_dataset(ds, mine[ds.task.name], done, bar, shard)
-            if ranks.distributed:
-                ranks.barrier()  # every shard complete before rank 0 merges them
-                ranks.on_main(self._consolidate)
+                for k, phase in enumerate(phases):
+                    for ds in self.datasets:
+                        # Shortest clips first: a batch then pads little.
+                        mine = by_length(ranks.shard(phase[ds.task.name]))
+                        self._run_dataset(ds, mine, done, bar, shard, sweeps.get(ds.task.name))
+                    if ranks.distributed:
+                        ranks.barrier()  # every shard complete before rank 0 merges them
+                        ranks.on_main(self._consolidate)
+                    if k + 1 < len(phases):
+                        setups = ranks.on_main(self._plan_sweeps)
+                        sweeps = {a: _SweepPlan.of(setup, self) for a, setup in setups.items()}
             if self.enrich is not None:
+                # Whatever the passes left (a resumed folder, a changed setup) runs here.
                 ranks.on_main(self._run_enrich)
         return self
 
@@ -301,6 +314,8 @@ class Study:
             order = [s.id for s in ds.samples]
             for key in self._keys(ds.task.name):
                 total += self.store.consolidate(key, order)
+        for attr, prompt in self.store.enrichments(self.model_name):
+            self.store.merge_enrich_shards(self.model_name, attr, prompt)
         return total
 
     def _note_resume(self, found: rec.Consolidation, done: dict[rec.RecordKey, set[str]]) -> None:
@@ -335,9 +350,11 @@ class Study:
         done: dict[rec.RecordKey, set[str]],
         bar,
         shard: int | None,
+        sweep: _SweepPlan | None = None,
     ) -> None:
         """Records of ``samples`` (this rank's share of ``ds``) into the main files, or into
-        rank ``shard``'s files in a data-parallel run."""
+        rank ``shard``'s files in a data-parallel run; with ``sweep``, the enrichment sweep's
+        rows of the test clips among them, from the same passes."""
         lens = LogitLens(ds.task, positions=POSITIONS)
         keys = self._keys(ds.task.name)
         target = {k: k.path(self.out) if shard is None else k.shard_path(self.out, shard) for k in keys}
@@ -358,13 +375,37 @@ class Study:
                 batches = {p: self._batch(missing, ds.task.prompt(p), waves) for p in prompts}
                 wanted = {p: {k.intervention: self.interventions[k.intervention] for k in group if k.prompt == p}
                           for p in prompts}
+                swept = sweep is not None and sweep.prompt in wanted and sweep.wants(ids)
+                if swept:
+                    wanted[sweep.prompt] |= sweep.variants(ids)
                 results = lens.run_formats(self.model, batches, {}, extra=wanted, backend=self.backend)
+                if swept:
+                    sweep.record(ids, results[sweep.prompt], shard)
                 for key in group:
                     rec.append_records(target[key], rec.sample_records(results[key.prompt][key.intervention]))
                     done[key].update(ids)
                     bar.update(len(ids))
 
-    def _run_enrich(self) -> None:
+    def _phases(self) -> list[dict[str, list[Sample]]]:
+        """The clips of each attribute in the order they run: with an enrichment sweep, every
+        probe clip first, then the rest; else all in one go."""
+        if self.enrich is None:
+            return [{d.task.name: list(d.samples) for d in self.datasets}]
+        split = {d.task.name: self._probe_test(d) for d in self.datasets}
+        return [{a: list(p.samples) for a, (p, _) in split.items()},
+                {a: list(t.samples) for a, (_, t) in split.items()}]
+
+    def _probe_test(self, ds: AttributeDataset) -> tuple[AttributeDataset, AttributeDataset]:
+        """The enrichment's probe and test splits of ``ds``. A probe split that would leave less
+        than half to test falls back to the paper's ratio (100 of 500: a fifth)."""
+        cfg = self.enrich
+        assert cfg is not None
+        n_probe = cfg.n_probe if 2 * cfg.n_probe <= len(ds) else max(1, len(ds) // 5)
+        return ds.split(n_probe, seed=self.seed)
+
+    def _sweep_attributes(self) -> list[AttributeDataset]:
+        """The data sets the sweep runs on: the configured attributes, else the one the model
+        answers worst on its probe clips (so that the test clips play no part in the choice)."""
         cfg = self.enrich
         assert cfg is not None
         if cfg.prompt not in self.prompts:
@@ -372,30 +413,56 @@ class Study:
                 f"enrichment prompt {cfg.prompt} is not among the study's prompts {self.prompts}"
             )
         by_name = {d.task.name: d for d in self.datasets}
-        attributes = (
-            list(cfg.attributes) if cfg.attributes is not None else self._hardest(cfg.prompt)
-        )
-        for attr in attributes:
-            if attr not in by_name:
-                raise ValueError(f"enrichment attribute {attr!r} has no data set in this study")
-            self._enrich_one(by_name[attr], cfg)
+        if cfg.attributes is not None:
+            for attr in cfg.attributes:
+                if attr not in by_name:
+                    raise ValueError(f"enrichment attribute {attr!r} has no data set in this study")
+            return [by_name[a] for a in cfg.attributes]
+        acc = {a: self._probe_result(d).accuracy() for a, d in by_name.items()}
+        return [by_name[min(acc, key=lambda a: (acc[a], a))]] if acc else []
 
-    def _hardest(self, prompt: str) -> list[str]:
-        acc = {d.task.name: self.result(d.task.name, prompt).accuracy() for d in self.datasets}
-        return [min(acc, key=lambda a: (acc[a], a))] if acc else []
+    def _probe_result(self, ds: AttributeDataset) -> LensResult:
+        assert self.enrich is not None
+        full = self.result(ds.task.name, self.enrich.prompt)
+        index = {i: k for k, i in enumerate(full.ids)}
+        return full.subset([index[s.id] for s in self._probe_test(ds)[0]])
 
-    def _enrich_one(self, ds: AttributeDataset, cfg: EnrichConfig) -> None:
+    def _plan_sweeps(self) -> dict[str, dict[str, Any]]:
+        """Set each sweep up from the probe clips' records (ℓ̄, written to its setup file);
+        the setups of the sweeps that have a layer to add, by attribute."""
+        setups = {ds.task.name: self._enrich_setup(ds) for ds in self._sweep_attributes()}
+        return {a: setup for a, setup in setups.items() if setup["source_layer"] is not None}
+
+    def _run_enrich(self) -> None:
+        """The sweep's rows that the lens passes did not write (all of them when the main
+        records were already on disk): one prefix pass per batch for every λ and seed."""
         from tqdm.auto import tqdm
 
+        cfg = self.enrich
+        assert cfg is not None
+        for ds in self._sweep_attributes():
+            setup = self._enrich_setup(ds)
+            if setup["source_layer"] is None:
+                continue
+            plan = _SweepPlan.of(setup, self)
+            lens = LogitLens(ds.task, positions=("last",))
+            test = list(self._probe_test(ds)[1].samples)
+            todo = _sweep_todo(plan.rows_path, _chunks(by_length(test), self.batch_size), plan.jobs)
+            # A killed sweep resumes at its first incomplete batch.
+            for chunk in tqdm(todo, desc=f"enrich {ds.task.name}", unit="batch", disable=not self.progress):
+                ids = [s.id for s in chunk]
+                batch = self._batch(chunk, ds.task.prompt(cfg.prompt))
+                plan.record(ids, lens.run_many(self.model, batch, plan.variants(ids), backend=self.backend))
+
+    def _enrich_setup(self, ds: AttributeDataset) -> dict[str, Any]:
+        """The sweep's setup for ``ds`` (ℓ̄ from the probe clips' wrong answers), written to
+        its setup file."""
+        cfg = self.enrich
+        assert cfg is not None
         attr = ds.task.name
         rows_path, setup_path = self.store.enrich_paths(self.model_name, attr, cfg.prompt)
-        # A probe split that would leave less than half to test falls back to the paper's ratio
-        # (100 of 500: a fifth).
-        n_probe = cfg.n_probe if 2 * cfg.n_probe <= len(ds) else max(1, len(ds) // 5)
-        probe, test = ds.split(n_probe, seed=self.seed)
-        full = self.result(attr, cfg.prompt)
-        index = {i: k for k, i in enumerate(full.ids)}
-        probe_res = full.subset([index[s.id] for s in probe])
+        probe, test = self._probe_test(ds)
+        probe_res = self._probe_result(ds)
         setup = {
             "attribute": attr,
             "prompt": cfg.prompt,
@@ -415,39 +482,11 @@ class Study:
         if not wrong.any():
             setup["note"] = "every probe sample is predicted correctly: no layer to select"
             warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", stacklevel=2)
-            self._write_sweep_setup(setup_path, rows_path, setup)
-            return
-        setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
-        setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()
+        else:
+            setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
+            setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()
         self._write_sweep_setup(setup_path, rows_path, setup)
-
-        lens = LogitLens(ds.task, positions=("last",))
-        prompt = ds.task.prompt(cfg.prompt)
-        jobs = len(sweep_jobs(cfg.scales, range(cfg.seeds)))
-        # The random baseline's layers are drawn per clip of the test split (in its own order),
-        # so that they do not depend on batching.
-        position = {s.id: k for k, s in enumerate(test.samples)}
-        draws = {
-            s: random_source_layers(s, len(test), self.model.n_layers, cfg.gap)
-            for s in range(cfg.seeds)
-        }
-        chunks = _chunks(by_length(test.samples), self.batch_size)
-        todo = _sweep_todo(rows_path, chunks, jobs)
-        # One prefix pass per batch serves every λ and seed; a killed sweep resumes at its first
-        # incomplete batch.
-        for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not self.progress):
-            index = [position[s.id] for s in chunk]
-            rows = sweep_rows(
-                self.model,
-                self._batch(chunk, prompt),
-                lens,
-                setup["source_layer"],
-                cfg.scales,
-                {seed: d[index] for seed, d in draws.items()},
-                gap=cfg.gap,
-                backend=self.backend,
-            )
-            rec.append_records(rows_path, rows)
+        return setup
 
     def _write_sweep_setup(self, setup_path: Path, rows_path: Path, setup: dict[str, Any]) -> None:
         """Write the sweep's setup; rows recorded under a different setup are dropped."""
@@ -593,6 +632,64 @@ def _target_probability(result: LensResult):
 
     p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
     return p[torch.arange(len(result)), result.targets].numpy()
+
+
+@dataclass
+class _SweepPlan:
+    """An enrichment sweep set up for one attribute (:meth:`Study._plan_sweeps`): its variants
+    and rows for any of its test clips, whichever pass runs them."""
+
+    prompt: str
+    source_layer: int
+    scales: list[float]
+    gap: int
+    position: dict[str, int]  # test clip id -> its place in the test split
+    draws: dict[int, np.ndarray]  # seed -> the random source layer of each test clip
+    rows_path: Path
+    shard_path: Callable[[int], Path]
+    done: set[str]  # clips with all their rows on disk
+
+    @classmethod
+    def of(cls, setup: Mapping[str, Any], study: Study) -> _SweepPlan:
+        attr, prompt, gap = setup["attribute"], setup["prompt"], setup["gap"]
+        n, seeds = len(setup["test_ids"]), range(setup["seeds"])
+        rows_path, _ = study.store.enrich_paths(study.model_name, attr, prompt)
+        jobs = len(sweep_jobs(setup["scales"], seeds))
+        count = Counter(r.get("id") for r in rec.read_records(rows_path))
+        return cls(
+            prompt=prompt,
+            source_layer=setup["source_layer"],
+            scales=list(setup["scales"]),
+            gap=gap,
+            position={i: k for k, i in enumerate(setup["test_ids"])},
+            draws={s: random_source_layers(s, n, study.model.n_layers, gap) for s in seeds},
+            rows_path=rows_path,
+            shard_path=lambda rank: study.store.enrich_shard_path(study.model_name, attr, prompt, rank),
+            done={i for i, c in count.items() if c == jobs},
+        )
+
+    @property
+    def jobs(self) -> int:
+        """Rows per clip."""
+        return len(sweep_jobs(self.scales, list(self.draws)))
+
+    def wants(self, ids: Sequence[str]) -> bool:
+        """Are these all test clips still without their sweep rows?"""
+        return all(i in self.position and i not in self.done for i in ids)
+
+    def _layers(self, ids: Sequence[str]) -> dict[int, np.ndarray]:
+        index = [self.position[i] for i in ids]
+        return {seed: d[index] for seed, d in self.draws.items()}
+
+    def variants(self, ids: Sequence[str]) -> dict[tuple[float, int], list[Intervention]]:
+        return sweep_variants(self.source_layer, self.scales, self._layers(ids), gap=self.gap)
+
+    def record(self, ids: Sequence[str], results: Mapping[Any, LensResult], shard: int | None = None) -> None:
+        """Append the rows of ``results`` (which hold every variant of :meth:`variants`)."""
+        jobs = sweep_jobs(self.scales, list(self.draws))
+        rows = sweep_records({job: results[job] for job in jobs}, self.source_layer, self._layers(ids))
+        rec.append_records(self.rows_path if shard is None else self.shard_path(shard), rows)
+        self.done.update(ids)
 
 
 def by_length(samples: Sequence[Sample]) -> list[Sample]:
