@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import math
 import os
 import re
@@ -417,7 +418,7 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         (f"  {args.batch_size}, gradient clipping 1.0; {stats['steps']} steps in {stats['seconds'] / 60:.1f} min on "
         f"{torch.get_num_threads()} CPU thread(s)"),
         f"  (final answer-token loss {stats['final_loss']:.3f}).",
-        f"- Command: `python scripts/train_demo.py {' '.join(args.argv)}` "
+        f"- Command: `python scripts/train_demo.py {stats['command']}` "
         + ("(deterministic)." if args.steps else "(schedule by the clock, so not bit-reproducible)."),
         "",
         "## Held-out evaluation",
@@ -470,6 +471,9 @@ def main() -> None:
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
     parser.add_argument("--noise", type=float, nargs=3, default=(0.6, 0.0, 20.0), metavar=("SHARE", "SNR_LO", "SNR_HI"),
                         help="share of training clips with white noise added, at an SNR drawn from SNR_LO..SNR_HI dB")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="skip training: evaluate the checkpoint in --out (trained by this recipe, "
+                             "which wrote its training.json) and write its card and fixtures again")
     parser.add_argument("--eval-every", type=int, default=0,
                         help="print held-out accuracy and information scores every this many steps")
     parser.add_argument("--salad-per-label", type=int, default=600, help="random-word language clips per label")
@@ -484,25 +488,29 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
 
     t0 = time.time()
-    train_data = {t: synth(t, n, args.seed, "train") for t, n in zip(TASKS, args.train_per_label)}
-    n_sentences = {t: len(v) for t, v in train_data.items()}
-    train_data["language"] += word_salad(args.salad_per_label, args.seed)
+    n_train = {t: n * len(al.sakura_task(t).labels) for t, n in zip(TASKS, args.train_per_label)}
     # Test clips come from another seed, so pitch/speed draws differ from training too.
     test_data = {t: synth(t, n, args.seed + 1000, "test") for t, n in zip(TASKS, args.test_per_label)}
     fixture_data = {t: synth(t, n, args.seed + 2000, "test") for t, n in zip(TASKS, (8, 2))}
-    print(f"synthesized in {time.time() - t0:.0f}s", flush=True)
-
-    model = build_model(args.seed)
-    n_params = sum(p.numel() for p in model.hf_model.parameters())
-    print(f"{n_params / 1e6:.2f} M parameters", flush=True)
-    watch = {t: v[:: max(1, len(v) // 96)] for t, v in test_data.items()}  # ~96 clips each
-    stats = train(model, train_data, args, watch)
-    save(model, args.out)
+    if args.evaluate_only:
+        stats = json.loads((args.out / "training.json").read_text(encoding="utf-8"))
+    else:
+        train_data = {t: synth(t, n, args.seed, "train") for t, n in zip(TASKS, args.train_per_label)}
+        train_data["language"] += word_salad(args.salad_per_label, args.seed)
+        print(f"synthesized in {time.time() - t0:.0f}s", flush=True)
+        model = build_model(args.seed)
+        print(f"{sum(p.numel() for p in model.hf_model.parameters()) / 1e6:.2f} M parameters", flush=True)
+        watch = {t: v[:: max(1, len(v) // 96)] for t, v in test_data.items()}  # ~96 clips each
+        stats = train(model, train_data, args, watch) | {
+            "threads": torch.get_num_threads(), "command": " ".join(args.argv)}
+        save(model, args.out)
+        (args.out / "training.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
 
     # Everything below uses the weights as shipped (float16, reloaded in float32).
     from audiolens.models.pretrained import demo
 
     model = al.HookedAudioLM.from_pretrained(str(args.out), torch_dtype=torch.float32)
+    n_params = sum(p.numel() for p in model.hf_model.parameters())
     report: dict = {}
     for track in TASKS:
         labels = al.sakura_task(track).labels
@@ -528,7 +536,7 @@ def main() -> None:
         print("fixtures", track, f"{res.accuracy():.3f}", flush=True)
 
     size_mb = sum(f.stat().st_size for f in args.out.iterdir() if f.name != "README.md") / 1e6
-    text = card(args, stats, report, fixtures, n_params, n_sentences, {t: len(v) for t, v in test_data.items()}, size_mb)
+    text = card(args, stats, report, fixtures, n_params, n_train, {t: len(v) for t, v in test_data.items()}, size_mb)
     (args.out / "README.md").write_text(text, encoding="utf-8")
     print(f"done in {(time.time() - t0) / 60:.1f} min; {size_mb:.1f} MB in {args.out}", flush=True)
 

@@ -54,10 +54,10 @@ def test_word_salad_uses_only_train_words_and_voices(recipe):
 
 @needs_espeak
 def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path, monkeypatch):
-    def run(out: Path, fixtures: Path) -> None:
+    def run(out: Path, fixtures: Path, *extra: str) -> None:
         argv = ["train_demo.py", "--steps", "2", "--batch-size", "4", "--train-per-label", "2", "2",
                 "--salad-per-label", "1", "--test-per-label", "1", "1", "--n-layers", "4",
-                "--out", str(out), "--fixtures", str(fixtures)]
+                "--out", str(out), "--fixtures", str(fixtures), *extra]
         monkeypatch.setattr(sys, "argv", argv)
         recipe.main()
 
@@ -79,6 +79,10 @@ def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path,
     res, masked = recipe.evaluate(model, "gender", test, "P3", masked=True)
     row = next(line for line in card.split("### gender")[1].splitlines() if line.startswith("| P3 |"))
     assert row.split(" | ")[1:3] == [f"{res.accuracy():.3f}", f"{masked.accuracy():.3f}"]
+
+    # Evaluating the saved checkpoint again writes the same card.
+    run(out, fixtures, "--evaluate-only")
+    assert (out / "README.md").read_text(encoding="utf-8") == card
 
     # Deterministic for a seed: a second run writes the same weights, byte for byte.
     run(tmp_path / "again", tmp_path / "again_fixtures")
