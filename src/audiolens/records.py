@@ -643,13 +643,21 @@ class RecordStore:
                 self.enrichment(m, attr, prompt)
 
     def result(
-        self, model: str, attribute: str, prompt: str, intervention: str = "none"
+        self, model: str, attribute: str, prompt: str, intervention: str = "none",
+        ids: Sequence[str] | None = None,
     ) -> LensResult:
-        """The lens result stored for one key (checked as :meth:`read` says)."""
+        """The lens result stored for one key (checked as :meth:`read` says); with ``ids``,
+        only those samples, in that order (a missing one raises)."""
         meta = self.meta(model)
         key = RecordKey(model, attribute, prompt, intervention)
         info = meta["attributes"][attribute]
-        records = self.read(key, info.get("ids"))
+        records = self.read(key, info.get("ids") if ids is None else ids)
+        if ids is not None:
+            by_id = {str(r["id"]): r for r in records}
+            missing = [i for i in ids if i not in by_id]
+            if missing:
+                raise RecordError(f"{key.path(self.out)}: no record of {_examples(missing)}")
+            records = [by_id[i] for i in ids]
         if not records:
             raise RecordError(f"no records at {key.path(self.out)}")
         return to_result(

@@ -422,10 +422,11 @@ class Study:
         return [by_name[min(acc, key=lambda a: (acc[a], a))]] if acc else []
 
     def _probe_result(self, ds: AttributeDataset) -> LensResult:
+        """The plain lens result of ``ds``'s probe clips under the enrichment prompt (their
+        records are on disk before the test clips run)."""
         assert self.enrich is not None
-        full = self.result(ds.task.name, self.enrich.prompt)
-        index = {i: k for k, i in enumerate(full.ids)}
-        return full.subset([index[s.id] for s in self._probe_test(ds)[0]])
+        probe = [s.id for s in self._probe_test(ds)[0]]
+        return self.store.result(self.model_name, ds.task.name, self.enrich.prompt, ids=probe)
 
     def _plan_sweeps(self) -> dict[str, dict[str, Any]]:
         """Set each sweep up from the probe clips' records (ℓ̄, written to its setup file);
