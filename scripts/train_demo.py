@@ -371,14 +371,14 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         lines.append(f"| {track} | {acc} | {wrong} of {n_test[track]} | {masked} | {share} | {first} |")
     lines += [
         "",
-        (f"The information builds in the decoder: block 1 holds at most part of it, and the final "
-        f"score is reached from block {half} (= ⌈L/2⌉) on or later wherever the last column says so. "
-        "Masking the audio at the last token takes the answer to about chance: the answer token "
-        "reads the attribute from the audio. The model is wrong often enough for correct-vs-wrong "
-        "comparisons (Fig. 3) to rest on dozens of clips."),
+        "Per format P1/P2/P3. Block 1's share: how far block 1's information score is from chance",
+        "towards the last layer's (0: at chance, 1: all the way). First block: the first block whose",
+        f"score is within 0.01 of the last layer's (⌈L/2⌉ = {half}). Chance is 0.50 for gender and",
+        "0.125 for language. The accuracy with the audio masked at the last token shows whether the",
+        "answer token reads the attribute from the audio itself.",
         "",
         ("What it does not show: anything about human speech or real LALMs, whose critical layers "
-        "sit far deeper (this decoder has 8 blocks); its wrong answers come from unheard voices and "
+        f"sit far deeper (this decoder has {n_layers} blocks); its wrong answers come from unheard voices and "
         "sentences of a synthesizer, not from the confusions of real speech."),
         "",
         "## Model",
