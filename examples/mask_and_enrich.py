@@ -21,7 +21,7 @@ def main() -> None:
 
     probe, test = al.split(batch, n_probe=12, seed=0)
     probe_res = lens.run(model, probe)
-    gap = 2  # the demo model has 6 layers; the paper's gap of 5 suits 32-layer models
+    gap = model.n_layers // 2  # the paper's gap of 5 suits 32-layer models; the demo has 8
     try:
         layer = al.select_enrich_layer(probe_res, gap=gap)
     except ValueError:  # no wrong answers on the probe split
