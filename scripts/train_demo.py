@@ -6,9 +6,10 @@ The recipe, end to end on a CPU:
    female voices for ``gender``, eight languages for ``language``, from the *train* split of
    sentences and voices, plus language clips that speak random word sequences drawn from the
    train sentences (more variety than the sentences alone);
-2. build a Qwen2-Audio-architecture model from a small config: a narrow audio path (encoder
-   1 x 64) into a deeper decoder (8 x 96), with a 384-token byte-level BPE in which every label
-   word is one token;
+2. build a Qwen2-Audio-architecture model from a small config: a narrow audio path (the
+   encoder's two convolutions, width 64, and no encoder layers, so each audio token sees a few
+   tens of milliseconds) into a deeper decoder (8 x 96) that has to do the listening, with a
+   384-token byte-level BPE in which every label word is one token;
 3. train the whole model from scratch on exactly the inputs ``HookedAudioLM.prepare`` builds for
    the three Table I prompt formats, with the loss on the next token after the prompt (the
    label word's first token) and nothing else: no auxiliary heads, so the encoder's output is
@@ -384,8 +385,10 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         "## Model",
         "",
         (f"- `Qwen2AudioForConditionalGeneration`, {n_params / 1e6:.2f} M parameters: audio encoder "
-        f"{ARCH['audio_layers']} layer(s) x d {ARCH['audio_d_model']}, decoder {n_layers} layers x hidden "
-        f"{ARCH['d_model']} ({ARCH['n_heads']} heads)."),
+        + (f"{ARCH['audio_layers']} layer(s) x d {ARCH['audio_d_model']}" if ARCH["audio_layers"] else
+           f"of its two convolutions only (width {ARCH['audio_d_model']}, no transformer layers: each "
+           "audio token sees a few tens of milliseconds)")
+        + f", decoder {ARCH['n_layers']} layers x hidden {ARCH['d_model']} ({ARCH['n_heads']} heads)."),
         "- Whisper features, 80 mel bins, 3-second windows (`max_source_positions` 150); longer clips",
         "  must be cut (`prepare(..., truncate=True)`).",
         "- Byte-level BPE, 384 tokens, trained on the prompts; every label word with its leading",
@@ -463,9 +466,9 @@ def main() -> None:
                         help="train for this long instead of --steps (schedule by the clock)")
     parser.add_argument("--out", type=Path, default=ROOT / "src/audiolens/models/demo")
     parser.add_argument("--fixtures", type=Path, default=ROOT / "tests/fixtures/demo")
-    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's")
+    parser.add_argument("--weight-decay", type=float, default=0.1, help="AdamW's")
     parser.add_argument("--language-share", type=float, default=0.75)
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of clips augmented")
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
