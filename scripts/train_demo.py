@@ -72,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("gender", "language")
 FORMATS = ("P1", "P2", "P3")
 MAX_SAMPLES = 3 * SAMPLE_RATE  # the model's 3-second Whisper window
-ARCH = {"n_layers": 8, "d_model": 96, "n_heads": 4, "audio_layers": 1, "audio_d_model": 64}
+ARCH = {"n_layers": 8, "d_model": 96, "n_heads": 4, "audio_layers": 0, "audio_d_model": 64}
 
 
 @dataclass
@@ -514,6 +514,9 @@ def main() -> None:
 
     model = al.HookedAudioLM.from_pretrained(str(args.out), torch_dtype=torch.float32)
     n_params = sum(p.numel() for p in model.hf_model.parameters())
+    text, audio = model.hf_model.config.text_config, model.hf_model.config.audio_config
+    ARCH.update(n_layers=text.num_hidden_layers, d_model=text.hidden_size, n_heads=text.num_attention_heads,
+                audio_layers=audio.encoder_layers, audio_d_model=audio.d_model)  # the card describes what was saved
     report: dict = {}
     for track in TASKS:
         labels = al.sakura_task(track).labels
