@@ -419,7 +419,7 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         "  would make the encoder's output label-ready and put the whole answer in block 1.",
         f"- AdamW (weight decay {args.weight_decay:g}), peak lr {args.lr:g}, 100 warm-up steps then cosine decay, batch",
         (f"  {args.batch_size}, gradient clipping 1.0; {stats['steps']} steps in {stats['seconds'] / 60:.1f} min on "
-        f"{torch.get_num_threads()} CPU thread(s)"),
+        f"{stats['threads']} CPU thread(s)"),
         f"  (final answer-token loss {stats['final_loss']:.3f}).",
         f"- Command: `python scripts/train_demo.py {stats['command']}` "
         + ("(deterministic)." if args.steps else "(schedule by the clock, so not bit-reproducible)."),
@@ -475,8 +475,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs=3, default=(0.6, 0.0, 20.0), metavar=("SHARE", "SNR_LO", "SNR_HI"),
                         help="share of training clips with white noise added, at an SNR drawn from SNR_LO..SNR_HI dB")
     parser.add_argument("--evaluate-only", action="store_true",
-                        help="skip training: evaluate the checkpoint in --out (trained by this recipe, "
-                             "which wrote its training.json) and write its card and fixtures again")
+                        help="skip training: evaluate the checkpoint in --out (trained by this recipe, which wrote "
+                             "its training.json; pass the arguments it was trained with) and write its "
+                             "card and fixtures again")
     parser.add_argument("--eval-every", type=int, default=0,
                         help="print held-out accuracy and information scores every this many steps")
     parser.add_argument("--salad-per-label", type=int, default=600, help="random-word language clips per label")
