@@ -421,7 +421,7 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         (f"  {args.batch_size}, gradient clipping 1.0; {stats['steps']} steps in {stats['seconds'] / 60:.1f} min on "
         f"{stats['threads']} CPU thread(s)"),
         f"  (final answer-token loss {stats['final_loss']:.3f}).",
-        f"- Command: `python scripts/train_demo.py {stats['command']}` "
+        f"- Command: `TRAIN_THREADS={stats['threads']} python scripts/train_demo.py {stats['command']}` "
         + ("(deterministic)." if args.steps else "(schedule by the clock, so not bit-reproducible)."),
         "",
         "## Held-out evaluation",
@@ -489,6 +489,7 @@ def main() -> None:
     args.argv = sys.argv[1:]
     if args.minutes is not None:
         args.steps = None
+    # Results are bit-for-bit only for the same thread count, so the card records it.
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
 
     t0 = time.time()
