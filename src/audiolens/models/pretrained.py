@@ -35,7 +35,7 @@ def demo(device: str | torch.device = "cpu") -> HookedAudioLM:
         >>> import audiolens as al
         >>> model = al.models.pretrained.demo()
         >>> model.n_layers
-        6
+        8
     """
     from ..hooked import HookedAudioLM
 
@@ -49,7 +49,7 @@ def demo_tuned_lens(model: HookedAudioLM | None = None, **lens_kwargs):
         >>> import audiolens as al
         >>> lens = al.models.demo_tuned_lens()
         >>> lens.translators.weight.shape[0]
-        6
+        8
     """
     from ..tuned_lens import TunedLens
 
