@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -253,11 +254,15 @@ class HookedAudioLM(HookedRootModule):
         """The module that runs encoder and decoder and returns the final-normed hidden state."""
         return self._hf["backbone"]
 
+    @functools.cached_property
+    def _cache_argument(self) -> str:
+        # ``cache`` from transformers 5.25 on, ``past_key_values`` before it and in remote code.
+        return "cache" if "cache" in inspect.signature(self.backbone.forward).parameters else "past_key_values"
+
     def cache_kwargs(self, cache: Any, use_cache: bool) -> dict[str, Any]:
-        """A key/value cache and ``use_cache`` under the names the backbone's forward takes:
-        ``cache`` from transformers 5.25 on, ``past_key_values`` before it and in remote code."""
-        params = inspect.signature(self.backbone.forward).parameters
-        return {"cache" if "cache" in params else "past_key_values": cache, "use_cache": use_cache}
+        """A key/value cache and ``use_cache`` under the names the backbone's forward takes
+        (``cache`` from transformers 5.25 on, ``past_key_values`` before it and in remote code)."""
+        return {self._cache_argument: cache, "use_cache": use_cache}
 
     @staticmethod
     def returned_cache(output: Any) -> Any:

@@ -30,8 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-
 import json
 import os
 import re

@@ -288,10 +288,11 @@ class Study:
             desc = f"lens {self.model_name}" + (
                 f" (rank 0 of {ranks.size})" if ranks.distributed else ""
             )
-            sweeps: dict[str, _SweepPlan] = {}
+            setups: dict[str, dict[str, Any]] = {}
             with tqdm(
                 total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
             ) as bar:
+                sweeps: dict[str, _SweepPlan] = {}
                 for k, phase in enumerate(phases):
                     for ds in self.datasets:
                         # Shortest clips first: a batch then pads little.
@@ -305,7 +306,7 @@ class Study:
                         sweeps = {a: _SweepPlan.of(setup, self) for a, setup in setups.items()}
             if self.enrich is not None:
                 # Whatever the passes left (a resumed folder, a changed setup) runs here.
-                ranks.on_main(self._run_enrich)
+                ranks.on_main(lambda: self._run_enrich(setups))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -434,25 +435,23 @@ class Study:
         setups = {ds.task.name: self._enrich_setup(ds) for ds in self._sweep_attributes()}
         return {a: setup for a, setup in setups.items() if setup["source_layer"] is not None}
 
-    def _run_enrich(self) -> None:
-        """The sweep's rows that the lens passes did not write (all of them when the main
-        records were already on disk): one prefix pass per batch for every λ and seed."""
+    def _run_enrich(self, setups: Mapping[str, Mapping[str, Any]]) -> None:
+        """The rows of the planned sweeps (``setups``, by attribute) that the lens passes did
+        not write (all of them when the main records were already on disk): one prefix pass
+        per batch for every λ and seed."""
         from tqdm.auto import tqdm
 
-        cfg = self.enrich
-        assert cfg is not None
-        for ds in self._sweep_attributes():
-            setup = self._enrich_setup(ds)
-            if setup["source_layer"] is None:
-                continue
+        by_name = {d.task.name: d for d in self.datasets}
+        for attr, setup in setups.items():
+            ds = by_name[attr]
             plan = _SweepPlan.of(setup, self)
             lens = LogitLens(ds.task, positions=("last",))
             test = list(self._probe_test(ds)[1].samples)
             todo = _sweep_todo(plan.rows_path, _chunks(by_length(test), self.batch_size), plan.jobs)
             # A killed sweep resumes at its first incomplete batch.
-            for chunk in tqdm(todo, desc=f"enrich {ds.task.name}", unit="batch", disable=not self.progress):
+            for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not self.progress):
                 ids = [s.id for s in chunk]
-                batch = self._batch(chunk, ds.task.prompt(cfg.prompt))
+                batch = self._batch(chunk, ds.task.prompt(setup["prompt"]))
                 plan.record(ids, lens.run_many(self.model, batch, plan.variants(ids), backend=self.backend))
 
     def _enrich_setup(self, ds: AttributeDataset) -> dict[str, Any]:
@@ -656,7 +655,6 @@ class _SweepPlan:
         n, seeds = len(setup["test_ids"]), range(setup["seeds"])
         rows_path, _ = study.store.enrich_paths(study.model_name, attr, prompt)
         jobs = len(sweep_jobs(setup["scales"], seeds))
-        count = Counter(r.get("id") for r in rec.read_records(rows_path))
         return cls(
             prompt=prompt,
             source_layer=setup["source_layer"],
@@ -666,7 +664,7 @@ class _SweepPlan:
             draws={s: random_source_layers(s, n, study.model.n_layers, gap) for s in seeds},
             rows_path=rows_path,
             shard_path=lambda rank: study.store.enrich_shard_path(study.model_name, attr, prompt, rank),
-            done={i for i, c in count.items() if c == jobs},
+            done=_complete_ids(rec.read_records(rows_path), jobs),
         )
 
     @property
@@ -709,13 +707,19 @@ def _sweep_todo(path: Path, chunks: list[Sequence[Sample]], jobs: int) -> list[S
     from the file so that those batches run again from scratch."""
     rec.repair(path)
     rows = rec.read_records(path)
-    count = Counter(r.get("id") for r in rows)
-    todo = [c for c in chunks if any(count[s.id] != jobs for s in c)]
+    complete = _complete_ids(rows, jobs)
+    todo = [c for c in chunks if any(s.id not in complete for s in c)]
     redo = {s.id for c in todo for s in c}
     keep = [r for r in rows if "id" in r and r["id"] not in redo]
     if len(keep) < len(rows):
         rec.write_records(path, keep)
     return todo
+
+
+def _complete_ids(rows: Sequence[Mapping[str, Any]], jobs: int) -> set[str]:
+    """The clips with all ``jobs`` of their sweep rows among ``rows``."""
+    count = Counter(r.get("id") for r in rows)
+    return {i for i, n in count.items() if n == jobs}
 
 
 def _sweep_changed(path: Path, setup: Mapping[str, Any]) -> bool:
