@@ -7,7 +7,7 @@ The recipe, end to end on a CPU:
    sentences and voices, plus language clips that speak random word sequences drawn from the
    train sentences (more variety than the sentences alone);
 2. build a Qwen2-Audio-architecture model from a small config: a narrow audio path (the
-   encoder's two convolutions, width 64, and no encoder layers, so each audio token sees a few
+   encoder's two convolutions, width 32, and no encoder layers, so each audio token sees a few
    tens of milliseconds) into a deeper decoder (8 x 96) that has to do the listening, with a
    384-token byte-level BPE in which every label word is one token;
 3. train the whole model from scratch on exactly the inputs ``HookedAudioLM.prepare`` builds for
@@ -72,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("gender", "language")
 FORMATS = ("P1", "P2", "P3")
 MAX_SAMPLES = 3 * SAMPLE_RATE  # the model's 3-second Whisper window
-ARCH = {"n_layers": 8, "d_model": 96, "n_heads": 4, "audio_layers": 0, "audio_d_model": 64}
+ARCH = {"n_layers": 8, "d_model": 96, "n_heads": 4, "audio_layers": 0, "audio_d_model": 32}
 
 
 @dataclass
@@ -469,7 +469,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--weight-decay", type=float, default=0.1, help="AdamW's")
-    parser.add_argument("--language-share", type=float, default=0.75)
+    parser.add_argument("--language-share", type=float, default=0.85)
     parser.add_argument("--augment-share", type=float, default=0.5, help="share of clips augmented")
     parser.add_argument("--train-per-label", type=int, nargs=2, default=(1000, 600), metavar=("GENDER", "LANGUAGE"))
     parser.add_argument("--noise", type=float, nargs=3, default=(0.6, 0.0, 20.0), metavar=("SHARE", "SNR_LO", "SNR_HI"),
