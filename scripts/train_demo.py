@@ -421,8 +421,8 @@ def card(args: argparse.Namespace, stats: dict, report: dict, fixtures: dict, n_
         (f"  {args.batch_size}, gradient clipping 1.0; {stats['steps']} steps in {stats['seconds'] / 60:.1f} min on "
         f"{stats['threads']} CPU thread(s)"),
         f"  (final answer-token loss {stats['final_loss']:.3f}).",
-        ("- The block where gender completes depends on the seed, not only on the settings: at these "
-         "settings seed 0 completes it at block 4 too but reaches 0.59 held-out language accuracy, and "
+        ("- The block where gender completes depends on the seed, not only on the settings: at the default "
+         "settings, seed 0 completes it at block 4 too but reaches 0.59 held-out language accuracy, and "
          "small changes to the settings moved it between blocks 1 and 8. The default seed is the first "
          "one tried that met every goal (held-out accuracy at least 0.85 for gender and 0.60 for "
          "language, no final score before block ⌈L/2⌉, chance with the audio masked); check the "
