@@ -12,7 +12,7 @@ import numpy as np
 
 import audiolens as al
 from audiolens.data.synth import generate
-from audiolens.figures import plot_info_scores
+from audiolens.lenses.plots import plot_info_scores
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def test_nnsight_backend_edits_components_like_hooks(tiny_model, gender_batch, g
 def test_remote_without_api_key_fails_fast(tiny_model, gender_batch, gender_task, monkeypatch):
     from nnsight import CONFIG
 
-    from audiolens.backends.nnsight_trace import RemoteUnavailable
+    from audiolens.backends.nnsight import RemoteUnavailable
 
     monkeypatch.setattr(CONFIG.API, "APIKEY", None)
     monkeypatch.delenv("NDIF_API_KEY", raising=False)

@@ -20,9 +20,9 @@ import torch
 from test_study import clips, make_study
 
 from audiolens import records as rec
-from audiolens.lens import LogitLens
-from audiolens.reproduce import reproduce
-from audiolens.study import Study
+from audiolens.lenses.logit import LogitLens
+from audiolens.study.reproduce import reproduce
+from audiolens.study.runner import Study
 
 FORK = mp.get_context("fork")  # children share the parent's tiny model: no second start-up
 N_ROWS = 2 * 2 * (10 + 8)  # prompts x interventions x clips of make_study

@@ -8,7 +8,7 @@ from test_families import LABELS, family_clips
 
 import audiolens as al
 from audiolens.architectures import phi4_multimodal
-from audiolens.batch import render_prompt
+from audiolens.architectures.inputs import render_prompt
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from test_families import LABELS, family_clips
 from transformers import WhisperFeatureExtractor
 
 import audiolens as al
-from audiolens.batch import render_prompt
+from audiolens.architectures.inputs import render_prompt
 
 HOP = 160  # 10 ms mel frames at 16 kHz in every family here
 WHISPER_WINDOW = ["audioflamingo3", "musicflamingo", "glmasr"]

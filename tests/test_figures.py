@@ -13,10 +13,11 @@ import pytest
 import torch
 
 import audiolens as al
-from audiolens import figures
+from audiolens.lenses import plots
+from audiolens.study import figures
 from audiolens.data import AttributeDataset, Sample
-from audiolens.reproduce import reproduce
-from audiolens.study import Study
+from audiolens.study.reproduce import reproduce
+from audiolens.study.runner import Study
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -140,7 +141,7 @@ def test_fig2_one_line_per_prompt_with_bands_n_and_critical_layers(study):
     np.testing.assert_allclose(lines["P2"].get_ydata(), res.info_scores("last"))
     # Three prompt lines a few pixels apart (OFFSET of the layer axis, which spans 4 + 2 PAD
     # layers), each in its own marker and line style.
-    d = figures.OFFSET * (4 + 2 * figures.PAD)
+    d = plots.OFFSET * (4 + 2 * plots.PAD)
     np.testing.assert_allclose(lines["P1"].get_xdata(), np.arange(5) - d)
     np.testing.assert_allclose(lines["P2"].get_xdata(), np.arange(5))
     assert len({(lines[p].get_marker(), lines[p].get_linestyle()) for p in ("P1", "P2", "P3")}) == 3
@@ -311,7 +312,7 @@ def test_unknown_figure_is_refused(study):
 
 def test_import_audiolens_does_not_import_matplotlib():
     code = (
-        "import sys, audiolens, audiolens.study, audiolens.tables; "
+        "import sys, audiolens, audiolens.study.runner, audiolens.study.tables; "
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -397,7 +398,7 @@ def test_plot_info_scores_of_live_results(tmp_path):
     import matplotlib.image as mpimg
 
     import audiolens as al
-    from audiolens.figures import plot_info_scores
+    from audiolens.lenses.plots import plot_info_scores
 
     logits = torch.zeros(4, 2, 2, 2)
     logits[:2, 0, :, 1] = 1.0  # sample 0 wrong at layers 0-1,
@@ -409,7 +410,7 @@ def test_plot_info_scores_of_live_results(tmp_path):
     labels = ("last (n = 2)", "attribute (n = 2)")
     lines = [line for line in ax.get_lines() if line.get_label() in labels]
     np.testing.assert_allclose(lines[0].get_ydata(), [0.5, 0.5, 1.0, 1.0])
-    np.testing.assert_allclose(lines[0].get_xdata(), np.arange(4) - figures.OFFSET * (3 + 2 * figures.PAD) / 2)
+    np.testing.assert_allclose(lines[0].get_xdata(), np.arange(4) - plots.OFFSET * (3 + 2 * plots.PAD) / 2)
     # Wilson band of 1 of 2 and 2 of 2 clips: [0.0945, 0.9055] (hand-computed) and [2 / 5.8416, 1].
     _, lo, hi = bands(ax)[0]
     np.testing.assert_allclose(lo, [0.094529, 0.094529, 2 / 5.8416, 2 / 5.8416], atol=1e-6)

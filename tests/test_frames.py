@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import audiolens as al
-from audiolens.frames import write_parquet
+from audiolens.files import write_parquet
 
 
 @pytest.fixture(scope="module")

@@ -29,18 +29,18 @@ def test_import_audiolens_imports_nothing_heavy():
 
 def test_readme_example_runs_without_matplotlib():
     """``pip install audiolens`` (no ``plot`` extra) runs the README's notebook example; with
-    ``audiolens.reproduce`` imported first, whose name the package's function must keep."""
+    ``audiolens.study.reproduce`` imported first, whose name the package's function must keep."""
     readme = (ROOT / "README.md").read_text()
     example = "\n".join(re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL))
     code = (
         "import sys\n"
         "sys.modules['matplotlib'] = None  # any import of it fails\n"
-        "import audiolens.reproduce\n"
+        "import audiolens.study.reproduce\n"
         "import audiolens as al\n"
         f"exec({example!r})\n"
         "print(callable(al.reproduce), al.reproduce.__module__)\n"
     )
-    assert run(code) == "True audiolens.reproduce"
+    assert run(code) == "True audiolens.study.reproduce"
 
 
 def test_every_public_name_resolves():
@@ -48,7 +48,7 @@ def test_every_public_name_resolves():
         obj = getattr(al, name)
         assert obj is not None, name
     assert set(al.__all__) <= set(dir(al))
-    assert al.tables.__name__ == "audiolens.tables"  # any submodule, as with eager imports
+    assert al.tables.__name__ == "audiolens.study.tables"  # any submodule, as with eager imports
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         al.no_such_name  # noqa: B018
 
@@ -71,13 +71,13 @@ def test_type_checking_imports_match_the_lazy_table():
 def test_figures_without_matplotlib_name_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    monkeypatch.delitem(sys.modules, "audiolens.figures", raising=False)
+    monkeypatch.delitem(sys.modules, "audiolens.study.figures", raising=False)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'audiolens\[plot\]'"):
-        import audiolens.figures  # noqa: F401
+        import audiolens.study.figures  # noqa: F401
 
 
 def test_reproduce_skips_figures_without_matplotlib(monkeypatch):
-    from audiolens.reproduce import draw_figures
+    from audiolens.study.reproduce import draw_figures
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.warns(UserWarning, match=r"figures skipped.*audiolens\[plot\]"):

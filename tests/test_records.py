@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from audiolens import records as rec
-from audiolens.study import Study
+from audiolens.study.runner import Study
 
 LABELS = ["male", "female"]
 

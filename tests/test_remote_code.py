@@ -19,8 +19,8 @@ import audiolens as al
 from audiolens.architectures import architecture_for, qwen_audio
 from audiolens.architectures.desta2 import AUDIO_MARK, perceive
 from audiolens.architectures.remote import importable, restore_unsaved_buffers, unsaved_buffers
-from audiolens.batch import render_prompt
-from audiolens.study import default_interventions
+from audiolens.architectures.inputs import render_prompt
+from audiolens.study.runner import default_interventions
 
 DOUBLES = {"qwen": save_qwen_audio, "DestaModel": save_desta2}
 

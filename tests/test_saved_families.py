@@ -14,7 +14,7 @@ from test_families import LABELS, family_clips
 from transformers import ProcessorMixin
 
 import audiolens as al
-from audiolens.records import read_records
+from audiolens.study.records import read_records
 
 FAMILIES = al.models.families()
 

@@ -44,7 +44,7 @@ def test_site_builds_strict(tmp_path):
     out = build(tmp_path / "site")
     assert out.returncode == 0, out.stdout + out.stderr
     site = tmp_path / "site"
-    lens = (site / "api" / "lens" / "index.html").read_text()
+    lens = (site / "api" / "lenses" / "index.html").read_text()
     assert "LogitLens" in lens and "info_scores" in lens  # rendered from the docstrings
     # an ``Example:`` docstring section rendered as highlighted code, not as Markdown text
     assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">lens</span>' in lens
@@ -66,7 +66,7 @@ BROKEN = {  # one build per kind of failure: a failed ::: stops a build before l
     "links": {
         "See [the missing page](missing.md).": "missing.md",
         "See [a section](#no-such-section).": "no-such-section",
-        "See [LogitLens][audiolens.lens.NoSuchThing].": "audiolens.lens.NoSuchThing",
+        "See [LogitLens][audiolens.lenses.logit.NoSuchThing].": "audiolens.lenses.logit.NoSuchThing",
     },
     "api": {"::: audiolens.no_such_module": "audiolens.no_such_module"},
 }

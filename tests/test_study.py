@@ -13,8 +13,8 @@ import torch
 import audiolens as al
 from audiolens import records as rec
 from audiolens.data import AttributeDataset, Sample
-from audiolens.lens import LogitLens
-from audiolens.study import Study
+from audiolens.lenses.logit import LogitLens
+from audiolens.study.runner import Study
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from audiolens.lens import LensResult
+from audiolens.lenses.result import LensResult
 from audiolens.metrics import WeakEvidence
-from audiolens.tables import pearson, summarize, table2, table3, to_markdown
+from audiolens.study.tables import pearson, summarize, table2, table3, to_markdown
 
 
 def with_correlation(r: float, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ def test_table_i_prompts(attribute):
 
 
 def test_prompts_render_audio_in_the_user_turn(tiny_model):
-    from audiolens.batch import render_prompt
+    from audiolens.architectures.inputs import render_prompt
 
     text = render_prompt(tiny_model.processor, al.sakura_task("gender").prompt("P2"))
     user, assistant = text.split("<|im_start|>assistant\n")

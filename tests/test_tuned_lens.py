@@ -57,7 +57,7 @@ def test_shipped_demo_lens_lowers_kl_on_held_out_fixture_clips():
     tuned = al.models.demo_tuned_lens(model)
     files = sorted((Path(__file__).parent / "fixtures/demo").glob("gender_*.ogg"))[:8]
     clips = [sf.read(str(f), dtype="float32")[0][: 3 * 16000] for f in files]
-    from audiolens.tuned_lens import collect_residuals
+    from audiolens.lenses.tuned import collect_residuals
 
     resid, target = collect_residuals(model, clips, [al.sakura_task("gender").prompt("P3")], 16000)
     identity = al.TunedLens.identity(model)

@@ -2,7 +2,17 @@
 
 ``import audiolens`` loads nothing heavy: each name below imports its module on first use
 (torch, transformers and TransformerLens come with the first model; matplotlib only with a
-figure).
+figure). The layers of the package, each importing only from those above it in this list:
+
+- core: :mod:`~audiolens.errors`, ``audio``, ``tasks``, ``labels``, ``metrics``, ``batch``,
+  ``files`` (no model in sight);
+- :mod:`~audiolens.architectures`: one description per audio-LLM family, and input preparation;
+- :mod:`~audiolens.backends`: how hooks execute (PyTorch hooks or an nnsight trace);
+- :mod:`~audiolens.hooked` (the wrapper) and :mod:`~audiolens.interventions`;
+- :mod:`~audiolens.lenses`: logit, tuned and token lenses and their results;
+- :mod:`~audiolens.analysis`: causal and fine-grained analyses;
+- :mod:`~audiolens.study`: the paper's protocol over data sets, records, tables and figures;
+- ``cli``.
 
 Example:
     >>> import audiolens as al
@@ -13,8 +23,11 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import sys
-import types
+import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -22,29 +35,41 @@ __version__ = "0.1.0"
 # Where each public name lives. `__all__` and the TYPE_CHECKING imports below say the same for
 # type checkers and IDEs; tests/test_imports.py checks that the three agree.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "analysis": (
-        "TokenLens", "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch",
-    ),
-    "architectures": (
-        "ARCHITECTURES", "Architecture", "ArchitectureError", "HookUnavailable",
-        "UnsupportedModelError",
-    ),
-    "audio": ("AudioError", "AudioNote", "load_audio", "prepare_waveform"),
+    "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
+    "architectures": ("ARCHITECTURES", "Architecture"),
+    "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
-    "enrich": ("enrich_sweep", "select_enrich_layer", "split"),
-    "hooked": ("HookedAudioLM",),
-    "interventions": (
-        "AudioMask", "Enrich", "HookIntervention", "Intervention", "InterventionConflict",
+    "errors": (
+        "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
+        "HookUnavailable", "InterventionConflict", "LabelTokenError", "UnsupportedModelError",
     ),
-    "labels": ("LabelTokenError", "label_token_ids"),
-    "lens": ("Lens", "LensResult", "LogitLens"),
-    "reproduce": ("reproduce",),
-    "study": ("Study",),
+    "hooked": ("HookedAudioLM",),
+    "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
+    "labels": ("label_token_ids",),
+    "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens"),
+    "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
+    "study.reproduce": ("reproduce",),
     "tasks": ("SAKURA_TASKS", "Prompt", "Task", "sakura_task"),
-    "tuned_lens": ("TunedLens",),
 }
-_SUBMODULES = ("analysis", "data", "metrics", "models")
+_SUBMODULES = (
+    "analysis", "architectures", "backends", "data", "errors", "lenses", "metrics", "models", "study",
+)
 _ORIGIN = {name: module for module, names in _EXPORTS.items() for name in names}
+
+# Modules that moved when the package took its layered shape: the old names still import, with
+# a DeprecationWarning, for one release.
+_MOVED = {
+    "audiolens.lens": "audiolens.lenses.logit",
+    "audiolens.tuned_lens": "audiolens.lenses.tuned",
+    "audiolens.frames": "audiolens.lenses.frames",
+    "audiolens.figures": "audiolens.study.figures",
+    "audiolens.tables": "audiolens.study.tables",
+    "audiolens.records": "audiolens.study.records",
+    "audiolens.enrich": "audiolens.study.sweep",
+    "audiolens.distributed": "audiolens.study.distributed",
+    "audiolens.analysis.token_lens": "audiolens.lenses.token",
+    "audiolens.backends.nnsight_trace": "audiolens.backends.nnsight",
+}
 
 __all__ = [
     "ARCHITECTURES",
@@ -55,6 +80,8 @@ __all__ = [
     "AudioError",
     "AudioMask",
     "AudioNote",
+    "AudiolensError",
+    "AudiolensWarning",
     "Enrich",
     "HookIntervention",
     "HookUnavailable",
@@ -72,12 +99,16 @@ __all__ = [
     "TunedLens",
     "UnsupportedModelError",
     "analysis",
+    "architectures",
     "attention_knockout",
+    "backends",
     "corrupt_clips",
     "data",
     "direct_logit_attribution",
     "enrich_sweep",
+    "errors",
     "label_token_ids",
+    "lenses",
     "load_audio",
     "metrics",
     "models",
@@ -87,41 +118,33 @@ __all__ = [
     "sakura_task",
     "select_enrich_layer",
     "split",
+    "study",
 ]
 
 if TYPE_CHECKING:
-    from . import analysis, data, metrics, models
-    from .analysis import (
-        TokenLens,
-        attention_knockout,
-        corrupt_clips,
-        direct_logit_attribution,
-        patch,
-    )
-    from .architectures import (
-        ARCHITECTURES,
-        Architecture,
+    from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
+    from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
+    from .architectures import ARCHITECTURES, Architecture
+    from .audio import load_audio, prepare_waveform
+    from .batch import AudioBatch
+    from .errors import (
         ArchitectureError,
+        AudioError,
+        AudiolensError,
+        AudiolensWarning,
+        AudioNote,
         HookUnavailable,
+        InterventionConflict,
+        LabelTokenError,
         UnsupportedModelError,
     )
-    from .audio import AudioError, AudioNote, load_audio, prepare_waveform
-    from .batch import AudioBatch
-    from .enrich import enrich_sweep, select_enrich_layer, split
     from .hooked import HookedAudioLM
-    from .interventions import (
-        AudioMask,
-        Enrich,
-        HookIntervention,
-        Intervention,
-        InterventionConflict,
-    )
-    from .labels import LabelTokenError, label_token_ids
-    from .lens import Lens, LensResult, LogitLens
-    from .reproduce import reproduce
-    from .study import Study
+    from .interventions import AudioMask, Enrich, HookIntervention, Intervention
+    from .labels import label_token_ids
+    from .lenses import Lens, LensResult, LogitLens, TokenLens, TunedLens
+    from .study import Study, enrich_sweep, select_enrich_layer, split
+    from .study.reproduce import reproduce
     from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
-    from .tuned_lens import TunedLens
 
 
 def __getattr__(name: str) -> Any:
@@ -129,7 +152,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"{__name__}.{_ORIGIN[name]}"), name)
     elif name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    else:  # any submodule, e.g. ``al.tables``, as when this package imported them all
+    else:  # any submodule, e.g. ``al.tuned``, as when this package imported them all
         try:
             value = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -144,14 +167,24 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-class _Package(types.ModuleType):
-    """Importing a submodule sets it as an attribute of its package. Where a public name is
-    also a submodule's name (``reproduce``), the public object must win, as it did when this
-    package imported everything eagerly: skip the assignment and let ``__getattr__`` load it."""
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module's old name as its new module, with a DeprecationWarning."""
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not (isinstance(value, types.ModuleType) and name in _ORIGIN):
-            super().__setattr__(name, value)
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in _MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        new = _MOVED[module.__name__]
+        warnings.warn(f"{module.__name__} moved to {new}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        # The import system returns whatever sys.modules holds under the name once this returns.
+        sys.modules[module.__name__] = importlib.import_module(new)
 
 
-sys.modules[__name__].__class__ = _Package
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())

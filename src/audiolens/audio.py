@@ -21,6 +21,9 @@ import numpy as np
 import torch
 from jaxtyping import Shaped
 
+from .errors import AudioError as AudioError
+from .errors import AudioNote as AudioNote
+
 #: The shortest clip (seconds) an encoder turns into at least one frame: one 25 ms analysis
 #: window, 400 samples at 16 kHz (Whisper-style encoders need about 321 samples for one token).
 MIN_SECONDS = 0.025
@@ -32,15 +35,6 @@ MAX_FLOAT_PEAK = 16.0
 #: More channels than this in a 2-D array means the layout is not (samples, channels) or
 #: (channels, samples) of one clip (e.g. a batch of clips stacked into one array).
 MAX_CHANNELS = 64
-
-
-class AudioError(ValueError):
-    """A clip that cannot be used as it is (empty, NaN, infinite, unreadable, mis-scaled, too
-    short or too long, unclear channel layout, bad sampling rate)."""
-
-
-class AudioNote(UserWarning):
-    """A conversion applied to a clip (resampling, mixdown, truncation); filter it if expected."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +122,7 @@ def check_rate(rate: object, name: str = "clip") -> int:
         >>> check_rate(16000.5)
         Traceback (most recent call last):
         ...
-        audiolens.audio.AudioError: clip: sampling rate must be a whole number of Hz, got 16000.5
+        audiolens.errors.AudioError: clip: sampling rate must be a whole number of Hz, got 16000.5
     """
     value = rate
     if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:

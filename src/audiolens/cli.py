@@ -98,9 +98,9 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from audiolens.architectures import ArchitectureError
     from audiolens.audio import AudioError
     from audiolens.data import DataError, SynthError
-    from audiolens.distributed import RankError
-    from audiolens.records import RecordError
-    from audiolens.reproduce import DEFAULT_PER_LABEL, reproduce
+    from audiolens.study.distributed import RankError
+    from audiolens.study.records import RecordError
+    from audiolens.study.reproduce import DEFAULT_PER_LABEL, reproduce
 
     try:
         reproduce(

@@ -43,17 +43,11 @@ from .architectures import (
     config_value,
     hub_options,
 )
-from .batch import AudioBatch, audio_window, gather_positions, position_index, prepare_batch
+from .architectures.inputs import audio_window, prepare_batch
+from .backends.torch_hooks import routed
+from .batch import AudioBatch, Positions, gather_positions, position_index
+from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
-
-Positions = str | int | Sequence[str | int] | Tensor | None
-
-
-class UnknownHookError(KeyError):
-    """A hook name the wrapped model does not have."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class _Attn(nn.Module):
@@ -81,10 +75,6 @@ class _FinalNorm(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.hook_normalized = HookPoint()
-
-
-def _active(hook: HookPoint | None) -> bool:
-    return hook is not None and bool(hook.fwd_hooks)
 
 
 class HookedAudioLM(HookedRootModule):
@@ -119,7 +109,7 @@ class HookedAudioLM(HookedRootModule):
         config = hf_model.config
         multiplier = config_value(config, arch.residual_multiplier_key) if arch.residual_multiplier_key else None
         softcap = config_value(config, arch.logit_softcap_key) if arch.logit_softcap_key else None
-        self.__dict__["_components_missing"] = arch.components_unavailable or _missing_components(arch, found["layers"][0])
+        self.__dict__["_components_missing"] = arch.missing_components(found["layers"][0])
         self.blocks = nn.ModuleList(
             _Block(with_mid=arch.resid_mid_unavailable is None, with_components=not self._components_missing)
             for _ in found["layers"]
@@ -132,7 +122,7 @@ class HookedAudioLM(HookedRootModule):
         )
         self.__dict__["_audio_token_id"] = arch.audio_token_id(config, getattr(processor, "tokenizer", processor))
         # Absolute position of the first token in the current forward (> 0 with a prefix cache).
-        self.__dict__["chunk_start"] = 0
+        self.__dict__["_chunk_start"] = 0
         self.setup()
 
     # ----------------------------------------------------------------- construction
@@ -300,6 +290,27 @@ class HookedAudioLM(HookedRootModule):
         return self.architecture.kv_cache.crop(cache, length)
 
     @property
+    def components_missing(self) -> str | None:
+        """Why ``hook_attn_out``, ``hook_mlp_out`` and the ``attn.*`` hooks are absent (None:
+        they are present)."""
+        return self._components_missing
+
+    @property
+    def chunk_start(self) -> int:
+        """Absolute position of the first token of the forward in progress (> 0 after a cached
+        prefix): hooks that index positions translate absolute positions with it."""
+        return self.__dict__["_chunk_start"]
+
+    @contextlib.contextmanager
+    def starting_at(self, start: int) -> Iterator[None]:
+        """Mark the forward run inside as starting at absolute position ``start``."""
+        self.__dict__["_chunk_start"] = start
+        try:
+            yield
+        finally:
+            self.__dict__["_chunk_start"] = 0
+
+    @property
     def device(self) -> torch.device:
         """Where the head (unembedding) lives: lens outputs are computed there."""
         return self.W_U.device
@@ -404,15 +415,11 @@ class HookedAudioLM(HookedRootModule):
         """
         inputs = {k: v.to(self.input_device) for k, v in inputs.items()}
         start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
-        self.__dict__["chunk_start"] = start
-        try:
-            with self._routing(inputs["attention_mask"]):
-                return self._hf["backbone"](
-                    **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
-                    **kwargs,
-                )
-        finally:
-            self.__dict__["chunk_start"] = 0
+        with self.starting_at(start), routed(self, inputs["attention_mask"]):
+            return self._hf["backbone"](
+                **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
+                **kwargs,
+            )
 
     def run_with_cache(
         self,
@@ -479,249 +486,8 @@ class HookedAudioLM(HookedRootModule):
         self.check_hook_names([name])
         super()._enable_hook_with_name(name, hook, dir)
 
-    # ----------------------------------------------------------------- routing
-    @contextlib.contextmanager
-    def _routing(self, attention_mask: Tensor) -> Iterator[None]:
-        """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
-        handles = []
-        layers = self._hf["layers"]
-        arch, m = self.architecture, self.cfg.residual_multiplier
-        try:
-            for i, layer in enumerate(layers):
-                block = self.blocks[i]
-                attn = layer.get_submodule(arch.attention)
-                handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
-                handles.append(layer.register_forward_hook(_post_hook(block)))
-                handles.append(attn.register_forward_pre_hook(
-                    _mask_hook(block, self, attention_mask), with_kwargs=True))
-                handles.append(attn.register_forward_hook(_attn_out_hook(block, m)))
-                if self._components_missing:
-                    continue
-                # Component hooks are attached only when asked: they cost time on every layer.
-                if _active(block.hook_mlp_out):
-                    handles.append(layer.get_submodule(arch.mlp).register_forward_hook(_mlp_hook(block, m)))
-                if _active(block.attn.hook_z):
-                    proj = attn.get_submodule(arch.attn_output_proj)
-                    handles.append(proj.register_forward_pre_hook(_z_hook(block, head_dim_of(attn, proj))))
-                if _active(block.attn.hook_pattern):
-                    handles.append(attn.register_forward_hook(
-                        _pattern_hook(block, self, attention_mask), with_kwargs=True))
-            handles.append(self._hf["final_norm"].register_forward_hook(_norm_hook(self.ln_final)))
-            yield
-        finally:
-            for h in handles:
-                h.remove()
-            for block in self.blocks:
-                block.__dict__.pop("_resid_pre", None)
-
 
 _COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")
 _QUERY_AXIS_2 = ("hook_attn_mask", "hook_pattern")
 
 
-def _missing_components(arch: Architecture, layer: nn.Module) -> str | None:
-    """Why component hooks cannot be offered on this layer (a missing path), else None."""
-    for path in (arch.mlp, f"{arch.attention}.{arch.attn_output_proj}"):
-        try:
-            layer.get_submodule(path)
-        except AttributeError:
-            return f"no module {path!r} in a decoder layer; set Architecture(mlp=..., attn_output_proj=...)"
-    return None
-
-
-# --------------------------------------------------------------------- torch hooks
-def _pre_hook(block: _Block):
-    def hook(module, args, kwargs):
-        hidden = args[0] if args else kwargs["hidden_states"]
-        new = block.hook_resid_pre(hidden) if _active(block.hook_resid_pre) else hidden
-        if _active(getattr(block, "hook_resid_mid", None)):
-            block.__dict__["_resid_pre"] = new
-        if new is hidden:
-            return None
-        if args:
-            return (new, *args[1:]), kwargs
-        return args, {**kwargs, "hidden_states": new}
-
-    return hook
-
-
-def _post_hook(block: _Block):
-    def hook(module, args, output):
-        if not _active(block.hook_resid_post):
-            return None
-        hidden = output[0] if isinstance(output, tuple) else output
-        new = block.hook_resid_post(hidden)
-        if new is hidden:
-            return None
-        return (new, *output[1:]) if isinstance(output, tuple) else new
-
-    return hook
-
-
-def scaled(x: Tensor, m: float) -> Tensor:
-    return x if m == 1.0 else x * m
-
-
-def unscaled(x: Tensor, m: float) -> Tensor:
-    return x if m == 1.0 else x / m
-
-
-def _attn_out_hook(block: _Block, m: float):
-    """``hook_attn_out`` (what attention adds to the stream, m · output) and ``hook_resid_mid``
-    (resid_pre plus that); edits go back to the layer as the output it then scales by m."""
-
-    def hook(module, args, output):
-        attn_hook = getattr(block, "hook_attn_out", None)
-        mid_hook = getattr(block, "hook_resid_mid", None)
-        if not (_active(attn_hook) or _active(mid_hook)):
-            return None
-        out = output[0]
-        changed = False
-        if _active(attn_hook):
-            added = scaled(out, m)
-            new = attn_hook(added)
-            if new is not added:
-                out, changed = unscaled(new, m), True
-        if _active(mid_hook):
-            resid_pre = block.__dict__["_resid_pre"]
-            mid = resid_pre + scaled(out, m)  # the same sum the decoder layer forms next
-            new = mid_hook(mid)
-            if new is not mid:
-                out, changed = unscaled(new - resid_pre, m), True
-        return (out, *output[1:]) if changed else None
-
-    return hook
-
-
-def _mlp_hook(block: _Block, m: float):
-    def hook(module, args, output):
-        out = output[0] if isinstance(output, tuple) else output
-        added = scaled(out, m)
-        new = block.hook_mlp_out(added)
-        if new is added:
-            return None
-        new = unscaled(new, m)
-        return (new, *output[1:]) if isinstance(output, tuple) else new
-
-    return hook
-
-
-def head_dim_of(attn: nn.Module, proj: nn.Module) -> int:
-    """Width of one head: the attention's ``head_dim``, or its input width over its head count."""
-    head_dim = getattr(attn, "head_dim", None) or getattr(getattr(attn, "config", None), "head_dim", None)
-    if not head_dim:
-        heads = next((getattr(attn, n) for n in ("num_heads", "heads", "num_attention_heads")
-                      if isinstance(getattr(attn, n, None), int)), None)
-        head_dim = proj.in_features // heads if heads else None
-    if not head_dim:
-        raise HookUnavailable(f"{type(attn).__name__} says neither its head_dim nor its head count, "
-                              "so heads cannot be split")
-    return int(head_dim)
-
-
-def _z_hook(block: _Block, head_dim: int):
-    """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
-
-    def hook(module, args):
-        x = args[0]
-        z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
-        new = block.attn.hook_z(z)
-        if new is z:
-            return None
-        return (new.reshape(x.shape), *args[1:])
-
-    return hook
-
-
-def _pattern_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
-    """``attn.hook_pattern`` ``(batch, head, query, key)``: the layer's own attention weights,
-    recomputed with eager attention from the same inputs (the run itself keeps its kernel)."""
-
-    def hook(module, args, kwargs, output):
-        if model.chunk_start:
-            raise HookUnavailable("attention patterns are read in a full forward, not a cached step")
-        hidden = kwargs.get("hidden_states", args[0] if args else None)
-        allowed = bool_attention_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
-        additive = model_attention_mask(allowed, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
-        config = getattr(module, "config", None)
-        if not hasattr(config, "_attn_implementation"):
-            raise HookUnavailable(
-                f"attn.hook_pattern: {type(module).__name__} does not choose its attention kernel from "
-                "config._attn_implementation, so its weights cannot be recomputed"
-            )
-        kernel = config._attn_implementation
-        config._attn_implementation = "eager"
-        try:
-            # Recomputed without the cache: under either name, it would store this step's keys twice.
-            no_cache = {k: None for k in ("cache", "past_key_values") if k in kwargs}
-            _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, **no_cache})
-        finally:
-            config._attn_implementation = kernel
-        new = block.attn.hook_pattern(weights)
-        if new is not weights:
-            raise HookUnavailable(
-                "attn.hook_pattern is read-only; to change attention, edit attn.hook_z or mask "
-                "keys with AudioMask / hook_attn_mask"
-            )
-
-    return hook
-
-
-def _mask_hook(block: _Block, model: HookedAudioLM, attention_mask_2d: Tensor):
-    def hook(module, args, kwargs):
-        if not _active(block.hook_attn_mask):
-            return None
-        hidden = kwargs.get("hidden_states", args[0] if args else None)
-        mask = kwargs.get("attention_mask")
-        as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
-        before = as_bool.clone()  # a hook may edit its input in place
-        new = block.hook_attn_mask(as_bool)
-        if new is as_bool and torch.equal(new, before):
-            return None
-        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask, before)}
-
-    return hook
-
-
-def model_attention_mask(allowed: Tensor, original: Tensor | None, was_allowed: Tensor | None = None) -> Tensor:
-    """``allowed`` (bools, True = may attend) in the form the layer was given: bools, or an
-    additive float mask (eager attention) of the original's dtype. With ``was_allowed`` (the
-    original as bools) only the entries that changed are rewritten, so every other entry of an
-    additive mask, fully masked padding rows included, stays bit-identical."""
-    if original is None or original.dtype == torch.bool:
-        return allowed
-    low = torch.finfo(original.dtype).min
-    if was_allowed is None:
-        return torch.zeros(allowed.shape, dtype=original.dtype, device=original.device).masked_fill(~allowed, low)
-    was_allowed = was_allowed.expand(allowed.shape)
-    out = original.expand(allowed.shape).clone()
-    out = out.masked_fill(was_allowed & ~allowed, low)
-    return out.masked_fill(~was_allowed & allowed, 0.0)
-
-
-def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
-    """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
-    if mask is not None:
-        as_bool = mask.clone() if mask.dtype == torch.bool else mask == 0
-        if as_bool.shape[-2] == 1 and q_len > 1:
-            # A padding-only mask (batch, 1, 1, k): the layer applies causality itself.
-            k_len = as_bool.shape[-1]
-            q_pos = torch.arange(k_len - q_len, k_len, device=as_bool.device)[:, None]
-            as_bool = as_bool & (torch.arange(k_len, device=as_bool.device)[None, :] <= q_pos)
-        return as_bool
-    # SDPA passes None for an unpadded causal batch: build the causal mask it implies.
-    k_len = past + q_len
-    q_pos = torch.arange(past, k_len, device=device)[:, None]
-    causal = torch.arange(k_len, device=device)[None, :] <= q_pos
-    keep = mask_2d.to(device=device, dtype=torch.bool)[:, None, None, -k_len:]
-    return causal[None, None] & keep
-
-
-def _norm_hook(ln_final: _FinalNorm):
-    def hook(module, args, output):
-        if not _active(ln_final.hook_normalized):
-            return None
-        new = ln_final.hook_normalized(output)
-        return None if new is output else new
-
-    return hook

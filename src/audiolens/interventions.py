@@ -31,15 +31,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import InterventionConflict as InterventionConflict
+
 if TYPE_CHECKING:
     from .batch import AudioBatch
     from .hooked import HookedAudioLM
 
 HookFn = Callable[[Tensor, Any], Tensor | None]
-
-
-class InterventionConflict(ValueError):
-    """Two interventions would overwrite each other at the same hook point."""
 
 
 class Intervention(ABC):

@@ -12,12 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from .errors import LabelTokenError as LabelTokenError
+
 LabelTokens = Literal["leading_space", "bare"]
-
-
-class LabelTokenError(ValueError):
-    """Labels that cannot be scored by distinct first tokens (empty, padded with spaces, not
-    text, or colliding)."""
 
 
 def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
@@ -32,7 +29,7 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
         >>> check_labels(["male", " "])
         Traceback (most recent call last):
         ...
-        audiolens.labels.LabelTokenError: label ' ' is empty or blank; a label must be a word
+        audiolens.errors.LabelTokenError: label ' ' is empty or blank; a label must be a word
     """
     if isinstance(labels, str):
         raise LabelTokenError(f"labels must be a sequence of words, got the string {labels!r}")

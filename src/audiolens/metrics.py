@@ -12,15 +12,10 @@ import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 
+from .errors import UndefinedCriticalLayer as UndefinedCriticalLayer
+from .errors import WeakEvidence as WeakEvidence
+
 ArrayLike = np.ndarray | torch.Tensor
-
-
-class UndefinedCriticalLayer(UserWarning):
-    """Every contribution was zero, so Eq. 4 has no value (NaN is returned)."""
-
-
-class WeakEvidence(UserWarning):
-    """A number rests on too few samples, or on too little variation, to mean much."""
 
 
 def _np(x: ArrayLike) -> np.ndarray:

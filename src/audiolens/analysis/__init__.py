@@ -9,10 +9,10 @@ attribute, and whether the model uses what the lens sees.
   group (audio windows in seconds, text spans), as normalised recovery.
 """
 
+from ..lenses.token import TokenLens, TokenLensResult
 from .attribution import DLAResult, direct_logit_attribution
 from .knockout import KnockoutResult, attention_knockout
 from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_label_logits
-from .token_lens import TokenLens, TokenLensResult
 
 __all__ = [
     "DLAResult", "KnockoutResult", "PatchError", "PatchResult", "TokenLens", "TokenLensResult",

@@ -17,7 +17,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..interventions import AudioMask
-from ..lens import LogitLens
+from ..lenses.logit import LogitLens
 from ..tasks import Task
 from .common import label_names, targets_of
 

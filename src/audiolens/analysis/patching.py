@@ -19,14 +19,11 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..batch import AudioBatch
+from ..errors import PatchError as PatchError
 from ..tasks import Task
 from .common import gap, label_ids, rival_labels, targets_of
 
 WHAT = {"resid": "resid", "attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out"}
-
-
-class PatchError(ValueError):
-    """Clean and corrupted batches that cannot be patched position by position."""
 
 
 @dataclass

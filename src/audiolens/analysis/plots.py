@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _axes(ax, size=(6.0, 3.2)):
-    from matplotlib.figure import Figure
-
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=size, dpi=120, layout="constrained")
-    return fig, fig.subplots()
+from ..lenses.plots import axes as _axes
 
 
 def plot_knockout(result, ax=None):
@@ -52,34 +45,4 @@ def plot_patch(result, ax=None):
     ax.set_ylabel("layer")
     ax.set_title(f"patching {result.what}: recovery of the clean answer", fontsize=10)
     fig.colorbar(im, ax=ax, label="recovery")
-    return fig
-
-
-def plot_token_lens(result, row: int = 0, ax=None):
-    from .token_lens import seconds_ticks
-
-    valid = result.positions[row] >= 0
-    probs = result.probs[:, row][:, valid, 0].numpy()
-    tokens = [[layer[row][j][0] for j in range(len(layer[row])) if bool(valid[j])] for layer in result.tokens]
-    fig, ax = _axes(ax, size=(min(14.0, max(6.0, 0.35 * probs.shape[1] + 2)), max(3.0, 0.3 * probs.shape[0] + 1)))
-    im = ax.imshow(probs, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower")
-    if probs.shape[1] <= 60:
-        for layer in range(probs.shape[0]):
-            for j in range(probs.shape[1]):
-                ax.text(j, layer, tokens[layer][j].replace("Ġ", "␣")[:6], ha="center", va="center",
-                        fontsize=5, color="w" if probs[layer, j] < 0.5 else "k")
-    if result.seconds is not None and np.isfinite(result.seconds[row][valid].numpy()).all():
-        ticks, labels = seconds_ticks(result.seconds[row][valid].numpy())
-        ax.set_xticks(ticks, labels)
-        ax.set_xlabel("audio time (s)")
-    elif result.inputs and probs.shape[1] <= 60:
-        names = [t for t, v in zip(result.inputs[row], valid.tolist()) if v]
-        ax.set_xticks(range(len(names)), [t.replace("Ġ", "␣") for t in names], rotation=90, fontsize=6)
-        ax.set_xlabel("input token")
-    else:
-        ax.set_xlabel("position")
-    ax.set_yticks(range(probs.shape[0]))
-    ax.set_ylabel("layer")
-    ax.set_title(f"token lens, row {result.ids[row]}: top-1 token and its probability", fontsize=10)
-    fig.colorbar(im, ax=ax, label="p(top-1)")
     return fig

@@ -9,6 +9,7 @@ Example:
     True
 """
 
+from ..errors import ArchitectureError, HookUnavailable, UnsupportedModelError
 from . import (  # noqa: F401  (each registers itself)
     audioflamingo3,
     desta2,
@@ -30,10 +31,8 @@ from .base import (
     HUB_OPTIONS,
     UNSUPPORTED,
     Architecture,
-    ArchitectureError,
-    HookUnavailable,
     KVCacheOps,
-    UnsupportedModelError,
+    WrappedModel,
     architecture_for,
     config_value,
     hub_options,
@@ -43,6 +42,6 @@ from .base import (
 
 __all__ = [
     "ARCHITECTURES", "DYNAMIC_CACHE", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError",
-    "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "architecture_for", "config_value", "hub_options",
+    "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for", "config_value", "hub_options",
     "register", "tuple_cache",
 ]

@@ -5,28 +5,27 @@ backbone), how the audio placeholder is found, how each residual branch is scale
 model does to its logits after the head, and how its key/value cache is cut back. The generic
 machinery (hooks, lenses, masks, enrichment, ``run_many``) reads only this description and
 never asks which family it is running. A family whose inputs cannot be built by its HF
-processor alone supplies an ``encode`` function (see :mod:`audiolens.batch`).
+processor alone supplies an ``encode`` function (see :mod:`audiolens.architectures.inputs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+import torch
 from torch import nn
 
-
-class ArchitectureError(ValueError):
-    """The wrapped model does not match its architecture description."""
-
-
-class UnsupportedModelError(ArchitectureError):
-    """A model this library cannot read the way the paper does (the message says why)."""
-
-
-class HookUnavailable(ArchitectureError):
-    """A hook point the family cannot offer exactly (asking for it would give a wrong value)."""
+from ..errors import (
+    ArchitectureError as ArchitectureError,
+)
+from ..errors import (
+    HookUnavailable as HookUnavailable,
+)
+from ..errors import (
+    UnsupportedModelError as UnsupportedModelError,
+)
 
 
 @dataclass(frozen=True)
@@ -154,10 +153,10 @@ class Architecture:
         remote_code: the model's code comes with the checkpoint (``trust_remote_code=True``).
         render: family prompt rendering ``render(processor, prompt) -> str`` (the text of one row,
             ending with the probing prefix); None renders the processor's chat template with the
-            audio as a list item (:func:`audiolens.batch.render_prompt`).
+            audio as a list item (:func:`audiolens.architectures.inputs.render_prompt`).
         masked_spans: the spans the paper's audio masking (RQ4) hides from the answer token.
         encode: family input preparation ``encode(model, texts, waves) -> Encoded``; None uses
-            the HF processor (:func:`audiolens.batch.processor_encode`).
+            the HF processor (:func:`audiolens.architectures.inputs.processor_encode`).
         forward_inputs: ``forward_inputs(inputs) -> kwargs`` turns a batch's per-row tensors into
             the keyword arguments the model's forward takes (e.g. a side input that is a dict);
             None passes them unchanged.
@@ -229,6 +228,18 @@ class Architecture:
                 "HookedAudioLM.from_hf(model, processor, architecture=...)"
             ) from None
 
+    def missing_components(self, layer: nn.Module) -> str | None:
+        """Why component hooks cannot be offered on decoder ``layer`` (declared, or a missing
+        module path), else None."""
+        if self.components_unavailable:
+            return self.components_unavailable
+        for path in (self.mlp, f"{self.attention}.{self.attn_output_proj}"):
+            try:
+                layer.get_submodule(path)
+            except AttributeError:
+                return f"no module {path!r} in a decoder layer; set Architecture(mlp=..., attn_output_proj=...)"
+        return None
+
     def hf_kwargs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments of the model's forward for a batch's ``inputs``."""
         return dict(inputs) if self.forward_inputs is None else self.forward_inputs(dict(inputs))
@@ -250,6 +261,45 @@ class Architecture:
             f"{self.name}: no audio placeholder id in the config ({list(self.audio_token_id_keys)}) "
             f"and the tokenizer has no token {self.audio_token!r}"
         )
+
+
+class WrappedModel(Protocol):
+    """What a family's ``encode`` and ``load`` and the backends read of the wrapper
+    (:class:`~audiolens.hooked.HookedAudioLM` satisfies it); families type against this, never
+    against the wrapper itself."""
+
+    architecture: Architecture
+    processor: Any
+
+    @property
+    def hf_model(self) -> nn.Module: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    @property
+    def audio_token_id(self) -> int | None: ...
+
+    @property
+    def sampling_rate(self) -> int: ...
+
+    @property
+    def max_audio_seconds(self) -> float | None: ...
+
+    @property
+    def layers(self) -> nn.ModuleList: ...
+
+    @property
+    def final_norm(self) -> nn.Module: ...
+
+    @property
+    def backbone(self) -> nn.Module: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def input_device(self) -> torch.device: ...
 
 
 ARCHITECTURES: dict[str, Architecture] = {}

@@ -18,17 +18,17 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..batch import Encoded
+from .inputs import Encoded
 
 if TYPE_CHECKING:
-    from ..hooked import HookedAudioLM
+    from .base import WrappedModel
 
 #: ``embed(hf_model, inputs) -> (1, seq, d_model)``: the model's merged token + audio embeddings
 #: for one row's processor output, exactly as its forward builds them.
 Embed = Callable[[torch.nn.Module, dict[str, Tensor]], Float[Tensor, "1 seq d_model"]]
 
 
-def encode_clipwise(embed: Embed) -> Callable[[HookedAudioLM, list[str], list[np.ndarray]], Encoded]:
+def encode_clipwise(embed: Embed) -> Callable[[WrappedModel, list[str], list[np.ndarray]], Encoded]:
     """An ``encode`` that runs the processor and ``embed`` on each (text, clip) alone and
     left-pads the rows into ``inputs_embeds`` + ``attention_mask`` (on the CPU, like every batch).
 
@@ -43,7 +43,7 @@ def encode_clipwise(embed: Embed) -> Callable[[HookedAudioLM, list[str], list[np
         ([6, 12], [0, 1])
     """
 
-    def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+    def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> Encoded:
         rows, audio = [], []
         for text, wave in zip(texts, waves):
             enc = model.processor(text=[text], audio=[wave], sampling_rate=model.sampling_rate,

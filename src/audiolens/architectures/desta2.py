@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from .base import Architecture, register
 
 if TYPE_CHECKING:
-    from ..batch import Encoded
-    from ..hooked import HookedAudioLM
+    from .base import WrappedModel
+    from .inputs import Encoded
 
 #: where a rendered prompt holds the clip; :func:`encode` splits the text there.
 AUDIO_MARK = "<|audio|>"
@@ -90,7 +90,7 @@ class DestaProcessor:
 
 
 @torch.no_grad()
-def perceive(model: HookedAudioLM, waves: list[np.ndarray]) -> tuple[list[str], Tensor]:
+def perceive(model: WrappedModel, waves: list[np.ndarray]) -> tuple[list[str], Tensor]:
     """Whisper's transcripts and the Q-Former's vectors ``(batch, prompt_size, d_model)`` for a
     batch of clips, as the model's speech perception makes them for one clip."""
     perception = model.hf_model.speech_perception
@@ -106,7 +106,7 @@ def perceive(model: HookedAudioLM, waves: list[np.ndarray]) -> tuple[list[str], 
 
 
 @torch.no_grad()
-def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> Encoded:
     """Per-row ``inputs_embeds``: the prompt's token embeddings with the clip's Q-Former vectors
     and then its transcript where :data:`AUDIO_MARK` was; left-padded with zero vectors.
 
@@ -115,7 +115,7 @@ def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> E
         >>> batch.spans["audio"].sum(1), batch.spans["transcript"].sum(1)  # doctest: +SKIP
         (tensor([64]), tensor([9]))
     """
-    from ..batch import Encoded
+    from .inputs import Encoded
 
     tok = model.tokenizer
     llama = model.hf_model.llama

@@ -43,10 +43,11 @@ from .base import (
     tuple_cache,
 )
 from .remote import importable, restore_unsaved_buffers
+from .templates import chatml_template
 
 if TYPE_CHECKING:
-    from ..batch import Encoded
-    from ..hooked import HookedAudioLM
+    from .base import WrappedModel
+    from .inputs import Encoded
 
 #: the tokenizer's audio-pad token; one of it marks the clip in a rendered prompt.
 AUDIO_PAD = "[[[AUDIO:modality]]]"
@@ -60,8 +61,6 @@ AUDIO_MODULE_NAMES = ("SAMPLE_RATE", "N_SAMPLES", "HOP_LENGTH", "pad_or_trim", "
 def default_chat_template() -> str:
     """Qwen-Audio-Chat's ChatML (its ``make_context``): the default system turn, then
     ``Audio 1:<clip>\\n`` and the question in the user turn."""
-    from ..models.tiny.common import chatml_template
-
     return chatml_template("Audio {{ audio_count.value }}:" + AUDIO_PAD + "\n")
 
 
@@ -138,7 +137,7 @@ def _padding_id(tokenizer: Any) -> int:
     return int(tokenizer.convert_tokens_to_ids("<|endoftext|>"))
 
 
-def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> Encoded:
     """Token ids with each clip's span (start, N−2 pads, end), left-padded, plus the clips'
     log-mel windows, frame counts and span lengths as per-row tensors.
 
@@ -147,7 +146,7 @@ def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> E
         >>> batch.inputs["audio_span_tokens"]  # N = 25 per second + 2  # doctest: +SKIP
         tensor([27])
     """
-    from ..batch import Encoded
+    from .inputs import Encoded
 
     proc, tok = model.processor, model.tokenizer
     marker = model.audio_token_id

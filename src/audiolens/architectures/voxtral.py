@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import Tensor
 
-from ..batch import Encoded, processor_encode, render_prompt
 from ..tasks import Prompt
 from .base import Architecture, register
+from .inputs import Encoded, processor_encode, render_prompt
 
 if TYPE_CHECKING:
-    from ..hooked import HookedAudioLM
+    from .base import WrappedModel
 
 BEGIN_INST, END_INST, BEGIN_AUDIO, AUDIO = "[INST]", "[/INST]", "[BEGIN_AUDIO]", "[AUDIO]"
 
@@ -70,7 +70,7 @@ def _wav_base64(wave: np.ndarray, rate: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def encode(model: HookedAudioLM, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> Encoded:
     """Inputs through ``VoxtralProcessor.apply_chat_template`` (real checkpoints) or the
     offline processor's placeholder expansion (tiny builds)."""
     processor = model.processor

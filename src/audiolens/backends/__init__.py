@@ -15,12 +15,14 @@ from typing import Any
 
 from torch import Tensor
 
+from .model import HookedModel
+
 BACKENDS = ("hooks", "nnsight")
 Hooks = Sequence[tuple[str, Callable[[Tensor, Any], Tensor | None]]]
 
 
 def execute(
-    model,
+    model: HookedModel,
     inputs: dict[str, Tensor],
     hooks: Hooks = (),
     *,
@@ -37,7 +39,7 @@ def execute(
         with model.hooks(fwd_hooks=list(hooks)):
             return model.run_backbone(inputs, past_key_values=past_key_values, use_cache=use_cache)
     if backend == "nnsight":
-        from .nnsight_trace import run_traced
+        from .nnsight import run_traced
 
         return run_traced(model, inputs, hooks, remote=remote, past_key_values=past_key_values,
                           use_cache=use_cache)

@@ -35,16 +35,10 @@ from audiolens.audio import (
 )
 from audiolens.tasks import Task
 
+from ..errors import DataError as DataError
+from ..errors import DataWarning as DataWarning
+
 OnProblem = Literal["raise", "skip"]
-
-
-class DataError(ValueError):
-    """A data set that cannot be loaded as asked (missing files, unknown labels, bad layout)."""
-
-
-class DataWarning(UserWarning):
-    """Rows were dropped because ``on_error="skip"`` (or ``on_missing``, ``on_unknown``,
-    ``on_unreadable``) was asked."""
 
 
 @dataclass

@@ -31,6 +31,8 @@ import numpy as np
 from audiolens.data.sakura import SAKURA_COLUMNS, TRACKS
 from audiolens.tasks import sakura_task
 
+from ..errors import SynthError as SynthError
+
 Split = Literal["train", "test"] | None
 
 SAMPLE_RATE = 16_000
@@ -56,10 +58,6 @@ SPEED_RANGE = (140, 185)  # espeak -s, words per minute
 HELD_OUT_EVERY = 4  # every 4th sentence / voice belongs to the test split
 
 SYNTH_TRACKS = ("gender", "language")
-
-
-class SynthError(RuntimeError):
-    """espeak-ng is missing or failed."""
 
 
 class Utterance(NamedTuple):

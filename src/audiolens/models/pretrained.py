@@ -51,7 +51,7 @@ def demo_tuned_lens(model: HookedAudioLM | None = None, **lens_kwargs):
         >>> lens.translators.weight.shape[0]
         8
     """
-    from ..tuned_lens import TunedLens
+    from ..lenses.tuned import TunedLens
 
     model = model if model is not None else demo()
     return TunedLens.load(demo_path() / "tuned_lens", model, **lens_kwargs)

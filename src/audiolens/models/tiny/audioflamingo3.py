@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .common import chatml_template, seeded, train_tokenizer
+from ...architectures.templates import chatml_template
+from .common import seeded, train_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, WhisperFeatureExtractor

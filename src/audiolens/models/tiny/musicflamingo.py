@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ...architectures.templates import chatml_template
 from .audioflamingo3 import encoder_config, qwen2_text_config, set_attention, whisper_features
-from .common import chatml_template, seeded, train_tokenizer
+from .common import seeded, train_tokenizer
 
 if TYPE_CHECKING:
     from ...hooked import HookedAudioLM

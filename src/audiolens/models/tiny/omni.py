@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .common import chatml_template, train_tokenizer
+from ...architectures.templates import chatml_template
+from .common import train_tokenizer
 from .processor import PlaceholderProcessor
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .common import chatml_template, seeded, train_tokenizer
+from ...architectures.templates import chatml_template
+from .common import seeded, train_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, Qwen2AudioProcessor

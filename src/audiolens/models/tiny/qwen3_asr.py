@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ...architectures.templates import chatml_template
 from .audioflamingo3 import set_attention
-from .common import chatml_template, seeded, train_tokenizer
+from .common import seeded, train_tokenizer
 
 if TYPE_CHECKING:
     from ...hooked import HookedAudioLM

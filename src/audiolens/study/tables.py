@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .lens import LensResult
-from .metrics import UndefinedCriticalLayer, WeakEvidence
-from .tasks import SAKURA_TASKS
+from .. import metrics
+from ..lenses.result import LensResult
+from ..metrics import UndefinedCriticalLayer, WeakEvidence
+from ..tasks import SAKURA_TASKS
+
+if TYPE_CHECKING:
+    from .records import RecordStore
 
 SUMMARY_COLUMNS = (
     "model",
@@ -265,6 +269,42 @@ def table3(summary: pd.DataFrame, exclude: Sequence[str] = ("gender",)) -> pd.Da
                 }
             )
     return pd.DataFrame(rows, columns=list(TABLE3_COLUMNS))
+
+
+def stack(frames: Iterable[tuple[Mapping[str, object], pd.DataFrame]]) -> pd.DataFrame:
+    """Concatenate frames, each with its ``keys`` as constant columns in front.
+
+    Example:
+        >>> import pandas as pd
+        >>> stack([({"model": "m"}, pd.DataFrame({"x": [1, 2]}))])
+          model  x
+        0     m  1
+        1     m  2
+    """
+    import pandas as pd
+
+    parts = []
+    for keys, df in frames:
+        df = df.copy()
+        for i, (name, value) in enumerate(keys.items()):
+            df.insert(i, name, value)
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def over_records(store: RecordStore, table: Callable[[LensResult], pd.DataFrame]) -> pd.DataFrame:
+    """``table`` (e.g. :func:`lens_frame`) of every lens result in ``store``, stacked under
+    ``model, attribute, prompt, intervention`` columns."""
+    return stack(
+        (
+            {"model": k.model, "attribute": k.attribute, "prompt": k.prompt,
+             "intervention": k.intervention},
+            table(store.result(k.model, k.attribute, k.prompt, k.intervention)),
+        )
+        for k in store.record_keys()
+    )
 
 
 def to_markdown(df: pd.DataFrame, index: bool = True, floatfmt: str = ".3g") -> str:

@@ -19,7 +19,7 @@ shards into the main file; every file rewritten in place goes through :func:`wri
 
 Reading checks what it reads: duplicated ids raise :class:`RecordError` (a row is never counted
 twice), truncated lines and records missing from a data set raise a :class:`RecordWarning`, each
-naming its file. Records turn back into :class:`~audiolens.lens.LensResult` objects with
+naming its file. Records turn back into :class:`~audiolens.lenses.result.LensResult` objects with
 :func:`to_result`, so every analysis runs on them exactly as on a live lens run, with no model.
 
 Example:
@@ -34,11 +34,9 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,22 +44,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .lens import LensResult
+from ..errors import (
+    FolderBusy as FolderBusy,
+)
+from ..errors import (
+    RecordError as RecordError,
+)
+from ..errors import (
+    RecordWarning as RecordWarning,
+)
+from ..files import replacing as replacing
+from ..files import write_atomic
+from ..lenses.result import LensResult
 
 FORMAT_VERSION = 1
 SHARDS = "shards"  # the sub-folder of an attribute that holds per-rank record files
-
-
-class RecordError(ValueError):
-    """Records that cannot be read or do not fit the study asking for them."""
-
-
-class FolderBusy(RecordError):
-    """Another run holds the lock on a model's records."""
-
-
-class RecordWarning(UserWarning):
-    """Records that can be read but are incomplete: a truncated line, missing samples."""
 
 
 def safe_name(name: str) -> str:
@@ -130,51 +127,6 @@ class RecordKey:
 
 
 # --------------------------------------------------------------------------- files
-
-
-@contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` to write; when the block ends without an error it
-    reaches the disk and replaces ``path`` in one :func:`os.replace`, else it is removed.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
-        >>> with replacing(path) as tmp:
-        ...     _ = tmp.write_text("a,b\\n")
-        >>> path.read_text()
-        'a,b\\n'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private; keep the mode of the file replaced, or a usual one.
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Replace ``path``'s content with ``data`` all at once: a reader (or a crash) sees either
-    the old file or the new one, never half of it (see :func:`replacing`).
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "meta.json"
-        >>> write_atomic(path, '{"format": 1}\\n').read_text()
-        '{"format": 1}\\n'
-    """
-    with replacing(path) as tmp:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else bytes(data))
-    return Path(path)
 
 
 def truncated_tail(path: str | Path) -> int:

@@ -13,7 +13,7 @@ clips is not drawn (its score moves in steps of 0.2 or more and its interval spa
 of [0, 1]); the panel says so instead.
 
 Example:
-    >>> from audiolens.records import RecordStore
+    >>> from audiolens.study.records import RecordStore
     >>> draw(2, RecordStore("results"), "results/figures/fig2.png")  # doctest: +SKIP
 """
 
@@ -25,33 +25,27 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .enrich import SweepResult
-from .lens import LensResult
-from .metrics import WeakEvidence
+from .. import metrics
+from ..lenses.plots import DPI, PANEL_H, PANEL_W, STYLES, curve, layer_axis, layer_hits, offsets, score_axis
+from ..lenses.result import LensResult
+from ..metrics import WeakEvidence
 from .records import RecordError, RecordStore
+from .sweep import SweepResult
 from .tables import attribute_order
 
 try:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator
 except ModuleNotFoundError as exc:  # matplotlib comes with the ``plot`` extra
     raise ModuleNotFoundError(
-        "audiolens.figures needs matplotlib: pip install 'audiolens[plot]'", name=exc.name
+        "audiolens.study.figures needs matplotlib: pip install 'audiolens[plot]'", name=exc.name
     ) from exc
 
-PANEL_W, PANEL_H, EXTRA_H, DPI = 3.6, 2.8, 0.9, 100
+EXTRA_H = 0.9  # inches of title and legend below a figure's panels
 PROMPT_COLORS = {"P1": "#1f77b4", "P2": "#ff7f0e", "P3": "#2ca02c"}
 CORRECT, WRONG = "#2ca02c", "#d62728"
 LAST, ATTRIBUTE, MASKED = "#e377c2", "#1f77b4", "#7f7f7f"
-# Marker and line style of the k-th line of a panel, so that coinciding lines stay apart.
-STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))
-# Shift between neighbouring lines of a panel, as a fraction of the layer axis (so the same few
-# pixels at any depth); a display shift only, the data sit on integer layers.
-OFFSET = 0.012
-PAD = 0.4  # layers of room either side of the layer axis, for the shifted outer lines
 MIN_CLIPS = 5  # fewest clips a drawn subset (Fig. 3) or a choice of ℓ̄ (Fig. 5) may rest on
 BAND = Patch(facecolor="0.6", alpha=0.35, label="95 % Wilson interval")
 CRITICAL = Line2D(
@@ -107,49 +101,12 @@ def _panels(store: RecordStore, title: str, prompts: tuple[str, ...]) -> tuple[F
     return fig, panels()
 
 
-def _layer_axis(ax, n_layers: int, ylabel: str = "information score") -> None:
-    ax.set_xlabel("layer ℓ (0 = embeddings)")
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(-PAD, n_layers + PAD)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-
-
-def _offsets(k: int, n_layers: int) -> list[float]:
-    """Shifts in layers of ``k`` lines on a layer axis 0..``n_layers``, centred on the true
-    layer."""
-    step = OFFSET * (n_layers + 2 * PAD)
-    return [step * (i - (k - 1) / 2) for i in range(k)]
-
-
-def _curve(ax, hits: np.ndarray, *, style: int, offset: float, color: str, label: str) -> None:
-    """Information score per layer of ``hits`` (layers × clips) with its Wilson band."""
-    n = hits.shape[-1]
-    k = hits.sum(axis=-1)
-    lo, hi = metrics.wilson_interval(k, n)
-    x = np.arange(hits.shape[0]) + offset
-    marker, ls = STYLES[style % len(STYLES)]
-    ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
-    ax.plot(x, k / n, marker=marker, ms=4, ls=ls, lw=1.3, color=color, label=label)
-
-
-def _hits(res: LensResult, position: str = "last") -> np.ndarray:
-    return metrics.hits(res.logits_at(position), res.targets)
-
-
 def _note(ax, text: str, y: float, color: str = "black") -> None:
     """A note inside a panel, on a white box so that lines under it do not hide it."""
     ax.text(
         0.6, y, text, color=color, ha="center", va="center", transform=ax.transAxes, fontsize=8,
         bbox={"facecolor": "white", "edgecolor": color, "alpha": 0.9, "pad": 2},
     )
-
-
-def _score_axis(ax, n_layers: int, n_labels: int) -> None:
-    """Layer axis, information scores on 0..1 and the chance line 1/|Y|."""
-    _layer_axis(ax, n_layers)
-    ax.set_ylim(-0.02, 1.02)
-    ax.axhline(1 / n_labels, color="black", ls="--", lw=0.8, label="chance 1/|Y|")
 
 
 def _empty(ax, text: str) -> None:
@@ -191,45 +148,6 @@ def _legend_columns(fig: Figure, labels: list[str]) -> int:
     return int(np.ceil(len(labels) / max(1, rows)))
 
 
-def plot_info_scores(
-    results: LensResult | Mapping[str, LensResult],
-    position: str = "last",
-    title: str | None = None,
-    ax=None,
-) -> Figure:
-    """Information score per layer of one or several lens results, with a 95 % Wilson band,
-    the clip count n of each line and the chance line.
-
-    A mapping plots one line per name; a ``"name@position"`` key reads that position instead
-    (e.g. ``{"last": res, "attribute@attribute": res, "masked": masked}`` draws Fig. 4's three
-    lines for one model). Pass ``ax`` to draw into an existing matplotlib axes.
-
-    Example:
-        >>> fig = plot_info_scores({"plain": res, "audio masked": masked})  # doctest: +SKIP
-        >>> fig.savefig("scores.png")  # doctest: +SKIP
-    """
-    named = {"": results} if isinstance(results, LensResult) else dict(results)
-    if ax is None:
-        fig = Figure(figsize=(PANEL_W * 1.5, PANEL_H * 1.3), dpi=DPI, layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
-    first = next(iter(named.values()))
-    colors = [f"C{i}" for i in range(len(named))]
-    for k, ((name, res), dx) in enumerate(zip(named.items(), _offsets(len(named), first.n_layers))):
-        label, _, pos = name.partition("@")
-        pos = pos or position
-        _curve(ax, _hits(res, pos), style=k, offset=dx, color=colors[k],
-               label=f"{label or f'{pos} token'} (n = {len(res)})")
-    _score_axis(ax, first.n_layers, len(first.labels))
-    ax.set_title(
-        title or "information score per layer (95 % Wilson band)",
-        fontsize=10,
-    )
-    ax.legend(fontsize=8)
-    return fig
-
-
 def fig2(store: RecordStore) -> Figure:
     """Information score at the last token per layer, for each prompt format, with the critical
     layer of each and its bootstrap interval near the bottom of the panel."""
@@ -239,11 +157,11 @@ def fig2(store: RecordStore) -> Figure:
     )
     for ax, m, a, n_layers, prompts in panels:
         results = {p: store.result(m, a, p) for p in prompts}
-        for k, ((p, res), dx) in enumerate(zip(results.items(), _offsets(len(results), n_layers))):
-            hits = _hits(res)
-            _curve(ax, hits, style=k, offset=dx, color=PROMPT_COLORS[p], label=p)
+        for k, ((p, res), dx) in enumerate(zip(results.items(), offsets(len(results), n_layers))):
+            hits = layer_hits(res)
+            curve(ax, hits, style=k, offset=dx, color=PROMPT_COLORS[p], label=p)
             _critical(ax, hits, len(res.labels), k, PROMPT_COLORS[p])
-        _score_axis(ax, n_layers, len(res.labels))
+        score_axis(ax, n_layers, len(res.labels))
         ax.set_title(f"{m} — {a} (n = {_count(results)})", fontsize=10)
     _legend(fig, (BAND, CRITICAL))
     return fig
@@ -282,17 +200,17 @@ def fig3(store: RecordStore, prompt: str = "P3") -> Figure:
         res = store.result(m, a, prompt)
         right = ax.twinx()
         ok = res.correct
-        hits = _hits(res)
+        hits = layer_hits(res)
         subsets = ((ok, ax, CORRECT, "correct"), (~ok, right, WRONG, "wrong"))
-        for k, ((sub, axis, color, name), dx) in enumerate(zip(subsets, _offsets(2, n_layers))):
+        for k, ((sub, axis, color, name), dx) in enumerate(zip(subsets, offsets(2, n_layers))):
             n = int(sub.sum())
             if n >= MIN_CLIPS:
-                _curve(axis, hits[:, sub], style=k, offset=dx, color=color,
+                curve(axis, hits[:, sub], style=k, offset=dx, color=color,
                        label=f"{name} predictions")
             else:
                 _note(axis, f"{name}: n = {n} < {MIN_CLIPS}, not drawn", 0.5 - 0.14 * k, color)
             axis.set_ylim(-0.02, 1.02)
-        _layer_axis(ax, n_layers, "score, correct")
+        layer_axis(ax, n_layers, "score, correct")
         ax.set_title(f"{m} — {a} (n = {int(ok.sum())} correct, {int((~ok).sum())} wrong)",
                      fontsize=10)
         ax.set_ylabel("score, correct", color=CORRECT)
@@ -309,16 +227,16 @@ def fig4(store: RecordStore, prompt: str = "P3", masked: str = "audio_mask") -> 
     fig, panels = _panels(store, f"Fig. 4 — information score by token position ({prompt})", (prompt,))
     for ax, m, a, n_layers, _ in panels:
         res = store.result(m, a, prompt)
-        lines = [(_hits(res, "last"), LAST, "last token"),
-                 (_hits(res, "attribute"), ATTRIBUTE, "attribute token")]
+        lines = [(layer_hits(res, "last"), LAST, "last token"),
+                 (layer_hits(res, "attribute"), ATTRIBUTE, "attribute token")]
         ns = {len(res)}
         if _has(store, m, a, prompt, masked):
             res_m = store.result(m, a, prompt, masked)
-            lines.append((_hits(res_m, "last"), MASKED, "last token, audio masked"))
+            lines.append((layer_hits(res_m, "last"), MASKED, "last token, audio masked"))
             ns.add(len(res_m))
-        for k, ((hits, color, label), dx) in enumerate(zip(lines, _offsets(len(lines), n_layers))):
-            _curve(ax, hits, style=k, offset=dx, color=color, label=label)
-        _score_axis(ax, n_layers, len(res.labels))
+        for k, ((hits, color, label), dx) in enumerate(zip(lines, offsets(len(lines), n_layers))):
+            curve(ax, hits, style=k, offset=dx, color=color, label=label)
+        score_axis(ax, n_layers, len(res.labels))
         n = "/".join(str(v) for v in sorted(ns))
         ax.set_title(f"{m} — {a} (n = {n})", fontsize=10)
     _legend(fig)
@@ -332,7 +250,7 @@ def _probe_wrong(store: RecordStore, model: str, setup: Mapping) -> tuple[int, i
     index = {i: k for k, i in enumerate(res.ids)}
     probe = res.subset([index[i] for i in setup["probe_ids"] if i in index])
     wrong = ~probe.correct
-    at_source = _hits(probe)[setup["source_layer"]]
+    at_source = layer_hits(probe)[setup["source_layer"]]
     return int(wrong.sum()), int(at_source[wrong].sum())
 
 

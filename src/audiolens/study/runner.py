@@ -1,13 +1,13 @@
 """The study runner: every (model, attribute, prompt format, intervention) of the paper, on disk.
 
 ``Study(model, datasets).run()`` runs the logit lens batch by batch and appends each batch's
-per-sample records to JSON Lines files (see :mod:`audiolens.records`) as it goes, so an
+per-sample records to JSON Lines files (see :mod:`audiolens.study.records`) as it goes, so an
 interrupted run picks up where it stopped. Tables and figures are computed from the records
 alone: ``Study.load(out)`` re-analyses a finished run without the model.
 
 Under ``torchrun`` / ``accelerate launch`` the same ``run()`` is data parallel: each rank takes
 its share of the clips and writes its own record shards, and rank 0 merges them (see
-:mod:`audiolens.distributed`). One run at a time writes a model's records into a folder.
+:mod:`audiolens.study.distributed`). One run at a time writes a model's records into a folder.
 
 Example:
     >>> import audiolens as al
@@ -33,9 +33,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ..interventions import AudioMask, Intervention
+from ..lenses.logit import LogitLens
+from ..lenses.result import LensResult
+from ..tasks import PROMPT_FORMATS
 from . import records as rec
 from .distributed import world
-from .enrich import (
+from .sweep import (
     candidate_layers,
     random_source_layers,
     select_enrich_layer,
@@ -43,15 +47,12 @@ from .enrich import (
     sweep_records,
     sweep_variants,
 )
-from .interventions import AudioMask, Intervention
-from .lens import LensResult, LogitLens
-from .tasks import PROMPT_FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .data import AttributeDataset, Sample
-    from .hooked import HookedAudioLM
+    from ..data import AttributeDataset, Sample
+    from ..hooked import HookedAudioLM
 
 T = TypeVar("T")
 
@@ -178,7 +179,7 @@ class Study:
         """A finished study's records, for tables and figures without a model.
 
         Every record file is checked first (:meth:`RecordStore.verify
-        <audiolens.records.RecordStore.verify>`): duplicated ids raise, truncated lines and
+        <audiolens.study.records.RecordStore.verify>`): duplicated ids raise, truncated lines and
         missing samples warn, naming the file."""
         study = cls(None, out=out)
         if not study.store.models():
@@ -198,7 +199,7 @@ class Study:
         ]
 
     def _write_meta(self) -> None:
-        from .labels import label_token_ids
+        from ..labels import label_token_ids
 
         model = self.model
         self.store.write_meta(
@@ -245,7 +246,7 @@ class Study:
 
         One run at a time writes a model's records into one output folder: a second run waits
         up to ``wait`` seconds for the first to finish, then raises
-        :class:`~audiolens.records.FolderBusy` ("folder busy: another run (pid, host) holds
+        :class:`~audiolens.study.records.FolderBusy` ("folder busy: another run (pid, host) holds
         ...").
 
         Under ``torchrun`` / ``accelerate launch`` every rank calls ``run``: clip i of each data
@@ -540,7 +541,7 @@ class Study:
         rec.write_atomic(folder / f"{name}.md", to_markdown(df, index=index, floatfmt=".4g") + "\n")
 
     def table2(self) -> pd.DataFrame:
-        """Table II (see :func:`audiolens.tables.table2`), also written to
+        """Table II (see :func:`audiolens.study.tables.table2`), also written to
         ``out/tables/table2.{csv,md}``."""
         from .tables import table2
 
@@ -549,7 +550,7 @@ class Study:
         return df
 
     def table3(self, exclude: Sequence[str] = ("gender",)) -> pd.DataFrame:
-        """Table III (see :func:`audiolens.tables.table3`), also written to
+        """Table III (see :func:`audiolens.study.tables.table3`), also written to
         ``out/tables/table3.{csv,md}``."""
         from .tables import table3
 
@@ -593,14 +594,16 @@ class Study:
     def to_frame(self) -> pd.DataFrame:
         """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
         row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
-        with :func:`audiolens.frames.write_parquet` (or ``df.to_parquet``)."""
-        from .frames import lens_frame, over_records
+        with :func:`audiolens.files.write_parquet` (or ``df.to_parquet``)."""
+        from ..lenses.frames import lens_frame
+        from .tables import over_records
 
         return over_records(self.store, lens_frame)
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
-        from .frames import info_frame, over_records
+        from ..lenses.frames import info_frame
+        from .tables import over_records
 
         return over_records(self.store, info_frame)
 

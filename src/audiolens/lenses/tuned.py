@@ -3,7 +3,7 @@
 Each layer ℓ < L gets an affine translator ``h ↦ h + A_ℓ h + b_ℓ`` applied before the model's
 final norm and head, trained so that the layer's decoded distribution matches the model's own
 final one (KL divergence) on clips and prompts. With ``A = 0, b = 0`` it is the logit lens
-exactly. A :class:`TunedLens` is a :class:`~audiolens.lens.LogitLens`, so it runs, scores and
+exactly. A :class:`TunedLens` is a :class:`~audiolens.lenses.logit.LogitLens`, so it runs, scores and
 plots wherever the logit lens does.
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .batch import AudioBatch
-from .lens import LogitLens
-from .tasks import Prompt, Task
+from ..batch import AudioBatch
+from ..tasks import Prompt, Task
+from .logit import LogitLens
 
 FORMAT_VERSION = 1
 
@@ -92,7 +92,7 @@ class TunedLens(LogitLens):
         """
         from tqdm.auto import tqdm
 
-        from .tasks import SAKURA_TASKS
+        from ..tasks import SAKURA_TASKS
 
         if prompts is None:
             prompts = [t.prompt(f) for t in SAKURA_TASKS.values() for f in ("P1", "P2", "P3")]

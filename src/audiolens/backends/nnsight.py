@@ -11,19 +11,18 @@ requires. The functions run on real tensors, so any intervention runs unchanged.
 from __future__ import annotations
 
 import os
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..architectures import HookUnavailable
-from ..hooked import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
-
-
-class RemoteUnavailable(RuntimeError):
-    """Remote (NDIF) execution was asked for but cannot run from here."""
+from ..errors import HookUnavailable as HookUnavailable
+from ..errors import RemoteUnavailable as RemoteUnavailable
+from .model import HookedModel
+from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
 
 
 def _envoy(root: Any, path: str) -> Any:
@@ -38,20 +37,23 @@ def _relative(path: str, backbone: str) -> str:
     raise HookUnavailable(f"{path!r} is not inside the backbone {backbone!r}: nnsight cannot trace it")
 
 
-def _module(model, layer: int, arch, proj: bool = False):
+def _module(model: HookedModel, layer: int, arch, proj: bool = False):
     """The real attention module (or its output projection) of block ``layer``."""
     attn = model.layers[layer].get_submodule(arch.attention)
     return attn.get_submodule(arch.attn_output_proj) if proj else attn
 
 
-def _traced(model) -> Any:
+# One nnsight wrapper per backbone, built on first use and dropped with the model.
+_TRACED: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
+
+
+def _traced(model: HookedModel) -> Any:
     from nnsight import NNsight
 
-    net = model.__dict__.get("_nnsight")
-    if net is None:
-        net = NNsight(model.backbone)
-        model.__dict__["_nnsight"] = net
-    return net
+    backbone = model.backbone
+    if backbone not in _TRACED:
+        _TRACED[backbone] = NNsight(backbone)
+    return _TRACED[backbone]
 
 
 def _check_remote() -> None:
@@ -66,7 +68,7 @@ def _check_remote() -> None:
         )
 
 
-def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Callable]], *, remote: bool,
+def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Callable]], *, remote: bool,
                past_key_values: Any, use_cache: bool) -> Any:
     """The backbone's output, with ``hooks`` applied at their sites inside an nnsight trace."""
     if remote:
@@ -93,12 +95,11 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     mask_2d = inputs["attention_mask"]
     start = 0 if past_key_values is None else arch.kv_cache.length(past_key_values)
-    model.__dict__["chunk_start"] = start
     wanted = set(by_name)
     try:
         # ``remote`` goes to nnsight only when asked: a model's forward that takes no **kwargs
         # would otherwise receive it.
-        with net.trace(**arch.hf_kwargs(inputs), **model.cache_kwargs(past_key_values, use_cache),
+        with model.starting_at(start), net.trace(**arch.hf_kwargs(inputs), **model.cache_kwargs(past_key_values, use_cache),
                        **({"remote": True} if remote else {})):
             for i in range(model.n_layers):
                 b = f"blocks.{i}."
@@ -151,8 +152,6 @@ def run_traced(model, inputs: dict[str, Tensor], hooks: Sequence[tuple[str, Call
         if remote:
             raise RemoteUnavailable(f"remote execution failed: {exc}") from exc
         raise
-    finally:
-        model.__dict__["chunk_start"] = 0
     return result
 
 

@@ -7,7 +7,7 @@ cache folder.
 
 Under ``torchrun --nproc-per-node N -m audiolens reproduce ...`` (or ``accelerate launch``) the
 study is data parallel: each rank studies its share of the clips, rank 0 merges the record shards
-and writes the tables and figures (see :meth:`audiolens.study.Study.run`).
+and writes the tables and figures (see :meth:`audiolens.study.runner.Study.run`).
 
 Example:
     >>> out = reproduce()  # doctest: +SKIP
@@ -28,16 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .audio import AudioNote
+from ..audio import AudioNote
 from .distributed import World, local_device, world
-from .study import DEFAULT_SCALES, Study, model_label
+from .runner import DEFAULT_SCALES, Study, model_label
 from .tables import attribute_order
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .data import AttributeDataset
-    from .hooked import HookedAudioLM
+    from ..data import AttributeDataset
+    from ..hooked import HookedAudioLM
 
 DEFAULT_PER_LABEL = 16  # synthesized clips per label: 32 gender + 128 language clips
 PAPER_GAP = 5
@@ -63,7 +63,7 @@ def cache_dir() -> Path:
 def demo_model() -> HookedAudioLM | None:
     """The packaged demo model (``audiolens.models.demo()``), or None when this install lacks
     its checkpoint."""
-    from .models import demo
+    from ..models import demo
 
     try:
         return demo()
@@ -77,8 +77,8 @@ def load_model(
     """The model to study and its name: a :class:`HookedAudioLM` as is, a checkpoint id or
     path through ``from_pretrained`` (on this rank's GPU when there is one), or (None) the demo
     model, else the tiny random one."""
-    from .hooked import HookedAudioLM
-    from .models import tiny_qwen2_audio
+    from ..hooked import HookedAudioLM
+    from ..models import tiny_qwen2_audio
 
     if isinstance(model, HookedAudioLM):
         return model, model_label(model)
@@ -106,11 +106,11 @@ def load_data(
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
     ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
-    from .data import AttributeDataset, DataError, load_sakura
-    from .data.dataset import existing_folder
-    from .data.sakura import find_track_dir
-    from .data.synth import plan, synthesize
-    from .tasks import SAKURA_TASKS
+    from ..data import AttributeDataset, DataError, load_sakura
+    from ..data.dataset import existing_folder
+    from ..data.sakura import find_track_dir
+    from ..data.synth import plan, synthesize
+    from ..tasks import SAKURA_TASKS
 
     if data is not None and not isinstance(data, (str, Path)):
         sets = list(data)

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from jaxtyping import Int
 
-from .interventions import Enrich
-from .lens import LensResult
-from .metrics import best_layer
+from ..interventions import Enrich
+from ..lenses.result import LensResult
+from ..metrics import best_layer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .batch import AudioBatch
-    from .hooked import HookedAudioLM
-    from .lens import LogitLens
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
+    from ..lenses.logit import LogitLens
 
 T = TypeVar("T")
 
@@ -229,7 +229,7 @@ def enrich_sweep(
     """
     from tqdm.auto import tqdm
 
-    from .batch import AudioBatch
+    from ..batch import AudioBatch
 
     batches = [test] if isinstance(test, AudioBatch) else list(test)
     layers = candidate_layers(model.n_layers, gap)

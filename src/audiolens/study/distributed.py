@@ -23,15 +23,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from ..errors import RankError as RankError
+
 T = TypeVar("T")
 
 # Ranks wait at a barrier for the slowest one; a run resumed after one rank was killed leaves
 # that rank all the remaining work while the others wait, which can take hours on a large model.
 BARRIER_TIMEOUT = timedelta(hours=12)
-
-
-class RankError(RuntimeError):
-    """Raised on the other ranks when a step that rank 0 runs for everyone fails there."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -125,14 +124,3 @@ def _seconds(model, batch, index: Tensor) -> Tensor | None:
     is_audio = audio[rows, safe] & (index >= 0)
     out = rank[rows, safe].float() / rate
     return torch.where(is_audio, out, torch.tensor(float("nan")))
-
-
-def seconds_ticks(seconds: np.ndarray, step: float = 0.5) -> tuple[list[int], list[str]]:
-    """Tick positions (indices) and labels every ``step`` seconds for a row of seconds."""
-    ticks, labels, next_mark = [], [], 0.0
-    for j, s in enumerate(seconds):
-        if np.isfinite(s) and s >= next_mark - 1e-9:
-            ticks.append(j)
-            labels.append(f"{s:.1f}")
-            next_mark = s + step
-    return ticks, labels

@@ -7,7 +7,7 @@ frames add ``model, attribute, prompt, intervention`` columns in front.
 
 Example:
     >>> import torch
-    >>> from audiolens.lens import LensResult
+    >>> from audiolens.lenses.result import LensResult
     >>> res = LensResult(label_logits=torch.tensor([[[[2.0, 0.0]]], [[[0.0, 1.0]]]]),
     ...                  targets=torch.tensor([1]), labels=("male", "female"),
     ...                  positions=("last",), label_token_ids=(5, 6), ids=["clip"])
@@ -25,22 +25,30 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
-from . import metrics
+from .. import metrics
 
 if TYPE_CHECKING:
     import pandas as pd
+    from torch import Tensor
 
-    from .lens import LensResult
-    from .records import RecordStore
+
+class Scored(Protocol):
+    """What the tables read of a lens result (:class:`~audiolens.lenses.result.LensResult`)."""
+
+    label_logits: Tensor
+    label_probs: Tensor | None
+    targets: Tensor | None
+    labels: tuple[str, ...]
+    positions: tuple[str, ...]
+    ids: list[str]
+
+    def logits_at(self, position: str = "last") -> Tensor: ...
 
 #: Columns of :func:`lens_frame` (``vocab_probability`` only when the lens computed it).
 LENS_COLUMNS = (
@@ -51,7 +59,7 @@ LENS_COLUMNS = (
 INFO_COLUMNS = ("position", "layer", "n", "n_correct", "info_score", "low", "high")
 
 
-def _positions(result: LensResult, positions: str | Sequence[str] | None) -> list[str]:
+def _positions(result: Scored, positions: str | Sequence[str] | None) -> list[str]:
     if positions is None:
         return list(result.positions)
     chosen = [positions] if isinstance(positions, str) else [str(p) for p in positions]
@@ -61,7 +69,7 @@ def _positions(result: LensResult, positions: str | Sequence[str] | None) -> lis
     return chosen
 
 
-def lens_frame(result: LensResult, positions: str | Sequence[str] | None = None) -> pd.DataFrame:
+def lens_frame(result: Scored, positions: str | Sequence[str] | None = None) -> pd.DataFrame:
     """One row per sample × position × layer × label of ``result`` (in that order).
 
     Columns: ``id``; ``label`` (the label this row scores); ``target`` (the sample's true label,
@@ -104,7 +112,7 @@ def lens_frame(result: LensResult, positions: str | Sequence[str] | None = None)
     return pd.DataFrame(out)
 
 
-def info_frame(result: LensResult, positions: str | Sequence[str] | None = None) -> pd.DataFrame:
+def info_frame(result: Scored, positions: str | Sequence[str] | None = None) -> pd.DataFrame:
     """One row per position × layer: ``n`` samples, ``n_correct`` of them predicted right,
     ``info_score = n_correct / n`` (Eq. 2, the same numbers as ``result.info_scores``) and its
     95 % Wilson interval ``low``–``high``."""
@@ -122,67 +130,4 @@ def info_frame(result: LensResult, positions: str | Sequence[str] | None = None)
     return pd.DataFrame(rows, columns=list(INFO_COLUMNS))
 
 
-def stack(frames: Iterable[tuple[Mapping[str, object], pd.DataFrame]]) -> pd.DataFrame:
-    """Concatenate frames, each with its ``keys`` as constant columns in front.
-
-    Example:
-        >>> import pandas as pd
-        >>> stack([({"model": "m"}, pd.DataFrame({"x": [1, 2]}))])
-          model  x
-        0     m  1
-        1     m  2
-    """
-    import pandas as pd
-
-    parts = []
-    for keys, df in frames:
-        df = df.copy()
-        for i, (name, value) in enumerate(keys.items()):
-            df.insert(i, name, value)
-        parts.append(df)
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
-
-
-def over_records(store: RecordStore, table: Callable[[LensResult], pd.DataFrame]) -> pd.DataFrame:
-    """``table`` (e.g. :func:`lens_frame`) of every lens result in ``store``, stacked under
-    ``model, attribute, prompt, intervention`` columns."""
-    return stack(
-        (
-            {"model": k.model, "attribute": k.attribute, "prompt": k.prompt,
-             "intervention": k.intervention},
-            table(store.result(k.model, k.attribute, k.prompt, k.intervention)),
-        )
-        for k in store.record_keys()
-    )
-
-
-def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` to ``path`` as Parquet (needs ``pyarrow``: ``pip install audiolens[data]``).
-
-    The file appears whole or not at all: it is written next to ``path`` and then renamed.
-    """
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            "writing Parquet needs pyarrow: pip install 'audiolens[data]' (or pyarrow)"
-        ) from None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-__all__ = [
-    "INFO_COLUMNS", "LENS_COLUMNS", "info_frame", "lens_frame", "over_records", "stack",
-    "write_parquet",
-]
+__all__ = ["INFO_COLUMNS", "LENS_COLUMNS", "Scored", "info_frame", "lens_frame"]

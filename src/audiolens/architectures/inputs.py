@@ -1,0 +1,222 @@
+"""Turning clips and a prompt into an :class:`~audiolens.batch.AudioBatch` for one family.
+
+The default path renders the prompt with the chat template and lets the HF processor expand the
+audio placeholder (:func:`processor_encode`); families whose processor cannot do that give their
+own ``encode`` (see :class:`~audiolens.architectures.base.Architecture`), built on
+:func:`left_pad`. Everything here reads the wrapped model only through
+:class:`~audiolens.architectures.base.WrappedModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from jaxtyping import Bool
+from torch import Tensor
+
+from ..audio import check_rate, prepare_waveform
+from ..batch import AudioBatch
+from ..tasks import Prompt
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
+
+    from .base import WrappedModel
+
+
+@dataclass
+class Encoded:
+    """What a family's ``encode`` returns: per-row model inputs (left-padded, with an
+    ``attention_mask``) and named ``(batch, seq)`` spans, at least ``"audio"``."""
+
+    inputs: dict[str, Tensor]
+    spans: dict[str, Bool[Tensor, "batch seq"]]
+
+
+def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:
+    """The chat-template text for one row: audio (and question) in the user turn, then the
+    probing prefix as the start of the assistant turn, with no end-of-turn token after it."""
+    # The template may live on the processor or only on its tokenizer: render with its owner.
+    owner = next((o for o in (processor, getattr(processor, "tokenizer", None))
+                  if getattr(o, "chat_template", None)), None)
+    if owner is None:
+        raise ValueError(
+            f"{type(processor).__name__} has no chat template, so the prompt cannot be rendered "
+            "the way the model was trained; set processor.chat_template (see the model card)"
+        )
+    content: list[dict] = [{"type": "audio", "audio": "<audio>"}]
+    if prompt.question:
+        content.append({"type": "text", "text": prompt.question})
+    messages = [{"role": "user", "content": content}]
+    text = owner.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return text + prompt.prefix
+
+
+def _token_ends(tokenizer, ids: list[int], text: str) -> list[int]:
+    """Character offset in ``text`` where each token of ``ids`` ends.
+
+    Fast tokenizers report offsets; for the others (e.g. tiktoken-based ones) the end of token
+    i is the length of the decoded text of tokens 0..i.
+    """
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [b for _, b in enc["offset_mapping"]]
+    return [len(tokenizer.decode(ids[: i + 1])) for i in range(len(ids))]
+
+
+def tail_offsets(tokenizer, text: str, start: int, end: int) -> list[int]:
+    """For the tokens of ``text`` overlapping characters ``start:end``: how many tokens before
+    the last token of ``text`` each sits (the audio placeholder may expand to any number of
+    tokens, but everything after it keeps its distance from the end).
+
+    Example:
+        >>> from audiolens.models.tiny import build_tokenizer
+        >>> text = "Audio: the speaker's gender is"
+        >>> tail_offsets(build_tokenizer(), text, text.index("gender"), text.index("gender") + 6)
+        [1]
+    """
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ends = _token_ends(tokenizer, ids, text)
+    starts = [0, *ends[:-1]]
+    hits = [i for i, (a, b) in enumerate(zip(starts, ends)) if a < end and b > start]
+    return [len(ids) - 1 - i for i in hits]
+
+
+def attribute_offset(tokenizer, text: str, prompt: Prompt) -> int:
+    """How many tokens before the last one the attribute word's last token sits in ``text``
+    (which ends with ``prompt.prefix``)."""
+    word_start = len(text) - len(prompt.prefix) + prompt.prefix.rindex(prompt.attribute_word)
+    offsets = tail_offsets(tokenizer, text, word_start, word_start + len(prompt.attribute_word))
+    if not offsets:
+        raise ValueError(f"attribute word {prompt.attribute_word!r} not found among the tokens")
+    return offsets[-1]
+
+
+def text_spans(tokenizer, text: str, prompt: Prompt, n_rows: int, seq_len: int) -> dict[str, Tensor]:
+    """``"question"`` (when the prompt has one, after the audio) and ``"prefix"`` (the
+    assistant's probing prefix) as ``(batch, seq)`` masks of a left-padded batch."""
+    spans = {}
+    prefix_start = len(text) - len(prompt.prefix)
+    ranges = {"prefix": (prefix_start, len(text))}
+    if prompt.question and prompt.question in text[:prefix_start]:
+        q = text[:prefix_start].rindex(prompt.question)
+        ranges["question"] = (q, q + len(prompt.question))
+    for name, (a, b) in ranges.items():
+        mask = torch.zeros(n_rows, seq_len, dtype=torch.bool)
+        mask[:, [seq_len - 1 - o for o in tail_offsets(tokenizer, text, a, b)]] = True
+        spans[name] = mask
+    return spans
+
+
+def audio_window(processor: ProcessorMixin) -> tuple[int, float | None]:
+    """The processor's sampling rate and the longest clip (seconds) one audio window holds
+    (None where the feature extractor sets no limit)."""
+    # transformers names the audio component feature_extractor or (Granite, Phi-4) audio_processor.
+    fe = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    if fe is None:
+        raise ValueError(f"{type(processor).__name__} has no feature extractor (audio component)")
+    rate = int(fe.sampling_rate)
+    samples = getattr(fe, "n_samples", None)
+    if samples is None and getattr(fe, "chunk_length", None):
+        samples = fe.chunk_length * rate
+    return rate, (None if samples is None else samples / rate)
+
+
+def processor_encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> Encoded:
+    """Default ``encode``: the HF processor expands the audio placeholder and extracts features.
+
+    Padding is asked of the text alone: passed to the whole processor it would also reach the
+    feature extractor, which would then pad to the longest clip instead of its fixed window.
+    """
+    processor = model.processor
+    tokenizer = processor.tokenizer
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # positions and caches assume left padding
+    try:
+        enc = processor(
+            text=texts, audio=waves, sampling_rate=model.sampling_rate, return_tensors="pt",
+            text_kwargs={"padding": True},
+        )
+    finally:
+        tokenizer.padding_side = side
+    inputs = {k: v for k, v in enc.items() if isinstance(v, Tensor)}
+    if model.audio_token_id is None:
+        raise ValueError(
+            f"{model.architecture.name} has no audio placeholder token, so its processor's output "
+            "names no audio span: the family needs its own encode (see Architecture.encode)"
+        )
+    return Encoded(inputs=inputs, spans={"audio": inputs["input_ids"] == model.audio_token_id})
+
+
+def prepare_batch(
+    model: WrappedModel,
+    audios: Sequence[np.ndarray | Tensor],
+    sampling_rate: int | Sequence[int],
+    prompt: Prompt,
+    labels: Sequence[str] | None = None,
+    *,
+    label_set: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    truncate: bool = False,
+) -> AudioBatch:
+    """Check, resample and encode ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
+    if len(audios) == 0:
+        raise ValueError("prepare needs at least one audio clip")
+    if isinstance(sampling_rate, Sequence):
+        rates = list(sampling_rate)
+    else:
+        rates = [sampling_rate] * len(audios)
+    if len(rates) != len(audios):
+        raise ValueError(f"{len(rates)} sampling rates for {len(audios)} clips")
+    ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
+    target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
+    waves = [
+        prepare_waveform(a, check_rate(sr, name=f"clip {i!r}"), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
+                         truncate=truncate)
+        for a, sr, i in zip(audios, rates, ids)
+    ]
+
+    label_set = tuple(label_set) if label_set is not None else prompt.labels
+    targets = None
+    if labels is not None:
+        if len(labels) != len(audios):
+            raise ValueError(f"{len(labels)} labels for {len(audios)} clips")
+        if label_set is None:
+            raise ValueError("labels given but no label set: use a task prompt or pass label_set=")
+        unknown = sorted({lab for lab in labels if lab not in label_set})
+        if unknown:
+            raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
+        targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
+
+    text = (model.architecture.render or render_prompt)(model.processor, prompt)
+    encode = model.architecture.encode or processor_encode
+    enc = encode(model, [text] * len(waves), waves)
+    inputs = dict(enc.inputs)
+    mask = inputs["attention_mask"]
+    # Explicit position ids make a left-padded row compute exactly what it computes alone.
+    inputs.setdefault("position_ids", (mask.long().cumsum(-1) - 1).clamp(min=0))
+
+    audio = enc.spans["audio"]
+    if not audio.any(dim=1).all():
+        raise ValueError(
+            "some rows have no audio tokens: the chat template dropped the audio, or the clip "
+            "is too short to give the encoder one frame"
+        )
+    last = torch.full((len(waves),), mask.shape[1] - 1, dtype=torch.long)
+    attribute = last - attribute_offset(model.tokenizer, text, prompt)
+    spans = {**text_spans(model.tokenizer, text, prompt, len(waves), mask.shape[1]), **enc.spans}
+    if "question" in spans and (spans["question"] & audio).any():
+        spans.pop("question")  # the question came before the audio: no fixed distance to the end
+    return AudioBatch(
+        inputs=inputs,
+        spans={**spans, "padding": mask == 0},
+        positions={"last": last, "attribute": attribute},
+        prompt=prompt,
+        targets=targets,
+        label_set=label_set,
+        ids=ids,
+    )

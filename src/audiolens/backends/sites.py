@@ -1,0 +1,71 @@
+"""The hook-site algebra both backends share: attention masks as bools and back, residual
+branch scaling, and the split of the attention output into heads.
+
+Example:
+    >>> import torch
+    >>> allowed = bool_attention_mask(None, torch.ones(1, 3), q_len=3, past=0, device="cpu")
+    >>> allowed[0, 0].int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import HookUnavailable
+
+
+def scaled(x: Tensor, m: float) -> Tensor:
+    return x if m == 1.0 else x * m
+
+
+def unscaled(x: Tensor, m: float) -> Tensor:
+    return x if m == 1.0 else x / m
+
+
+def head_dim_of(attn: nn.Module, proj: nn.Module) -> int:
+    """Width of one head: the attention's ``head_dim``, or its input width over its head count."""
+    head_dim = getattr(attn, "head_dim", None) or getattr(getattr(attn, "config", None), "head_dim", None)
+    if not head_dim:
+        heads = next((getattr(attn, n) for n in ("num_heads", "heads", "num_attention_heads")
+                      if isinstance(getattr(attn, n, None), int)), None)
+        head_dim = proj.in_features // heads if heads else None
+    if not head_dim:
+        raise HookUnavailable(f"{type(attn).__name__} says neither its head_dim nor its head count, "
+                              "so heads cannot be split")
+    return int(head_dim)
+
+
+def model_attention_mask(allowed: Tensor, original: Tensor | None, was_allowed: Tensor | None = None) -> Tensor:
+    """``allowed`` (bools, True = may attend) in the form the layer was given: bools, or an
+    additive float mask (eager attention) of the original's dtype. With ``was_allowed`` (the
+    original as bools) only the entries that changed are rewritten, so every other entry of an
+    additive mask, fully masked padding rows included, stays bit-identical."""
+    if original is None or original.dtype == torch.bool:
+        return allowed
+    low = torch.finfo(original.dtype).min
+    if was_allowed is None:
+        return torch.zeros(allowed.shape, dtype=original.dtype, device=original.device).masked_fill(~allowed, low)
+    was_allowed = was_allowed.expand(allowed.shape)
+    out = original.expand(allowed.shape).clone()
+    out = out.masked_fill(was_allowed & ~allowed, low)
+    return out.masked_fill(~was_allowed & allowed, 0.0)
+
+
+def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor:
+    """The layer's attention mask as (batch, 1, q, k) bools, True = may attend."""
+    if mask is not None:
+        as_bool = mask.clone() if mask.dtype == torch.bool else mask == 0
+        if as_bool.shape[-2] == 1 and q_len > 1:
+            # A padding-only mask (batch, 1, 1, k): the layer applies causality itself.
+            k_len = as_bool.shape[-1]
+            q_pos = torch.arange(k_len - q_len, k_len, device=as_bool.device)[:, None]
+            as_bool = as_bool & (torch.arange(k_len, device=as_bool.device)[None, :] <= q_pos)
+        return as_bool
+    # SDPA passes None for an unpadded causal batch: build the causal mask it implies.
+    k_len = past + q_len
+    q_pos = torch.arange(past, k_len, device=device)[:, None]
+    causal = torch.arange(k_len, device=device)[None, :] <= q_pos
+    keep = mask_2d.to(device=device, dtype=torch.bool)[:, None, None, -k_len:]
+    return causal[None, None] & keep

@@ -1,0 +1,209 @@
+"""The PyTorch-hook backend: small forward hooks on the HF modules feed the wrapper's
+HookPoints during one forward pass, and are always removed afterwards.
+
+Decoder layer input → ``hook_resid_pre``; attention keyword ``attention_mask`` →
+``hook_attn_mask``; attention output → ``hook_attn_out`` / ``hook_resid_mid``; MLP output →
+``hook_mlp_out``; output projection input → ``attn.hook_z``; layer output →
+``hook_resid_post``; final norm output → ``ln_final.hook_normalized``. Component hooks are
+attached only when something listens to them.
+
+Example:
+    >>> with routed(model, batch.inputs["attention_mask"]):  # doctest: +SKIP
+    ...     out = model.backbone(**batch.inputs)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
+
+from ..errors import HookUnavailable
+from .model import HookedModel
+from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
+
+
+@contextlib.contextmanager
+def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
+    """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
+    handles = []
+    layers = model.layers
+    arch, m = model.architecture, model.cfg.residual_multiplier
+    try:
+        for i, layer in enumerate(layers):
+            block = model.blocks[i]
+            attn = layer.get_submodule(arch.attention)
+            handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
+            handles.append(layer.register_forward_hook(_post_hook(block)))
+            handles.append(attn.register_forward_pre_hook(
+                _mask_hook(block, model, attention_mask), with_kwargs=True))
+            handles.append(attn.register_forward_hook(_attn_out_hook(block, m)))
+            if model.components_missing:
+                continue
+            # Component hooks are attached only when asked: they cost time on every layer.
+            if active(block.hook_mlp_out):
+                handles.append(layer.get_submodule(arch.mlp).register_forward_hook(_mlp_hook(block, m)))
+            if active(block.attn.hook_z):
+                proj = attn.get_submodule(arch.attn_output_proj)
+                handles.append(proj.register_forward_pre_hook(_z_hook(block, head_dim_of(attn, proj))))
+            if active(block.attn.hook_pattern):
+                handles.append(attn.register_forward_hook(
+                    _pattern_hook(block, model, attention_mask), with_kwargs=True))
+        handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for block in model.blocks:
+            block.__dict__.pop("_resid_pre", None)
+
+
+def active(hook: HookPoint | None) -> bool:
+    """Whether anything is attached to ``hook`` (an absent hook point is inactive)."""
+    return hook is not None and bool(hook.fwd_hooks)
+
+
+
+def _pre_hook(block: nn.Module):
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        new = block.hook_resid_pre(hidden) if active(block.hook_resid_pre) else hidden
+        if active(getattr(block, "hook_resid_mid", None)):
+            block.__dict__["_resid_pre"] = new
+        if new is hidden:
+            return None
+        if args:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
+
+    return hook
+
+
+def _post_hook(block: nn.Module):
+    def hook(module, args, output):
+        if not active(block.hook_resid_post):
+            return None
+        hidden = output[0] if isinstance(output, tuple) else output
+        new = block.hook_resid_post(hidden)
+        if new is hidden:
+            return None
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+
+    return hook
+
+
+def _attn_out_hook(block: nn.Module, m: float):
+    """``hook_attn_out`` (what attention adds to the stream, m · output) and ``hook_resid_mid``
+    (resid_pre plus that); edits go back to the layer as the output it then scales by m."""
+
+    def hook(module, args, output):
+        attn_hook = getattr(block, "hook_attn_out", None)
+        mid_hook = getattr(block, "hook_resid_mid", None)
+        if not (active(attn_hook) or active(mid_hook)):
+            return None
+        out = output[0]
+        changed = False
+        if active(attn_hook):
+            added = scaled(out, m)
+            new = attn_hook(added)
+            if new is not added:
+                out, changed = unscaled(new, m), True
+        if active(mid_hook):
+            resid_pre = block.__dict__["_resid_pre"]
+            mid = resid_pre + scaled(out, m)  # the same sum the decoder layer forms next
+            new = mid_hook(mid)
+            if new is not mid:
+                out, changed = unscaled(new - resid_pre, m), True
+        return (out, *output[1:]) if changed else None
+
+    return hook
+
+
+def _mlp_hook(block: nn.Module, m: float):
+    def hook(module, args, output):
+        out = output[0] if isinstance(output, tuple) else output
+        added = scaled(out, m)
+        new = block.hook_mlp_out(added)
+        if new is added:
+            return None
+        new = unscaled(new, m)
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+
+    return hook
+
+
+def _z_hook(block: nn.Module, head_dim: int):
+    """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
+
+    def hook(module, args):
+        x = args[0]
+        z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
+        new = block.attn.hook_z(z)
+        if new is z:
+            return None
+        return (new.reshape(x.shape), *args[1:])
+
+    return hook
+
+
+def _pattern_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tensor):
+    """``attn.hook_pattern`` ``(batch, head, query, key)``: the layer's own attention weights,
+    recomputed with eager attention from the same inputs (the run itself keeps its kernel)."""
+
+    def hook(module, args, kwargs, output):
+        if model.chunk_start:
+            raise HookUnavailable("attention patterns are read in a full forward, not a cached step")
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        allowed = bool_attention_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
+        additive = model_attention_mask(allowed, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
+        config = getattr(module, "config", None)
+        if not hasattr(config, "_attn_implementation"):
+            raise HookUnavailable(
+                f"attn.hook_pattern: {type(module).__name__} does not choose its attention kernel from "
+                "config._attn_implementation, so its weights cannot be recomputed"
+            )
+        kernel = config._attn_implementation
+        config._attn_implementation = "eager"
+        try:
+            # Recomputed without the cache: under either name, it would store this step's keys twice.
+            no_cache = {k: None for k in ("cache", "past_key_values") if k in kwargs}
+            _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, **no_cache})
+        finally:
+            config._attn_implementation = kernel
+        new = block.attn.hook_pattern(weights)
+        if new is not weights:
+            raise HookUnavailable(
+                "attn.hook_pattern is read-only; to change attention, edit attn.hook_z or mask "
+                "keys with AudioMask / hook_attn_mask"
+            )
+
+    return hook
+
+
+def _mask_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tensor):
+    def hook(module, args, kwargs):
+        if not active(block.hook_attn_mask):
+            return None
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
+        before = as_bool.clone()  # a hook may edit its input in place
+        new = block.hook_attn_mask(as_bool)
+        if new is as_bool and torch.equal(new, before):
+            return None
+        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask, before)}
+
+    return hook
+
+
+def _norm_hook(ln_final: nn.Module):
+    def hook(module, args, output):
+        if not active(ln_final.hook_normalized):
+            return None
+        new = ln_final.hook_normalized(output)
+        return None if new is output else new
+
+    return hook

@@ -1,0 +1,19 @@
+"""Lenses: what each layer's residual says about the answer.
+
+- :class:`LogitLens` (Eq. 1): the model's own final norm and unembedding on every layer's
+  residual, read on the label tokens; :class:`LensResult` holds the label logits and computes the
+  paper's quantities (Eq. 2–4), tables (:mod:`~audiolens.lenses.frames`) and plots
+  (:mod:`~audiolens.lenses.plots`, matplotlib only when asked).
+- :class:`TunedLens`: a trained affine translator per layer before the same head.
+- :class:`TokenLens`: the top-k vocabulary tokens each layer decodes to, at every position.
+
+Example:
+    >>> res = al.LogitLens(task).run(model, batch)  # doctest: +SKIP
+"""
+
+from .logit import Lens, LogitLens
+from .result import LensResult
+from .token import TokenLens, TokenLensResult
+from .tuned import TunedLens
+
+__all__ = ["Lens", "LensResult", "LogitLens", "TokenLens", "TokenLensResult", "TunedLens"]

@@ -1,0 +1,21 @@
+"""The paper's protocol over data sets, resumable and data-parallel.
+
+- :mod:`~audiolens.study.runner`: :class:`Study`, which runs the lens passes per model,
+  attribute, prompt and intervention and writes per-sample records as it goes;
+- :mod:`~audiolens.study.sweep`: Eq. 5's enrichment (choice of ℓ̄ on probe clips, the λ sweep);
+- :mod:`~audiolens.study.records`: the record files, their lock and their integrity checks;
+- :mod:`~audiolens.study.tables` and :mod:`~audiolens.study.figures`: Tables II–III and
+  Figs. 2–5 from the records;
+- :mod:`~audiolens.study.distributed`: ``torchrun`` ranks;
+- :mod:`~audiolens.study.reproduce`: the whole protocol in one call (``audiolens reproduce``).
+
+Example:
+    >>> study = al.Study(model, datasets, out="results/")  # doctest: +SKIP
+    >>> study.run(); study.table2()                        # doctest: +SKIP
+"""
+
+from .records import RecordStore
+from .runner import Study
+from .sweep import SweepResult, enrich_sweep, select_enrich_layer, split
+
+__all__ = ["RecordStore", "Study", "SweepResult", "enrich_sweep", "select_enrich_layer", "split"]
