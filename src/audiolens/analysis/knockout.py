@@ -18,8 +18,65 @@ from torch import Tensor
 
 from ..interventions import AudioMask
 from ..lenses.logit import LogitLens
+from ..lenses.result import LensResult
 from ..tasks import Task
 from .common import label_names, targets_of
+
+KNOCKOUT = "knockout_"  # prefix of the knockout interventions' names in a study
+
+
+def knockout_windows(n_layers: int, window: int) -> tuple[int, list[int]]:
+    """The window depth clipped to 1..``n_layers``, and the first block of each window of that
+    many consecutive blocks.
+
+    Example:
+        >>> knockout_windows(4, 3)
+        (3, [1, 2])
+    """
+    window = max(1, min(int(window), n_layers))
+    return window, list(range(1, n_layers - window + 2))
+
+
+def knockout_interventions(
+    n_layers: int, window: int, keys: Sequence[str] = ("audio", "question")
+) -> dict[str, list[AudioMask]]:
+    """``knockout_{keys}`` (every block) and ``knockout_{keys}_{start}-{end}`` (each window of
+    ``window`` blocks) for each span in ``keys``: the answer token cannot read them there.
+
+    Example:
+        >>> sorted(knockout_interventions(4, 3))[:3]
+        ['knockout_audio', 'knockout_audio_1-3', 'knockout_audio_2-4']
+    """
+    window, starts = knockout_windows(n_layers, window)
+    out: dict[str, list[AudioMask]] = {}
+    for span in keys:
+        out[f"{KNOCKOUT}{span}"] = [AudioMask(keys=span)]
+        for start in starts:
+            end = start + window - 1
+            out[f"{KNOCKOUT}{span}_{start}-{end}"] = [AudioMask(keys=span, layers=range(start, end + 1))]
+    return out
+
+
+def parse_knockout(name: str) -> tuple[str, str] | None:
+    """The key span and window (``"all"`` for every block) of a name from
+    :func:`knockout_interventions`; None for any other name.
+
+    Example:
+        >>> parse_knockout("knockout_audio_1-3"), parse_knockout("knockout_question")
+        (('audio', '1-3'), ('question', 'all'))
+    """
+    if not name.startswith(KNOCKOUT):
+        return None
+    span, _, window = name[len(KNOCKOUT):].partition("_")
+    return span, window or "all"
+
+
+def target_probability(result: LensResult, targets: Tensor | None = None) -> Float[Tensor, " batch"]:
+    """Per row, the probability of its target (``targets``, default the result's) under a
+    softmax over the label set, at the last token and the last layer."""
+    targets = result.targets if targets is None else torch.as_tensor(targets)
+    p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
+    return p[torch.arange(len(targets)), targets]
 
 
 @dataclass
@@ -82,19 +139,14 @@ def attention_knockout(
         >>> ko.summary()  # mean change in the target's probability per window  # doctest: +SKIP
     """
     targets = targets_of(batch)
-    window = max(1, min(int(window), model.n_layers))
-    starts = list(range(1, model.n_layers - window + 2))
+    window, starts = knockout_windows(model.n_layers, window)
     lens = LogitLens(label_names(labels), positions=("last",))
     variants = {"none": []}
     variants.update({str(s): [AudioMask(keys=keys, queries=queries, layers=range(s, s + window))] for s in starts})
     results = lens.run_many(model, batch, variants)
-
-    def prob(res) -> Tensor:
-        p = torch.softmax(res.logits_at("last")[model.n_layers], -1)
-        return p[torch.arange(len(targets)), targets]
-
     return KnockoutResult(
         keys=keys if isinstance(keys, str) else "custom", window=window, starts=starts,
-        base=prob(results["none"]), knocked=torch.stack([prob(results[str(s)]) for s in starts]),
+        base=target_probability(results["none"], targets),
+        knocked=torch.stack([target_probability(results[str(s)], targets) for s in starts]),
         ids=list(batch.ids),
     )

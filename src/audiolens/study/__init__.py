@@ -3,7 +3,11 @@
 - :mod:`~audiolens.study.runner`: :class:`Study`, which runs the lens passes per model,
   attribute, prompt and intervention and writes per-sample records as it goes;
 - :mod:`~audiolens.study.sweep`: Eq. 5's enrichment (choice of ℓ̄ on probe clips, the λ sweep);
+- :mod:`~audiolens.study.enrichment`: the study's enrichment phase on disk (probe/test split,
+  the sweep's setup file and rows, resumable);
 - :mod:`~audiolens.study.records`: the record files, their lock and their integrity checks;
+- :mod:`~audiolens.study.report`: :class:`~audiolens.study.report.Report`, the summary, tables,
+  figures and frames of a record store;
 - :mod:`~audiolens.study.tables` and :mod:`~audiolens.study.figures`: Tables II–III and
   Figs. 2–5 from the records;
 - :mod:`~audiolens.study.distributed`: ``torchrun`` ranks;

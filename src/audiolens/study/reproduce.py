@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 
 from ..audio import AudioNote
 from .distributed import World, local_device, world
-from .runner import DEFAULT_SCALES, Study, model_label
+from .enrichment import DEFAULT_SCALES
+from .runner import Study, model_label
 from .tables import attribute_order
 
 if TYPE_CHECKING:

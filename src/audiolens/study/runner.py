@@ -22,31 +22,28 @@ Example:
 from __future__ import annotations
 
 import sys
-import warnings
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from ..analysis.knockout import KNOCKOUT, knockout_interventions
 from ..interventions import AudioMask, Intervention
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
 from ..tasks import PROMPT_FORMATS
 from . import records as rec
 from .distributed import world
-from .sweep import (
-    candidate_layers,
-    random_source_layers,
-    select_enrich_layer,
-    sweep_jobs,
-    sweep_records,
-    sweep_variants,
+from .enrichment import (
+    DEFAULT_ENRICH,
+    DEFAULT_SCALES,
+    EnrichConfig,
+    EnrichmentPhase,
+    SweepPlan,
+    by_length,
 )
+from .report import Report
+from .sweep import candidate_layers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,11 +51,7 @@ if TYPE_CHECKING:
     from ..data import AttributeDataset, Sample
     from ..hooked import HookedAudioLM
 
-T = TypeVar("T")
-
 POSITIONS = ("last", "attribute")
-DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0)
-DEFAULT_ENRICH = MappingProxyType({"n_probe": 100, "scales": DEFAULT_SCALES, "seeds": 5})
 
 
 def default_interventions(model: HookedAudioLM | None = None) -> dict[str, list[Intervention]]:
@@ -67,26 +60,6 @@ def default_interventions(model: HookedAudioLM | None = None) -> dict[str, list[
     paper footnote 4), the audio span alone without a model."""
     spans = model.architecture.masked_spans if model is not None else ("audio",)
     return {"none": [], "audio_mask": [AudioMask(keys=spans[0] if len(spans) == 1 else tuple(spans))]}
-
-
-@dataclass
-class EnrichConfig:
-    """RQ5 setup. ``attributes=None`` picks the attribute with the lowest accuracy under
-    ``prompt`` (the paper's case study is the hardest one). An ``n_probe`` that would leave less
-    than half of the data set for testing becomes a fifth of it (the paper's 100 of 500)."""
-
-    n_probe: int = 100
-    scales: Sequence[float] = DEFAULT_SCALES
-    seeds: int = 5
-    gap: int = 5
-    prompt: str = "P3"
-    attributes: Sequence[str] | None = None
-
-    @classmethod
-    def of(cls, value: EnrichConfig | Mapping[str, Any] | None) -> EnrichConfig | None:
-        if value is None or isinstance(value, EnrichConfig):
-            return value
-        return cls(**dict(value))
 
 
 def model_label(model: HookedAudioLM) -> str:
@@ -187,6 +160,21 @@ class Study:
         study.store.verify()
         return study
 
+    @property
+    def report(self) -> Report:
+        """The study's :class:`~audiolens.study.report.Report`: tables, figures and frames from
+        its records."""
+        return Report(self.store, self.out, alpha=self.alpha)
+
+    @property
+    def _enrichment(self) -> EnrichmentPhase | None:
+        if self.enrich is None or self.model is None:
+            return None
+        return EnrichmentPhase(
+            self.enrich, self.store, self.model_name, self.datasets, prompts=self.prompts,
+            seed=self.seed, n_layers=self.model.n_layers, say=self._say,
+        )
+
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
         task = next((d.task for d in self.datasets if d.task.name == attribute), None)
@@ -277,7 +265,8 @@ class Study:
                 self._note_resume(found, done)
             # With an enrichment sweep the probe clips run first: ℓ̄ is chosen from them, and the
             # test clips' pass then carries the sweep's variants too (one pass per clip).
-            phases = self._phases()
+            enrichment = self._enrichment
+            phases = self._phases(enrichment)
             total = sum(
                 s.id not in done[key]
                 for phase in phases
@@ -293,7 +282,7 @@ class Study:
             with tqdm(
                 total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
             ) as bar:
-                sweeps: dict[str, _SweepPlan] = {}
+                sweeps: dict[str, SweepPlan] = {}
                 for k, phase in enumerate(phases):
                     for ds in self.datasets:
                         # Shortest clips first: a batch then pads little.
@@ -303,11 +292,13 @@ class Study:
                         ranks.barrier()  # every shard complete before rank 0 merges them
                         ranks.on_main(self._consolidate)
                     if k + 1 < len(phases):
-                        setups = ranks.on_main(self._plan_sweeps)
-                        sweeps = {a: _SweepPlan.of(setup, self) for a, setup in setups.items()}
-            if self.enrich is not None:
+                        setups = ranks.on_main(enrichment.plan)
+                        sweeps = {a: enrichment.sweep(setup) for a, setup in setups.items()}
+            if enrichment is not None:
                 # Whatever the passes left (a resumed folder, a changed setup) runs here.
-                ranks.on_main(lambda: self._run_enrich(setups))
+                ranks.on_main(lambda: enrichment.run(
+                    setups, self.model, self._batch, batch_size=self.batch_size,
+                    backend=self.backend, progress=self.progress))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -352,7 +343,7 @@ class Study:
         done: dict[rec.RecordKey, set[str]],
         bar,
         shard: int | None,
-        sweep: _SweepPlan | None = None,
+        sweep: SweepPlan | None = None,
     ) -> None:
         """Records of ``samples`` (this rank's share of ``ds``) into the main files, or into
         rank ``shard``'s files in a data-parallel run; with ``sweep``, the enrichment sweep's
@@ -388,114 +379,14 @@ class Study:
                     done[key].update(ids)
                     bar.update(len(ids))
 
-    def _phases(self) -> list[dict[str, list[Sample]]]:
+    def _phases(self, enrichment: EnrichmentPhase | None) -> list[dict[str, list[Sample]]]:
         """The clips of each attribute in the order they run: with an enrichment sweep, every
         probe clip first, then the rest; else all in one go."""
-        if self.enrich is None:
+        if enrichment is None:
             return [{d.task.name: list(d.samples) for d in self.datasets}]
-        split = {d.task.name: self._probe_test(d) for d in self.datasets}
+        split = {d.task.name: enrichment.probe_test(d) for d in self.datasets}
         return [{a: list(p.samples) for a, (p, _) in split.items()},
                 {a: list(t.samples) for a, (_, t) in split.items()}]
-
-    def _probe_test(self, ds: AttributeDataset) -> tuple[AttributeDataset, AttributeDataset]:
-        """The enrichment's probe and test splits of ``ds``. A probe split that would leave less
-        than half to test falls back to the paper's ratio (100 of 500: a fifth)."""
-        cfg = self.enrich
-        assert cfg is not None
-        n_probe = cfg.n_probe if 2 * cfg.n_probe <= len(ds) else max(1, len(ds) // 5)
-        return ds.split(n_probe, seed=self.seed)
-
-    def _sweep_attributes(self) -> list[AttributeDataset]:
-        """The data sets the sweep runs on: the configured attributes, else the one the model
-        answers worst on its probe clips (so that the test clips play no part in the choice)."""
-        cfg = self.enrich
-        assert cfg is not None
-        if cfg.prompt not in self.prompts:
-            raise ValueError(
-                f"enrichment prompt {cfg.prompt} is not among the study's prompts {self.prompts}"
-            )
-        by_name = {d.task.name: d for d in self.datasets}
-        if cfg.attributes is not None:
-            for attr in cfg.attributes:
-                if attr not in by_name:
-                    raise ValueError(f"enrichment attribute {attr!r} has no data set in this study")
-            return [by_name[a] for a in cfg.attributes]
-        acc = {a: self._probe_result(d).accuracy() for a, d in by_name.items()}
-        return [by_name[min(acc, key=lambda a: (acc[a], a))]] if acc else []
-
-    def _probe_result(self, ds: AttributeDataset) -> LensResult:
-        """The plain lens result of ``ds``'s probe clips under the enrichment prompt (their
-        records are on disk before the test clips run)."""
-        assert self.enrich is not None
-        probe = [s.id for s in self._probe_test(ds)[0]]
-        return self.store.result(self.model_name, ds.task.name, self.enrich.prompt, ids=probe)
-
-    def _plan_sweeps(self) -> dict[str, dict[str, Any]]:
-        """Set each sweep up from the probe clips' records (ℓ̄, written to its setup file);
-        the setups of the sweeps that have a layer to add, by attribute."""
-        setups = {ds.task.name: self._enrich_setup(ds) for ds in self._sweep_attributes()}
-        return {a: setup for a, setup in setups.items() if setup["source_layer"] is not None}
-
-    def _run_enrich(self, setups: Mapping[str, Mapping[str, Any]]) -> None:
-        """The rows of the planned sweeps (``setups``, by attribute) that the lens passes did
-        not write (all of them when the main records were already on disk): one prefix pass
-        per batch for every λ and seed."""
-        from tqdm.auto import tqdm
-
-        by_name = {d.task.name: d for d in self.datasets}
-        for attr, setup in setups.items():
-            ds = by_name[attr]
-            plan = _SweepPlan.of(setup, self)
-            lens = LogitLens(ds.task, positions=("last",))
-            test = list(self._probe_test(ds)[1].samples)
-            todo = _sweep_todo(plan.rows_path, _chunks(by_length(test), self.batch_size), plan.jobs)
-            # A killed sweep resumes at its first incomplete batch.
-            for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not self.progress):
-                ids = [s.id for s in chunk]
-                batch = self._batch(chunk, ds.task.prompt(setup["prompt"]))
-                plan.record(ids, lens.run_many(self.model, batch, plan.variants(ids), backend=self.backend))
-
-    def _enrich_setup(self, ds: AttributeDataset) -> dict[str, Any]:
-        """The sweep's setup for ``ds`` (ℓ̄ from the probe clips' wrong answers), written to
-        its setup file."""
-        cfg = self.enrich
-        assert cfg is not None
-        attr = ds.task.name
-        rows_path, setup_path = self.store.enrich_paths(self.model_name, attr, cfg.prompt)
-        probe, test = self._probe_test(ds)
-        probe_res = self._probe_result(ds)
-        setup = {
-            "attribute": attr,
-            "prompt": cfg.prompt,
-            "gap": cfg.gap,
-            "seed": self.seed,
-            "n_probe": len(probe),
-            "n_test": len(test),
-            "scales": [float(s) for s in cfg.scales],
-            "seeds": cfg.seeds,
-            "probe_ids": [s.id for s in probe],
-            "test_ids": [s.id for s in test],
-            "probe_info_wrong": None,
-            "source_layer": None,
-            "note": "",
-        }
-        wrong = ~probe_res.correct
-        if not wrong.any():
-            setup["note"] = "every probe sample is predicted correctly: no layer to select"
-            warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", stacklevel=2)
-        else:
-            setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
-            setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()
-        self._write_sweep_setup(setup_path, rows_path, setup)
-        return setup
-
-    def _write_sweep_setup(self, setup_path: Path, rows_path: Path, setup: dict[str, Any]) -> None:
-        """Write the sweep's setup; rows recorded under a different setup are dropped."""
-        if _sweep_changed(setup_path, setup) and rows_path.exists():
-            self._say(f"{setup['attribute']} ({setup['prompt']}): the enrichment setup changed; "
-                      "its sweep rows are recomputed")
-            rows_path.unlink()
-        rec.write_atomic(setup_path, _json(setup))
 
     # ------------------------------------------------------------------ reading
     def models(self) -> list[str]:
@@ -520,226 +411,39 @@ class Study:
         return models[0]
 
     def summary(self) -> pd.DataFrame:
-        """Critical layer and accuracy per (model, attribute, prompt) of the plain run."""
-        from .tables import summarize
-
-        return summarize(
-            (
-                (k.model, k.attribute, k.prompt, self.store.result(k.model, k.attribute, k.prompt))
-                for k in self.store.record_keys()
-                if k.intervention == "none"
-            ),
-            alpha=self.alpha,
-        )
-
-    def _write_table(self, df: pd.DataFrame, name: str, index: bool) -> None:
-        from .tables import to_markdown
-
-        # Atomic: runs of other models into the same folder rewrite the same tables.
-        folder = self.out / "tables"
-        rec.write_atomic(folder / f"{name}.csv", df.to_csv(index=index))
-        rec.write_atomic(folder / f"{name}.md", to_markdown(df, index=index, floatfmt=".4g") + "\n")
+        """Critical layer and accuracy per (model, attribute, prompt) of the plain run
+        (:meth:`Report.summary <audiolens.study.report.Report.summary>`)."""
+        return self.report.summary()
 
     def table2(self) -> pd.DataFrame:
         """Table II (see :func:`audiolens.study.tables.table2`), also written to
         ``out/tables/table2.{csv,md}``."""
-        from .tables import table2
-
-        df = table2(self.summary())
-        self._write_table(df, "table2", index=True)
-        return df
+        return self.report.table2()
 
     def table3(self, exclude: Sequence[str] = ("gender",)) -> pd.DataFrame:
         """Table III (see :func:`audiolens.study.tables.table3`), also written to
         ``out/tables/table3.{csv,md}``."""
-        from .tables import table3
-
-        df = table3(self.summary(), exclude=exclude)
-        self._write_table(df, "table3", index=False)
-        return df
+        return self.report.table3(exclude=exclude)
 
     def figure(self, n: int) -> Path:
         """Draw Fig. ``n`` (2–5) from the records into ``out/figures/fig{n}.png``; its path."""
-        from . import figures
-
-        path = self.out / "figures" / f"fig{n}.png"
-        with rec.replacing(path) as tmp:
-            figures.draw(n, self.store, tmp)
-        return path
+        return self.report.figure(n)
 
     def knockout_table(self) -> pd.DataFrame:
-        """Attention knockout from the records: per model, attribute, prompt, key span and
-        window (``all`` = every block), the mean probability of the target among the labels at
-        the answer token, plain and with the window blocked, and their difference. A large drop
-        for ``audio`` and none for ``question`` says the answer reads the audio, not the text."""
-        import pandas as pd
-
-        rows = []
-        for key in self.store.record_keys():
-            if not key.intervention.startswith(KNOCKOUT):
-                continue
-            span, _, window = key.intervention[len(KNOCKOUT):].partition("_")
-            knocked = self.store.result(key.model, key.attribute, key.prompt, key.intervention)
-            plain = self.store.result(key.model, key.attribute, key.prompt, "none")
-            p_plain, p_knocked = _target_probability(plain), _target_probability(knocked)
-            rows.append({"model": key.model, "attribute": key.attribute, "prompt": key.prompt, "keys": span,
-                         "window": window or "all", "n": len(knocked), "p_target": float(p_plain.mean()),
-                         "p_target_knocked": float(p_knocked.mean()),
-                         "delta": float((p_knocked - p_plain).mean())})
-        df = pd.DataFrame(rows)
-        if not df.empty:
-            self._write_table(df, "knockout", index=False)
-        return df
+        """Attention knockout from the records (:meth:`Report.knockout_table
+        <audiolens.study.report.Report.knockout_table>`): per model, attribute, prompt, key span
+        and window, the target's mean probability among the labels at the answer token, plain
+        and with the window blocked, and their difference."""
+        return self.report.knockout_table()
 
     def to_frame(self) -> pd.DataFrame:
-        """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
-        row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
-        with :func:`audiolens.files.write_parquet` (or ``df.to_parquet``)."""
-        from ..lenses.frames import lens_frame
-        from .tables import over_records
-
-        return over_records(self.store, lens_frame)
+        """Every record as one tidy table (:meth:`Report.to_frame
+        <audiolens.study.report.Report.to_frame>`)."""
+        return self.report.to_frame()
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
-        from ..lenses.frames import info_frame
-        from .tables import over_records
-
-        return over_records(self.store, info_frame)
-
-
-KNOCKOUT = "knockout_"
-
-
-def knockout_interventions(n_layers: int, window: int) -> dict[str, list[Intervention]]:
-    """``knockout_{keys}`` (every block) and ``knockout_{keys}_{start}-{end}`` (each window of
-    ``window`` blocks) for the audio and the question: the answer token cannot read them there.
-
-    Example:
-        >>> sorted(knockout_interventions(4, 3))[:3]
-        ['knockout_audio', 'knockout_audio_1-3', 'knockout_audio_2-4']
-    """
-    window = max(1, min(int(window), n_layers))
-    out: dict[str, list[Intervention]] = {}
-    for keys in ("audio", "question"):
-        out[f"{KNOCKOUT}{keys}"] = [AudioMask(keys=keys)]
-        for start in range(1, n_layers - window + 2):
-            end = start + window - 1
-            out[f"{KNOCKOUT}{keys}_{start}-{end}"] = [AudioMask(keys=keys, layers=range(start, end + 1))]
-    return out
-
-
-def _target_probability(result: LensResult):
-    """Per sample, the target's probability among the labels at the last token and layer."""
-    import torch
-
-    p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
-    return p[torch.arange(len(result)), result.targets].numpy()
-
-
-@dataclass
-class _SweepPlan:
-    """An enrichment sweep set up for one attribute (:meth:`Study._plan_sweeps`): its variants
-    and rows for any of its test clips, whichever pass runs them."""
-
-    prompt: str
-    source_layer: int
-    scales: list[float]
-    gap: int
-    position: dict[str, int]  # test clip id -> its place in the test split
-    draws: dict[int, np.ndarray]  # seed -> the random source layer of each test clip
-    rows_path: Path
-    shard_path: Callable[[int], Path]
-    done: set[str]  # clips with all their rows on disk
-
-    @classmethod
-    def of(cls, setup: Mapping[str, Any], study: Study) -> _SweepPlan:
-        attr, prompt, gap = setup["attribute"], setup["prompt"], setup["gap"]
-        n, seeds = len(setup["test_ids"]), range(setup["seeds"])
-        rows_path, _ = study.store.enrich_paths(study.model_name, attr, prompt)
-        jobs = len(sweep_jobs(setup["scales"], seeds))
-        return cls(
-            prompt=prompt,
-            source_layer=setup["source_layer"],
-            scales=list(setup["scales"]),
-            gap=gap,
-            position={i: k for k, i in enumerate(setup["test_ids"])},
-            draws={s: random_source_layers(s, n, study.model.n_layers, gap) for s in seeds},
-            rows_path=rows_path,
-            shard_path=lambda rank: study.store.enrich_shard_path(study.model_name, attr, prompt, rank),
-            done=_complete_ids(rec.read_records(rows_path), jobs),
-        )
-
-    @property
-    def jobs(self) -> int:
-        """Rows per clip."""
-        return len(sweep_jobs(self.scales, list(self.draws)))
-
-    def wants(self, ids: Sequence[str]) -> bool:
-        """Are these all test clips still without their sweep rows?"""
-        return all(i in self.position and i not in self.done for i in ids)
-
-    def _layers(self, ids: Sequence[str]) -> dict[int, np.ndarray]:
-        index = [self.position[i] for i in ids]
-        return {seed: d[index] for seed, d in self.draws.items()}
-
-    def variants(self, ids: Sequence[str]) -> dict[tuple[float, int], list[Intervention]]:
-        return sweep_variants(self.source_layer, self.scales, self._layers(ids), gap=self.gap)
-
-    def record(self, ids: Sequence[str], results: Mapping[Any, LensResult], shard: int | None = None) -> None:
-        """Append the rows of ``results`` (which hold every variant of :meth:`variants`)."""
-        jobs = sweep_jobs(self.scales, list(self.draws))
-        rows = sweep_records({job: results[job] for job in jobs}, self.source_layer, self._layers(ids))
-        rec.append_records(self.rows_path if shard is None else self.shard_path(shard), rows)
-        self.done.update(ids)
-
-
-def by_length(samples: Sequence[Sample]) -> list[Sample]:
-    """``samples`` from shortest to longest clip (ties in their given order), so that a batch
-    holds clips of similar length and little padding."""
-    return sorted(samples, key=lambda s: s.info().frames / s.info().sampling_rate)
-
-
-def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _sweep_todo(path: Path, chunks: list[Sequence[Sample]], jobs: int) -> list[Sequence[Sample]]:
-    """The sweep's batches still to run. A batch is done when each of its clips has all
-    ``jobs`` rows; the rows of unfinished batches (and of an older per-λ layout) are dropped
-    from the file so that those batches run again from scratch."""
-    rec.repair(path)
-    rows = rec.read_records(path)
-    complete = _complete_ids(rows, jobs)
-    todo = [c for c in chunks if any(s.id not in complete for s in c)]
-    redo = {s.id for c in todo for s in c}
-    keep = [r for r in rows if "id" in r and r["id"] not in redo]
-    if len(keep) < len(rows):
-        rec.write_records(path, keep)
-    return todo
-
-
-def _complete_ids(rows: Sequence[Mapping[str, Any]], jobs: int) -> set[str]:
-    """The clips with all ``jobs`` of their sweep rows among ``rows``."""
-    count = Counter(r.get("id") for r in rows)
-    return {i for i, n in count.items() if n == jobs}
-
-
-def _sweep_changed(path: Path, setup: Mapping[str, Any]) -> bool:
-    """Whether the sweep set up at ``path`` differs from ``setup`` in what its rows depend on."""
-    import json
-
-    if not path.is_file():
-        return False
-    old = json.loads(path.read_text())
-    keys = ("source_layer", "gap", "scales", "seeds", "test_ids", "prompt")
-    return any(old.get(k) != setup.get(k) for k in keys)
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+        return self.report.info_frame()
 
 
 __all__ = [
