@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .batch import position_index
 from .errors import InterventionConflict as InterventionConflict
 
 if TYPE_CHECKING:
+    from .backends.model import HookedModel
     from .batch import AudioBatch
-    from .hooked import HookedAudioLM
 
 HookFn = Callable[[Tensor, Any], Tensor | None]
 
@@ -47,11 +48,11 @@ class Intervention(ABC):
     commutes: bool = False
 
     @abstractmethod
-    def writes(self, model: HookedAudioLM) -> list[str]:
+    def writes(self, model: HookedModel) -> list[str]:
         """Names of the hook points whose activations this intervention changes."""
 
     @abstractmethod
-    def hooks(self, model: HookedAudioLM, batch: AudioBatch) -> list[tuple[str, HookFn]]:
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         """``(hook_name, fn(activation, hook) -> new activation or None)`` pairs.
 
         With a prefix cache a forward may cover only the newest tokens: position ``p`` of the
@@ -89,7 +90,7 @@ class HookIntervention(Intervention):
         return [(self.name, lambda act, hook: self.fn(act, hook, batch))]
 
 
-def _layers(model: HookedAudioLM, layers: Iterable[int] | None, what: str) -> list[int]:
+def _layers(model: HookedModel, layers: Iterable[int] | None, what: str) -> list[int]:
     chosen = list(range(1, model.n_layers + 1)) if layers is None else [int(x) for x in layers]
     bad = [x for x in chosen if not 1 <= x <= model.n_layers]
     if bad:
@@ -122,13 +123,9 @@ class AudioMask(Intervention):
         return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
 
     def last_token_only(self, batch):
-        from .hooked import position_index
-
         return bool((position_index(batch, self.queries) == batch.position("last")[:, None]).all())
 
     def hooks(self, model, batch):
-        from .hooked import position_index
-
         keys = batch.span(self.keys)
         rows = position_index(batch, self.queries)
         query_mask = torch.zeros_like(keys)
@@ -196,7 +193,7 @@ class Enrich(Intervention):
             raise ValueError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
         return arr.astype(int)
 
-    def _pairs(self, model: HookedAudioLM, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _pairs(self, model: HookedModel, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         src = np.atleast_1d(np.asarray(self.source_layer, dtype=int))
         tgt = src + self.gap if self.target_layer is None else np.atleast_1d(np.asarray(self.target_layer, dtype=int))
         if n_rows is not None:
@@ -220,8 +217,6 @@ class Enrich(Intervention):
         return self.scale == 0
 
     def hooks(self, model, batch):
-        from .hooked import position_index
-
         src, tgt = self._pairs(model, len(batch))
         pos = position_index(batch, [self.position])[:, 0]
         # Row r's source residual at its position, filled by the source layers' hooks (which
@@ -256,7 +251,7 @@ class Enrich(Intervention):
 
 def collect_hooks(
     interventions: Sequence[Intervention | tuple[str, HookFn]],
-    model: HookedAudioLM,
+    model: HookedModel,
     batch: AudioBatch,
 ) -> list[tuple[str, HookFn]]:
     """All hooks of ``interventions`` in order, after checking that none overwrite each other."""

@@ -26,6 +26,7 @@ class HookedModel(WrappedModel, Protocol):
     blocks: nn.ModuleList
     ln_final: nn.Module
     cfg: Any
+    hook_dict: dict[str, Any]  # hook name -> HookPoint (TransformerLens)
 
     @property
     def chunk_start(self) -> int: ...
@@ -35,6 +36,8 @@ class HookedModel(WrappedModel, Protocol):
 
     @property
     def n_layers(self) -> int: ...
+
+    def resid_name(self, layer: int) -> str: ...
 
     def starting_at(self, start: int) -> AbstractContextManager[None]: ...
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
 from ..backends import execute
-from ..batch import AudioBatch, shared_prefix
-from ..hooked import HookedAudioLM, gather_positions, position_index
+from ..batch import AudioBatch, gather_positions, position_index, shared_prefix
 from ..interventions import Intervention, collect_hooks
 from ..labels import LabelTokens, check_labels, label_token_ids
 from ..tasks import Task
 from .result import LensResult
+
+if TYPE_CHECKING:
+    from ..hooked import HookedAudioLM
 
 
 class Lens(ABC):

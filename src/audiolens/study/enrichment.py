@@ -36,9 +36,9 @@ from .sweep import (
 )
 
 if TYPE_CHECKING:
-    from ..architectures.base import WrappedModel
     from ..batch import AudioBatch
     from ..data import AttributeDataset, Sample
+    from ..hooked import HookedAudioLM
     from ..interventions import Intervention
     from ..lenses.result import LensResult
     from ..tasks import Prompt
@@ -259,7 +259,7 @@ class EnrichmentPhase:
     def run(
         self,
         setups: Mapping[str, Mapping[str, Any]],
-        model: WrappedModel,
+        model: HookedAudioLM,
         make_batch: Callable[[Sequence[Sample], Prompt], AudioBatch],
         *,
         batch_size: int,
