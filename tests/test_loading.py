@@ -38,3 +38,20 @@ def test_from_pretrained_dtype(saved_dir, gender_batch, gender_task):
     assert half.W_U.dtype == torch.bfloat16
     res = al.LogitLens(gender_task).run(half, gender_batch)
     assert res.label_logits.dtype == torch.float32 and torch.isfinite(res.label_logits).all()
+
+
+def test_with_auto_processor_pairs_the_model_with_the_saved_processor(tiny_model, saved_dir):
+    from audiolens.architectures.base import with_auto_processor
+
+    seen = {}
+
+    def load_model(name, **kwargs):
+        seen.update(name=name, kwargs=kwargs)
+        return "the model"
+
+    model, processor = with_auto_processor(load_model)(str(saved_dir), dtype="bfloat16", local_files_only=True)
+    # every option reaches the model loader; the processor is the checkpoint's own
+    assert model == "the model" and seen == {"name": str(saved_dir),
+                                             "kwargs": {"dtype": "bfloat16", "local_files_only": True}}
+    assert type(processor) is type(tiny_model.processor)
+    assert processor.tokenizer.get_vocab() == tiny_model.processor.tokenizer.get_vocab()

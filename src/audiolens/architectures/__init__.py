@@ -1,5 +1,15 @@
 """Every supported audio-LLM family, one small file each, registered by HF ``model_type``.
 
+- :mod:`~audiolens.architectures.base`: the :class:`Architecture` description, the registry and
+  :class:`WrappedModel`, the protocol families type against (never the wrapper itself);
+- :mod:`~audiolens.architectures.inputs`: clips and a prompt to an ``AudioBatch``
+  (``prepare_batch``, the processor's default ``encode``, ``left_pad`` for families that build
+  their own rows, ``render_prompt``);
+- :mod:`~audiolens.architectures.templates`: chat templates; ``clipwise``, ``lora`` and
+  ``remote``: what several families share (clip-by-clip encoding, speech LoRA adapters,
+  checkpoints with their own code);
+- one file per family (``qwen2_audio``, ``desta2``, ...).
+
 Adding a family is adding a file that calls :func:`register` with an :class:`Architecture`,
 and importing it below.
 

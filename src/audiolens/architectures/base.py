@@ -97,6 +97,24 @@ def hub_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in HUB_OPTIONS}
 
 
+def with_auto_processor(load_model: Callable[..., nn.Module]) -> Callable[..., tuple[nn.Module, Any]]:
+    """A family's ``load`` from its model loader: ``load_model(name_or_path, **kwargs)`` and the
+    checkpoint's ``AutoProcessor`` (found with the same hub options).
+
+    Example:
+        >>> load = with_auto_processor(lambda name, **kwargs: name)  # doctest: +SKIP
+        >>> model, processor = load("ibm-granite/granite-speech-3.3-2b", revision="main")  # doctest: +SKIP
+    """
+
+    def load(name_or_path: str, **kwargs: Any) -> tuple[nn.Module, Any]:
+        from transformers import AutoProcessor
+
+        return load_model(name_or_path, **kwargs), AutoProcessor.from_pretrained(name_or_path, **hub_options(kwargs))
+
+    load.__doc__ = f"The model (:func:`{load_model.__name__}`) and its processor."
+    return load
+
+
 def config_value(config: Any, key: str, default: Any = None) -> Any:
     """``key`` on ``config`` or, failing that, on its sub-configs (``text_config``, ...).
 

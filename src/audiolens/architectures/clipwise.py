@@ -18,7 +18,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from .inputs import Encoded
+from .inputs import Encoded, left_pad
 
 if TYPE_CHECKING:
     from .base import WrappedModel
@@ -52,16 +52,7 @@ def encode_clipwise(embed: Embed) -> Callable[[WrappedModel, list[str], list[np.
             with torch.no_grad():
                 rows.append(embed(model.hf_model, inputs)[0].cpu())
             audio.append(inputs["input_ids"][0].cpu() == model.audio_token_id)
-        width = max(r.shape[0] for r in rows)
-        embeds = rows[0].new_zeros(len(rows), width, rows[0].shape[-1])
-        mask = torch.zeros(len(rows), width, dtype=torch.long)
-        spans = torch.zeros(len(rows), width, dtype=torch.bool)
-        for i, (row, is_audio) in enumerate(zip(rows, audio)):
-            n = row.shape[0]
-            embeds[i, width - n:] = row
-            mask[i, width - n:] = 1
-            spans[i, width - n:] = is_audio
-        return Encoded(inputs={"inputs_embeds": embeds, "attention_mask": mask},
-                       spans={"audio": spans})
+        embeds, mask, spans = left_pad(rows, {"audio": audio})
+        return Encoded(inputs={"inputs_embeds": embeds, "attention_mask": mask}, spans=spans)
 
     return encode

@@ -115,7 +115,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         >>> batch.spans["audio"].sum(1), batch.spans["transcript"].sum(1)  # doctest: +SKIP
         (tensor([64]), tensor([9]))
     """
-    from .inputs import Encoded
+    from .inputs import Encoded, left_pad
 
     tok = model.tokenizer
     llama = model.hf_model.llama
@@ -126,30 +126,18 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         ids = tok(text, add_special_tokens=False)["input_ids"]
         return embed(torch.tensor(ids, dtype=torch.long, device=embed.weight.device))
 
-    rows, spans = [], []
+    rows, audio_spans, transcript_spans = [], [], []
     for text, transcript, audio in zip(texts, transcripts, vectors):
         if text.count(AUDIO_MARK) != 1:
             raise ValueError(f"DestaModel: each prompt must hold {AUDIO_MARK!r} once (the clip)")
         left, right = (embedded(part) for part in text.split(AUDIO_MARK))
         said = embedded(transcript)
         rows.append(torch.cat([left, audio.to(left.dtype), said, right]))
-        spans.append((len(left), len(audio), len(said)))
-    width = max(len(row) for row in rows)
-    n, dim = len(rows), rows[0].shape[-1]
-    inputs_embeds = torch.zeros((n, width, dim), dtype=rows[0].dtype)
-    attention_mask = torch.zeros((n, width), dtype=torch.long)
-    audio_span = torch.zeros((n, width), dtype=torch.bool)
-    transcript_span = torch.zeros((n, width), dtype=torch.bool)
-    for r, (row, (before, n_audio, n_said)) in enumerate(zip(rows, spans)):
-        pad = width - len(row)  # left padding: positions and caches assume it
-        inputs_embeds[r, pad:] = row.cpu()
-        attention_mask[r, pad:] = 1
-        audio_span[r, pad + before:pad + before + n_audio] = True
-        transcript_span[r, pad + before + n_audio:pad + before + n_audio + n_said] = True
-    return Encoded(
-        inputs={"inputs_embeds": inputs_embeds, "attention_mask": attention_mask},
-        spans={"audio": audio_span, "transcript": transcript_span},
-    )
+        audio_spans.append((len(left), len(left) + len(audio)))
+        transcript_spans.append((len(left) + len(audio), len(left) + len(audio) + len(said)))
+    inputs_embeds, attention_mask, spans = left_pad(
+        rows, {"audio": audio_spans, "transcript": transcript_spans})
+    return Encoded(inputs={"inputs_embeds": inputs_embeds, "attention_mask": attention_mask}, spans=spans)
 
 
 def load(name_or_path: str, **kwargs: Any) -> tuple[nn.Module, DestaProcessor]:

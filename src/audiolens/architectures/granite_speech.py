@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, hub_options, register
+from .base import Architecture, register, with_auto_processor
 from .clipwise import encode_clipwise
 from .lora import adapter_loaded, missing_adapter
 
@@ -57,11 +57,7 @@ def load_model(name_or_path: str, **kwargs: Any) -> torch.nn.Module:
     return model
 
 
-def load(name_or_path: str, **kwargs: Any) -> tuple[torch.nn.Module, Any]:
-    """The model (:func:`load_model`) and its processor."""
-    from transformers import AutoProcessor
-
-    return load_model(name_or_path, **kwargs), AutoProcessor.from_pretrained(name_or_path, **hub_options(kwargs))
+load = with_auto_processor(load_model)
 
 
 GRANITE_SPEECH = register(Architecture(

@@ -9,7 +9,7 @@ own ``encode`` (see :class:`~audiolens.architectures.base.Architecture`), built 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,45 @@ class Encoded:
 
     inputs: dict[str, Tensor]
     spans: dict[str, Bool[Tensor, "batch seq"]]
+
+
+#: Where a named span lies in one row: a ``(start, stop)`` range of the row's tokens, or a
+#: boolean mask over them.
+RowSpan = tuple[int, int] | Bool[Tensor, " len"]
+
+
+def left_pad(
+    rows: Sequence[Tensor],
+    spans: Mapping[str, Sequence[RowSpan]] | None = None,
+    fill: float = 0,
+) -> tuple[Tensor, Tensor, dict[str, Bool[Tensor, "batch seq"]]]:
+    """Rows of different lengths (``(len, ...)`` each) as one left-padded batch on the CPU.
+
+    Returns the batch ``(n, width, ...)`` (padding ``fill``, the first row's dtype), its
+    ``attention_mask`` ``(n, width)`` (1 on the rows' tokens) and each of ``spans`` as an
+    ``(n, width)`` mask: ``spans[name][r]`` places the span within row r. Left padding because
+    positions and key/value caches assume it: every row ends at the last column.
+
+    Example:
+        >>> ids, mask, spans = left_pad([torch.tensor([5, 6, 7]), torch.tensor([8])], {"a": [(1, 3), (0, 1)]})
+        >>> ids.tolist(), mask.tolist(), spans["a"].tolist()
+        ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]], [[False, True, True], [False, False, True]])
+    """
+    n, width = len(rows), max(len(row) for row in rows)
+    batch = torch.full((n, width, *rows[0].shape[1:]), fill, dtype=rows[0].dtype)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    masks = {name: torch.zeros((n, width), dtype=torch.bool) for name in spans or {}}
+    for r, row in enumerate(rows):
+        pad = width - len(row)
+        batch[r, pad:] = row.cpu()
+        mask[r, pad:] = 1
+        for name, where in (spans or {}).items():
+            if isinstance(where[r], Tensor):
+                masks[name][r, pad:] = where[r]
+            else:
+                start, stop = where[r]
+                masks[name][r, pad + start:pad + stop] = True
+    return batch, mask, masks
 
 
 def render_prompt(processor: ProcessorMixin, prompt: Prompt) -> str:

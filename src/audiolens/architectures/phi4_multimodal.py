@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Architecture, hub_options, register
+from .base import Architecture, hub_options, register, with_auto_processor
 from .clipwise import encode_clipwise
 from .lora import adapter_loaded, missing_adapter
 
@@ -58,11 +58,7 @@ def load_model(name_or_path: str, *, speech_adapter: str | None = SPEECH_ADAPTER
     return model
 
 
-def load(name_or_path: str, **kwargs: Any) -> tuple[torch.nn.Module, Any]:
-    """The model (:func:`load_model`) and its processor."""
-    from transformers import AutoProcessor
-
-    return load_model(name_or_path, **kwargs), AutoProcessor.from_pretrained(name_or_path, **hub_options(kwargs))
+load = with_auto_processor(load_model)
 
 
 PHI4_MULTIMODAL = register(Architecture(

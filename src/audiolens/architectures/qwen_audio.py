@@ -146,7 +146,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         >>> batch.inputs["audio_span_tokens"]  # N = 25 per second + 2  # doctest: +SKIP
         tensor([27])
     """
-    from .inputs import Encoded
+    from .inputs import Encoded, left_pad
 
     proc, tok = model.processor, model.tokenizer
     marker = model.audio_token_id
@@ -163,15 +163,8 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         spans.append((at, at + n_vectors + 2))
         mels.append(mel)
         lengths.append([frames, n_vectors])
-    width = max(len(ids) for ids in rows)
-    input_ids = torch.full((len(rows), width), _padding_id(tok), dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    audio = torch.zeros((len(rows), width), dtype=torch.bool)
-    for r, (ids, (a, b)) in enumerate(zip(rows, spans)):
-        pad = width - len(ids)  # left padding: positions and caches assume it
-        input_ids[r, pad:] = torch.tensor(ids)
-        attention_mask[r, pad:] = 1
-        audio[r, pad + a:pad + b] = True
+    input_ids, attention_mask, masks = left_pad(
+        [torch.tensor(ids, dtype=torch.long) for ids in rows], {"audio": spans}, fill=_padding_id(tok))
     inputs = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -179,7 +172,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         "input_audio_lengths": torch.tensor(lengths, dtype=torch.int32),
         "audio_span_tokens": torch.tensor([b - a for a, b in spans], dtype=torch.long),
     }
-    return Encoded(inputs=inputs, spans={"audio": audio})
+    return Encoded(inputs=inputs, spans=masks)
 
 
 def forward_inputs(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from audiolens.data.dataset import (
-    AttributeDataset,
-    DataError,
-    Entry,
-    OnProblem,
-    build_dataset,
-    existing_folder,
-)
-from audiolens.data.sakura import read_metadata
-from audiolens.tasks import Task
+from ..tasks import Task
+from .dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset, existing_folder
+from .sakura import read_metadata
 
 
 def load_folder(

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from audiolens.data.dataset import (
-    AttributeDataset,
-    DataError,
-    Entry,
-    OnProblem,
-    build_dataset,
-    existing_folder,
-)
-from audiolens.tasks import SAKURA_TASKS, sakura_task
+from ..tasks import SAKURA_TASKS, sakura_task
+from .dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset, existing_folder
 
 SAKURA_COLUMNS = (
     "file",
