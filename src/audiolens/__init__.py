@@ -6,13 +6,18 @@ figure). The layers of the package, each importing only from those above it in t
 
 - core: :mod:`~audiolens.errors`, ``audio``, ``tasks``, ``labels``, ``metrics``, ``batch``,
   ``files`` (no model in sight);
+- :mod:`~audiolens.data`: labelled clips (SAKURA, a folder, a Hugging Face data set, espeak-ng);
 - :mod:`~audiolens.architectures`: one description per audio-LLM family, and input preparation;
 - :mod:`~audiolens.backends`: how hooks execute (PyTorch hooks or an nnsight trace);
 - :mod:`~audiolens.hooked` (the wrapper) and :mod:`~audiolens.interventions`;
 - :mod:`~audiolens.lenses`: logit, tuned and token lenses and their results;
 - :mod:`~audiolens.analysis`: causal and fine-grained analyses;
+- :mod:`~audiolens.models`: the shipped demo model and tiny random-weight builds;
 - :mod:`~audiolens.study`: the paper's protocol over data sets, records, tables and figures;
 - ``cli``.
+
+``docs/architecture.md`` draws these layers and a lens run's data flow; ``tests/test_layers.py``
+keeps every import, lazy and type-only ones included, pointing down this list.
 
 Example:
     >>> import audiolens as al

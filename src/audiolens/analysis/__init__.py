@@ -7,6 +7,12 @@ attribute, and whether the model uses what the lens sees.
 - :class:`TokenLens`: the top-k tokens each layer's residual decodes to, at every position.
 - :func:`patch`: activation patching from a clean into a corrupted run, per layer and position
   group (audio windows in seconds, text spans), as normalised recovery.
+
+Modules: :mod:`~audiolens.analysis.knockout` (also the study's knockout windows, defined once
+here), :mod:`~audiolens.analysis.attribution`, :mod:`~audiolens.analysis.patching`,
+:mod:`~audiolens.analysis.common` (label ids, targets, the label-logit gap) and
+:mod:`~audiolens.analysis.plots` (matplotlib, imported only when a plot is asked). Analyses run
+lenses and interventions; nothing below them imports an analysis.
 """
 
 from ..lenses.token import TokenLens, TokenLensResult

@@ -4,6 +4,13 @@ Both run the same ``(hook_name, fn)`` pairs that lenses and interventions produc
 named sites, and give the same numbers. nnsight is what lets a run execute remotely (NDIF) or
 under nnsight's own scheduling; the hook backend is the fastest locally.
 
+- :mod:`~audiolens.backends.model`: :class:`HookedModel`, what a backend reads of the wrapper;
+- :mod:`~audiolens.backends.sites`: the hook-site algebra both backends share (attention-mask
+  maths, residual scaling, head split);
+- :mod:`~audiolens.backends.torch_hooks`: PyTorch-hook routing and the hook factories;
+- :mod:`~audiolens.backends.nnsight`: the same hooks run inside an nnsight trace;
+- :func:`execute`: run the backbone with hooks on the chosen backend.
+
 Example:
     >>> res = al.LogitLens(task).run(model, batch, backend="nnsight")  # doctest: +SKIP
 """

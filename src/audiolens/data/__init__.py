@@ -1,5 +1,13 @@
 """Data: labelled clips for a task, from SAKURA, a folder, a Hugging Face data set or espeak-ng.
 
+- :mod:`~audiolens.data.dataset`: :class:`Sample`, :class:`AttributeDataset` and the checks every
+  loader runs (:func:`build_dataset`);
+- :mod:`~audiolens.data.sakura`, :mod:`~audiolens.data.folder`, :mod:`~audiolens.data.hf`: the
+  loaders;
+- :mod:`~audiolens.data.synth`: speech synthesized with espeak-ng (voices, languages, cache).
+
+Data sets sit just above the core: they read clips and tasks and know nothing of models.
+
 Example:
     >>> from audiolens.data import load_sakura
     >>> ds = load_sakura("path/to/SAKURA", "gender")  # doctest: +SKIP

@@ -7,6 +7,10 @@
 - :class:`TunedLens`: a trained affine translator per layer before the same head.
 - :class:`TokenLens`: the top-k vocabulary tokens each layer decodes to, at every position.
 
+Modules: :mod:`~audiolens.lenses.logit` (:class:`Lens`, :class:`LogitLens`),
+:mod:`~audiolens.lenses.result`, :mod:`~audiolens.lenses.tuned`, :mod:`~audiolens.lenses.token`,
+:mod:`~audiolens.lenses.frames` (pandas tables) and :mod:`~audiolens.lenses.plots`.
+
 Example:
     >>> res = al.LogitLens(task).run(model, batch)  # doctest: +SKIP
 """
