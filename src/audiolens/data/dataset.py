@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from audiolens.tasks import Task
 
 from ..errors import DataError as DataError
 from ..errors import DataWarning as DataWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OnProblem = Literal["raise", "skip"]
 
@@ -299,6 +302,37 @@ class Entry:
     where: str = ""  # e.g. "row 7" for messages
     root: Path | None = None
     error: str | None = None
+
+
+def read_metadata(path: Path) -> pd.DataFrame:
+    """A labels CSV as strings, with column names stripped."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read CSV ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def csv_entries(csv_path: Path, root: Path, file_column: str, label_column: str) -> list[Entry]:
+    """One :class:`Entry` per row of the labels CSV ``csv_path``: the file column's value is the
+    id and the path under ``root``; messages name the row by its line in the file."""
+    df = read_metadata(csv_path)
+    need = [c for c in (file_column, label_column) if c not in df.columns]
+    if need:
+        raise DataError(f"{csv_path}: missing column(s) {need}; found {list(df.columns)}")
+    return [
+        Entry(
+            id=str(f).strip(),
+            raw_label=lab,
+            path=root / str(f).strip(),
+            where=f"row {i + 2}",  # +1 header, +1 one-based: the line number in the file
+            root=root,
+        )
+        for i, (f, lab) in enumerate(zip(df[file_column], df[label_column]))
+    ]
 
 
 def _check_on(value: str, name: str) -> None:

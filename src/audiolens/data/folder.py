@@ -6,8 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..tasks import Task
-from .dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset, existing_folder
-from .sakura import read_metadata
+from .dataset import (
+    AttributeDataset,
+    DataError,
+    OnProblem,
+    build_dataset,
+    csv_entries,
+    existing_folder,
+)
 
 
 def load_folder(
@@ -41,20 +47,7 @@ def load_folder(
         csv_path = folder / csv_path
     if not csv_path.is_file():
         raise DataError(f"labels file {labels_csv} not found (also looked in {folder})")
-    df = read_metadata(csv_path)
-    need = [c for c in (file_column, label_column) if c not in df.columns]
-    if need:
-        raise DataError(f"{csv_path}: missing column(s) {need}; found {list(df.columns)}")
-    entries = [
-        Entry(
-            id=str(f).strip(),
-            raw_label=lab,
-            path=folder / str(f).strip(),
-            where=f"row {i + 2}",
-            root=folder,
-        )
-        for i, (f, lab) in enumerate(zip(df[file_column], df[label_column]))
-    ]
+    entries = csv_entries(csv_path, folder, file_column, label_column)
     return build_dataset(
         entries,
         task,

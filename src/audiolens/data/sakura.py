@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
 from ..tasks import SAKURA_TASKS, sakura_task
-from .dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset, existing_folder
+from .dataset import (
+    AttributeDataset,
+    DataError,
+    OnProblem,
+    build_dataset,
+    csv_entries,
+    existing_folder,
+)
 
 SAKURA_COLUMNS = (
     "file",
@@ -46,16 +51,6 @@ def find_track_dir(root: str | Path, attribute: str) -> Path:
     raise DataError(f"no SAKURA {track} track under {root}; looked for:\n  {tried}")
 
 
-def read_metadata(path: Path) -> pd.DataFrame:
-    """``metadata.csv`` as strings, with column names stripped; checks the two needed columns."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read CSV ({exc})") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
-
-
 def load_sakura(
     root: str | Path,
     attribute: str,
@@ -82,21 +77,7 @@ def load_sakura(
     task = sakura_task(attribute)
     track_dir = find_track_dir(root, attribute)
     meta_path = track_dir / "metadata.csv"
-    df = read_metadata(meta_path)
-    need = [c for c in ("file", "attribute_label") if c not in df.columns]
-    if need:
-        raise DataError(f"{meta_path}: missing column(s) {need}; found {list(df.columns)}")
-    audio_dir = track_dir / "audio"
-    entries = [
-        Entry(
-            id=str(f).strip(),
-            raw_label=lab,
-            path=audio_dir / str(f).strip(),
-            where=f"row {i + 2}",  # +1 header, +1 one-based: the line number in the file
-            root=audio_dir,
-        )
-        for i, (f, lab) in enumerate(zip(df["file"], df["attribute_label"]))
-    ]
+    entries = csv_entries(meta_path, track_dir / "audio", "file", "attribute_label")
     return build_dataset(
         entries,
         task,
