@@ -180,3 +180,195 @@ def test_enrichment_rows_written_twice_are_refused(store, tmp_path):
     rec.write_records(rows_path, [{"scale": 0.0, "method": "selected", "seed": -1, "accuracy": 1.0}])
     with pytest.raises(rec.RecordError, match="older layout.*run the study again"):
         store.enrichment("m", "gender", "P3")
+
+
+# ------------------------------------------------------------------ order-free statistics
+
+
+def noisy_store(out, n: int = 40, n_layers: int = 6, seed: int = 0) -> list:
+    """Model "m" with gender records under P1..P3: noisy logits whose target wins more often
+    in later layers, so that critical layers and their bootstrap intervals are defined and
+    depend on which samples a resample draws. Returns the record files."""
+    rng = np.random.default_rng(seed)
+    ids = [f"g{i:02d}" for i in range(n)]
+    store = rec.RecordStore(out)
+    store.write_meta({"model": "m", "n_layers": n_layers, "positions": ["last"],
+                      "attributes": {"gender": {"labels": LABELS, "ids": ids}}})
+    files = []
+    for p in ("P1", "P2", "P3"):
+        rows = []
+        for k, i in enumerate(ids):
+            target = k % 2
+            logits = rng.standard_normal((n_layers + 1, 2))
+            logits[:, target] += np.linspace(-1, 2, n_layers + 1)
+            rows.append({"id": i, "label": LABELS[target], "target": target,
+                         "prediction": int(logits[-1].argmax()),
+                         "logits": {"last": rec._floats(logits)}})
+        path = rec.RecordKey("m", "gender", p, "none").path(out)
+        rec.append_records(path, rows)
+        files.append(path)
+    return files
+
+
+def tables_and_figure_data(out) -> dict[str, bytes]:
+    """Everything a reader of ``out`` gets: Tables II and III as written, the summary,
+    every record's information scores, and Fig. 2 (which draws the bootstrap intervals)."""
+    import warnings
+
+    study = Study.load(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Table III has 3 points: WeakEvidence, checked elsewhere
+        study.table2(), study.table3()
+    got = {name: (out / "tables" / name).read_bytes() for name in ("table2.csv", "table3.csv")}
+    got["summary"] = study.summary().to_csv().encode()
+    got["info"] = study.info_frame().to_csv().encode()
+    got["fig2"] = study.figure(2).read_bytes()
+    return got
+
+
+def test_every_statistic_depends_on_the_set_of_records_not_their_order(tmp_path):
+    one = tmp_path / "one"
+    noisy_store(one)
+    want = tables_and_figure_data(one)
+    summary = Study.load(one).summary()
+    assert summary["critical_layer_low"].notna().all()  # intervals the order could move
+    assert (summary["critical_layer_high"] > summary["critical_layer_low"]).all()
+
+    # The same records with the lines of every file shuffled (as one process writes them,
+    # shortest clip first) ...
+    shuffled = tmp_path / "shuffled"
+    rng = np.random.default_rng(1)
+    for path in noisy_store(shuffled):
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[k] for k in rng.permutation(len(lines))))
+    assert tables_and_figure_data(shuffled) == want
+    # ... and spread over two ranks' shards, as a torchrun run that a kill left unmerged.
+    ranks = tmp_path / "ranks"
+    for path in noisy_store(ranks):
+        lines = path.read_text().splitlines(keepends=True)
+        key = rec.RecordKey("m", "gender", path.name.split(".")[0], "none")
+        for r in (0, 1):
+            rec.write_atomic(key.shard_path(ranks, r), "".join(lines[r::2][::-1]))
+        path.unlink()
+    assert tables_and_figure_data(ranks) == want
+    # A canonical order: by id, whichever file and line a record came from.
+    assert Study.load(ranks).result("gender", "P1").ids == sorted(f"g{i:02d}" for i in range(40))
+
+
+def test_enrichment_rows_read_back_in_one_order(store, tmp_path):
+    rows_path, setup_path = store.enrich_paths("m", "gender", "P3")
+    rec.write_atomic(setup_path, json.dumps(
+        {"source_layer": 1, "scales": [0.0, 1.0], "seeds": 1, "test_ids": ["a", "b"]}))
+    rows = [
+        {"id": i, "scale": s, "method": m, "seed": seed, "layer": 1, "prediction": "male",
+         "correct": True}
+        for i in ("b", "a") for s in (1.0, 0.0) for m, seed in (("random", 0), ("selected", -1))
+    ]
+    rec.write_records(rows_path, rows)
+    _, first = store.enrichment("m", "gender", "P3")
+    rec.write_records(rows_path, rows[::-1])
+    assert store.enrichment("m", "gender", "P3")[1] == first
+    # By (id, λ, method, seed).
+    assert [(r["id"], r["scale"], r["method"]) for r in first][:3] == [
+        ("a", 0.0, "random"), ("a", 0.0, "selected"), ("a", 1.0, "random")]
+    # A row of a clip the test split does not hold is refused, naming the file.
+    rec.append_records(rows_path, [{**rows[0], "id": "zz"}])
+    with pytest.raises(rec.RecordError, match=re.escape(str(rows_path)) + ": 1 sweep rows of clips outside"):
+        store.enrichment("m", "gender", "P3")
+
+
+# ------------------------------------------------------------------ records checked at read
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: {**r, "id": "x9"}, "1 records of samples that are not in the study's gender data set \\(x9"),
+        (lambda r: {**r, "target": 2, "label": "other"}, r"target 2 is not a label index 0..1 \(male, female\)"),
+        (lambda r: {**r, "target": -1}, "target -1 is not a label index"),
+        (lambda r: {**r, "target": 1.0}, "target 1.0 is not a label index"),
+        (lambda r: {**r, "label": "female"}, r"label 'female' does not match target 0 \('male'\)"),
+        (lambda r: {**r, "prediction": 5}, "prediction 5 is not a label index"),
+        (lambda r: {**r, "logits": {"last": [[0.0, 0.0]]}},
+         r"logits at 'last' are \(1, 2\); a model of 1 layers and 2 labels has \(2, 2\)"),
+        (lambda r: {**r, "logits": {"last": [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]}},
+         r"logits at 'last' are \(2, 3\)"),
+        (lambda r: {**r, "logits": {"last": [[0.0], [1.0, 2.0]]}}, "logits at 'last' are ragged or not numbers"),
+        (lambda r: {**r, "logits": {"first": [[0.0, 0.0], [1.0, 2.0]]}}, "no logits at position 'last'"),
+        (lambda r: {k: v for k, v in r.items() if k != "target"}, "a sample record without target"),
+    ],
+)
+def test_a_record_that_does_not_fit_the_study_is_refused_naming_file_and_line(
+    store, tmp_path, change, message
+):
+    path = KEY.path(tmp_path)
+    rows = [record(i) for i in range(4)]
+    rows[2] = change(rows[2])
+    rec.append_records(path, rows)
+    with pytest.raises(rec.RecordError, match=re.escape(f"{path}:3: ") + message):
+        store.result("m", "gender", "P3")
+    with pytest.raises(rec.RecordError, match=re.escape(f"{path}:3: ")):
+        Study.load(tmp_path)
+
+
+def test_a_line_that_is_not_a_record_is_named_with_file_and_line(store, tmp_path):
+    path = KEY.path(tmp_path)
+    rec.append_records(path, [record(0)])
+    with open(path, "a") as fh:
+        fh.write("[1, 2]\n")
+    with pytest.raises(rec.RecordError, match=re.escape(f"{path}:2: not a record (a JSON object expected, got list)")):
+        store.result("m", "gender", "P3")
+    path.write_bytes(json.dumps(record(0)).encode() + b"\n{\xff\xfe}\n")
+    with pytest.raises(rec.RecordError, match=re.escape(f"{path}:2: not a JSON record (not UTF-8")):
+        store.result("m", "gender", "P3")
+    path.write_text(json.dumps(record(0)) + "\n{oops\n" + json.dumps(record(1)) + "\n")
+    with pytest.raises(rec.RecordError, match=re.escape(f"{path}:2: not a JSON record")):
+        store.result("m", "gender", "P3")
+
+
+def test_n_counts_exactly_the_records_used(store, tmp_path):
+    rec.append_records(KEY.path(tmp_path), [record(i) for i in range(3)])
+    with pytest.warns(rec.RecordWarning, match="1 of 4 samples have no record"):
+        summary = Study.load(tmp_path).summary()
+        res = store.result("m", "gender", "P3")
+    assert summary["n"].tolist() == [3]
+    assert len(res) == 3 and res.ids == ["s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", r"not a study's meta.json \(Expecting property name"),
+        ('["a list"]', r"not a study's meta.json \(a JSON object expected\)"),
+        ('{"format": 1, "model": "m"}', r"not a study's meta.json \(no n_layers, positions, attributes\)"),
+        ('{"format": 1, "model": "m", "n_layers": "8", "positions": [], "attributes": {}}',
+         r"not a study's meta.json \(n_layers is '8'\)"),
+        ('{"format": 7, "model": "m", "n_layers": 8, "positions": [], "attributes": {}}',
+         "record format 7 is not 1"),
+    ],
+)
+def test_a_garbage_or_foreign_meta_json_is_a_named_error(store, tmp_path, text, message):
+    path = store.meta_path("m")
+    path.write_text(text)
+    for read in (lambda: store.meta("m"), store.models, lambda: Study.load(tmp_path),
+                 lambda: store.write_meta({"model": "m", "n_layers": 1, "positions": ["last"],
+                                           "attributes": {}})):
+        with pytest.raises(rec.RecordError, match=re.escape(str(path)) + ": " + message):
+            read()
+
+
+def test_two_model_names_with_one_folder_never_share_records(tmp_path):
+    store = rec.RecordStore(tmp_path)
+    meta = {"n_layers": 1, "positions": ["last"],
+            "attributes": {"gender": {"labels": LABELS, "ids": ["s0"]}}}
+    store.write_meta({"model": "org/m", **meta})
+    rec.append_records(rec.RecordKey("org/m", "gender", "P3", "none").path(tmp_path), [record(0)])
+    assert rec.safe_name("org/m") == rec.safe_name("org__m")  # one folder name for both
+    folder = re.escape(str(store.meta_path("org/m")))
+    said = folder + " holds the records of model 'org/m', not 'org__m'.*another name"
+    with pytest.raises(rec.RecordError, match=said):
+        store.write_meta({"model": "org__m", **meta})
+    with pytest.raises(rec.RecordError, match=said):
+        store.result("org__m", "gender", "P3")
+    assert store.models() == ["org/m"]
+    assert store.result("org/m", "gender", "P3").ids == ["s0"]

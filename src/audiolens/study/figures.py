@@ -74,7 +74,8 @@ def _has(
 ) -> bool:
     from .records import RecordKey
 
-    return RecordKey(model, attribute, prompt, intervention).path(store.out).is_file()
+    # Any file of the key: a data-parallel run's shards count before they are merged.
+    return bool(RecordKey(model, attribute, prompt, intervention).files(store.out))
 
 
 def _panels(store: RecordStore, title: str, prompts: tuple[str, ...]) -> tuple[Figure, Iterator]:

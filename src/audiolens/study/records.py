@@ -213,25 +213,41 @@ def repair(path: str | Path) -> int:
     return cut
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The complete lines of a record file (a truncated last line is ignored; a bad line
-    elsewhere raises :class:`RecordError` naming it)."""
+def read_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """The complete lines of a record file with their line numbers (from 1). A truncated last
+    line is ignored; a line elsewhere that is not a JSON object raises :class:`RecordError`
+    naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     # Anything after the last newline is a line cut short by a kill: not a record yet.
-    complete = lines[:-1]
+    complete = data.split(b"\n")[:-1]
     out = []
     for n, line in enumerate(complete, 1):
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise RecordError(f"{path}:{n}: not a JSON record (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise RecordError(f"{path}:{n}: not a JSON record ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise RecordError(
+                f"{path}:{n}: not a record (a JSON object expected, got {type(record).__name__})"
+            )
+        out.append((n, record))
     return out
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The complete lines of a record file (a truncated last line is ignored; a bad line
+    elsewhere raises :class:`RecordError` naming it)."""
+    return [r for _, r in read_lines(path)]
 
 
 def done_ids(path: str | Path) -> set[str]:
@@ -279,6 +295,93 @@ def to_result(
         label_token_ids=tuple(label_token_ids) or tuple(range(len(labels))),
         ids=[str(r["id"]) for r in records],
     )
+
+
+META_FIELDS = ("format", "model", "n_layers", "positions", "attributes")
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """A model's ``meta.json``, checked: a file that is not JSON, or not a study's metadata
+    (a field missing or of the wrong kind, another format version), raises
+    :class:`RecordError` naming it."""
+    path = Path(path)
+    fix = "delete the folder (or move it away) and run the study again, or use another output folder"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not a study's meta.json (not UTF-8 text); {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}: not a study's meta.json ({exc.msg} at line {exc.lineno}); {fix}") from None
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(meta, dict):
+        raise RecordError(f"{path}: not a study's meta.json (a JSON object expected); {fix}")
+    missing = [f for f in META_FIELDS if f not in meta]
+    if missing:
+        raise RecordError(f"{path}: not a study's meta.json (no {', '.join(missing)}); {fix}")
+    if meta["format"] != FORMAT_VERSION:
+        raise RecordError(f"{path}: record format {meta['format']!r} is not {FORMAT_VERSION}; {fix}")
+    attrs = meta["attributes"]
+    wrong = (
+        "model" if not isinstance(meta["model"], str) or not meta["model"]
+        else "n_layers" if not _is_int(meta["n_layers"]) or meta["n_layers"] < 1
+        else "positions" if not isinstance(meta["positions"], list)
+        or not all(isinstance(x, str) for x in meta["positions"])
+        else "attributes" if not isinstance(attrs, dict)
+        or not all(isinstance(v, dict) and isinstance(v.get("labels"), list) for v in attrs.values())
+        else None
+    )
+    if wrong:
+        raise RecordError(f"{path}: not a study's meta.json ({wrong} is {meta[wrong]!r}); {fix}")
+    return meta
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_sample(
+    where: str, record: dict[str, Any], labels: Sequence[str], n_layers: int,
+    positions: Sequence[str],
+) -> None:
+    """Raise :class:`RecordError` (prefixed with ``where``, "file:line") unless ``record`` is a
+    sample record of a model with ``n_layers`` layers over ``labels``: an integer target in the
+    label range matching its label, a prediction in that range, and logits of shape
+    (n_layers + 1, len(labels)) at each of ``positions``."""
+    fix = "delete this line (or the file, to recompute it)"
+    missing = [f for f in ("id", "target", "logits") if f not in record]
+    if missing:
+        raise RecordError(f"{where}: a sample record without {', '.join(missing)}; {fix}")
+    target = record["target"]
+    if not _is_int(target) or not 0 <= target < len(labels):
+        raise RecordError(
+            f"{where}: target {target!r} is not a label index 0..{len(labels) - 1} "
+            f"({', '.join(map(str, labels))}); {fix}"
+        )
+    if "label" in record and record["label"] != labels[target]:
+        raise RecordError(
+            f"{where}: label {record['label']!r} does not match target {target} "
+            f"({labels[target]!r}); {fix}"
+        )
+    pred = record.get("prediction", 0)
+    if not _is_int(pred) or not 0 <= pred < len(labels):
+        raise RecordError(f"{where}: prediction {pred!r} is not a label index 0..{len(labels) - 1}; {fix}")
+    logits = record["logits"]
+    if not isinstance(logits, dict):
+        raise RecordError(f"{where}: logits must map positions to arrays; {fix}")
+    want = (n_layers + 1, len(labels))
+    for pos in positions:
+        if pos not in logits:
+            raise RecordError(f"{where}: no logits at position {pos!r} (has {sorted(logits)}); {fix}")
+        try:
+            shape = np.asarray(logits[pos], dtype=np.float32).shape
+        except (TypeError, ValueError):
+            shape = "ragged or not numbers"
+        if shape != want:
+            raise RecordError(
+                f"{where}: logits at {pos!r} are {shape}; a model of {n_layers} layers and "
+                f"{len(labels)} labels has {want} (layers 0..{n_layers} x labels); {fix}"
+            )
 
 
 def _examples(items: Sequence[Any], n: int = 3) -> str:
@@ -431,29 +534,33 @@ class RecordStore:
         return self.root / safe_name(model) / "meta.json"
 
     def models(self) -> list[str]:
-        """Model names with records, in name order."""
+        """Model names with records, in folder order (each ``meta.json`` checked)."""
         if not self.root.is_dir():
             return []
-        metas = [json.loads(p.read_text()) for p in sorted(self.root.glob("*/meta.json"))]
-        return [m["model"] for m in metas]
+        return [load_meta(p)["model"] for p in sorted(self.root.glob("*/meta.json"))]
 
     def meta(self, model: str) -> dict[str, Any]:
+        """``model``'s checked ``meta.json`` (see :func:`load_meta`). A folder that holds
+        another model's records (two names that map to one folder name) raises
+        :class:`RecordError`: the records of distinct models never mix."""
         path = self.meta_path(model)
         if not path.is_file():
             raise RecordError(f"no records for model {model!r} under {self.root} (no {path})")
-        meta = json.loads(path.read_text())
-        if meta.get("format") != FORMAT_VERSION:
-            raise RecordError(f"{path}: record format {meta.get('format')} is not {FORMAT_VERSION}")
+        meta = load_meta(path)
+        _same_model(path, meta["model"], model)
         return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write ``meta`` for its model, merging attributes with any earlier run's; conflicting
-        depth, positions or label sets raise :class:`RecordError` instead of mixing runs.
-        An attribute's ``ids`` become the union of both runs' (earlier ones first)."""
+        depth, positions or label sets raise :class:`RecordError` instead of mixing runs, and so
+        does a folder that holds another model's records (two model names with one folder
+        name, such as ``a/b`` and ``a__b``). An attribute's ``ids`` become the union of both
+        runs' (earlier ones first)."""
         meta = {"format": FORMAT_VERSION, **meta}
         path = self.meta_path(meta["model"])
         if path.is_file():
-            old = json.loads(path.read_text())
+            old = load_meta(path)
+            _same_model(path, old["model"], meta["model"])
             for field in ("n_layers", "positions"):
                 if old.get(field) != meta.get(field):
                     raise RecordError(
@@ -536,16 +643,26 @@ class RecordStore:
 
     # ---- reading, checked
     def read(self, key: RecordKey, expected: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """``key``'s records from all its files, checked: a duplicated id raises
-        :class:`RecordError`; a truncated line, or ids of ``expected`` (default: the attribute's
-        ``ids`` in ``meta.json``) without a record, warn with a :class:`RecordWarning`. Each
-        message names the file."""
+        """``key``'s records from all its files, checked, in canonical order (sorted by id):
+        which file or line a record came from never changes a statistic.
+
+        With the model's ``meta.json`` on disk every line is checked against it: its id must be
+        one of the attribute's ``ids`` (the study's data set), its target a label index, its
+        logits one row per layer 0..L and one column per label (:func:`check_sample`); a line
+        that fails raises :class:`RecordError` naming file and line. A duplicated id raises too;
+        a truncated line, or ids of ``expected`` (default: the attribute's ``ids``) without a
+        record, warn with a :class:`RecordWarning`. Each message names the file."""
         files = key.files(self.out)
-        per_file = [(p, read_records(p)) for p in files]
-        records = [r for _, recs in per_file for r in recs]
+        per_file = [(p, read_lines(p)) for p in files]
+        meta = self.meta(key.model) if self.meta_path(key.model).is_file() else None
+        if meta is not None:
+            self._check(key, meta, per_file)
+        records = [r for _, lines in per_file for _, r in lines]
         twice = duplicated(str(r["id"]) for r in records)
         if twice:
-            where = [str(p) for p, recs in per_file if set(twice) & {str(r["id"]) for r in recs}]
+            where = [
+                str(p) for p, lines in per_file if set(twice) & {str(r["id"]) for _, r in lines}
+            ]
             raise RecordError(
                 f"{' and '.join(where)}: {len(twice)} ids recorded more than once "
                 f"({_examples(twice)}), e.g. by two runs writing one folder; run the study again "
@@ -556,9 +673,8 @@ class RecordStore:
             tail = truncated_tail(p)
             if tail:
                 self._warn(key, f"{p}: its last line is cut short ({tail} bytes) and is ignored")
-        if expected is None:
-            info = self._meta_or_none(key.model)
-            expected = (info or {}).get("attributes", {}).get(key.attribute, {}).get("ids")
+        if expected is None and meta is not None:
+            expected = meta["attributes"].get(key.attribute, {}).get("ids")
         if expected and records:
             have = {str(r["id"]) for r in records}
             missing = [i for i in expected if i not in have]
@@ -569,13 +685,37 @@ class RecordStore:
                     f"record ({_examples(missing)}); results use the {len(expected) - len(missing)} "
                     "recorded; run the study again to complete them",
                 )
-        return records
+        return sorted(records, key=lambda r: str(r["id"]))
 
-    def _meta_or_none(self, model: str) -> dict[str, Any] | None:
-        try:
-            return self.meta(model)
-        except RecordError:
-            return None
+    def _check(
+        self, key: RecordKey, meta: dict[str, Any],
+        per_file: Sequence[tuple[Path, Sequence[tuple[int, dict[str, Any]]]]],
+    ) -> None:
+        """Every line of ``per_file`` against ``meta`` (see :meth:`read`)."""
+        info = meta["attributes"].get(key.attribute)
+        if info is None:
+            if any(lines for _, lines in per_file):
+                raise RecordError(
+                    f"{key.path(self.out)}: records of attribute {key.attribute!r}, which "
+                    f"{self.meta_path(key.model)} does not describe; delete them or run the "
+                    "study on that attribute again"
+                )
+            return
+        known = set(map(str, info["ids"])) if "ids" in info else None
+        for path, lines in per_file:
+            foreign = []
+            for n, r in lines:
+                check_sample(f"{path}:{n}", r, info["labels"], meta["n_layers"], meta["positions"])
+                if known is not None and str(r["id"]) not in known:
+                    foreign.append((n, r["id"]))
+            if foreign:
+                n, first = foreign[0]
+                raise RecordError(
+                    f"{path}:{n}: {len(foreign)} records of samples that are not in the study's "
+                    f"{key.attribute} data set ({_examples([i for _, i in foreign])}; "
+                    f"{self.meta_path(key.model)} lists its ids); delete those lines, or run the "
+                    "study with the data set they came from"
+                )
 
     def _warn(self, key: RecordKey, message: str) -> None:
         if self.lock(key.model).held_elsewhere():
@@ -663,7 +803,7 @@ class RecordStore:
         rows_path, setup_path = self.enrich_paths(model, attribute, prompt)
         if not setup_path.is_file():
             raise RecordError(f"no enrichment sweep at {setup_path}")
-        setup = json.loads(setup_path.read_text())
+        setup = _load_json(setup_path, "an enrichment sweep's setup")
         rows = read_records(rows_path)
         if any("id" not in r for r in rows):
             raise RecordError(
@@ -676,6 +816,13 @@ class RecordStore:
             raise RecordError(
                 f"{rows_path}: {len(twice)} (id, scale, method, seed) rows recorded more than once "
                 f"({_examples(twice)}); run the study again with this output folder to redo them"
+            )
+        tested = set(map(str, setup.get("test_ids", [])))
+        foreign = [r["id"] for r in rows if str(r["id"]) not in tested]
+        if foreign:
+            raise RecordError(
+                f"{rows_path}: {len(foreign)} sweep rows of clips outside the test split "
+                f"({_examples(foreign)}; {setup_path} lists it); delete the file to redo the sweep"
             )
         key = RecordKey(model, attribute, prompt, "none")
         tail = truncated_tail(rows_path)
@@ -692,7 +839,31 @@ class RecordStore:
                     f"{rows_path}: {len(rows)} of {want} sweep rows recorded; run the study "
                     "again to complete them",
                 )
-        return setup, rows
+        # Canonical order: the statistics of a sweep never depend on who wrote which row first.
+        return setup, sorted(rows, key=lambda r: (str(r["id"]), *_sweep_key(r)[1:]))
+
+
+def _load_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object at ``path``, or a :class:`RecordError` naming it as ``what``."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(
+            f"{path}: not {what} ({getattr(exc, 'msg', 'not UTF-8 text')}); delete it and run "
+            "the study again to redo it"
+        ) from None
+    if not isinstance(obj, dict):
+        raise RecordError(f"{path}: not {what} (a JSON object expected); delete it and run the study again")
+    return obj
+
+
+def _same_model(path: Path, recorded: str, asked: str) -> None:
+    if recorded != asked:
+        raise RecordError(
+            f"{path} holds the records of model {recorded!r}, not {asked!r}: both names map to "
+            f"the folder {path.parent.name!r}; give this model another name (Study(model_name=...)) "
+            "or use another output folder"
+        )
 
 
 def _sweep_key(row: dict[str, Any]) -> tuple[Any, ...]:
