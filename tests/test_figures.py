@@ -389,7 +389,7 @@ def test_reproduce_without_espeak_says_how_to_install_it(tmp_path, monkeypatch, 
     monkeypatch.setenv("AUDIOLENS_CACHE", str(tmp_path / "cache"))
     with pytest.raises(synth.SynthError, match="apt-get install espeak-ng"):
         reproduce(out=tmp_path / "out", echo=None)
-    assert main(["reproduce", "--out", str(tmp_path / "out"), "--per-label", "2"]) == 1
+    assert main(["reproduce", "--out", str(tmp_path / "out"), "--per-label", "2"]) == 2
     assert "apt-get install espeak-ng" in capsys.readouterr().err
     assert not (tmp_path / "out" / "records").exists()
 

@@ -98,7 +98,7 @@ def test_missing_espeak_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(synth.shutil, "which", lambda name: None)
     with pytest.raises(synth.SynthError, match="apt-get install espeak-ng"):
         synth.synthesize(tmp_path, ["gender"], n_per_label=1)
-    assert main(["synth", "--out", str(tmp_path), "--per-label", "1"]) == 1
+    assert main(["synth", "--out", str(tmp_path), "--per-label", "1"]) == 2
     assert not any(tmp_path.iterdir())
 
 

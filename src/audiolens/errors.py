@@ -109,8 +109,14 @@ class RankError(AudiolensError, RuntimeError):
     """Raised on the other ranks when a step that rank 0 runs for everyone fails there."""
 
 
+# --------------------------------------------------------------------- command line
+class CommandError(AudiolensError, ValueError):
+    """A command-line argument that cannot be used as given (the message names it): an
+    output folder that is a file, a model found neither locally nor on the hub, a count of 0."""
+
+
 __all__ = [
-    "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning", "DataError",
+    "ArchitectureError", "AudioError", "AudioNote", "CommandError", "AudiolensError", "AudiolensWarning", "DataError",
     "DataWarning", "FolderBusy", "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError",
     "RankError", "RecordError", "RecordWarning", "RemoteUnavailable", "SynthError", "UndefinedCriticalLayer",
     "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
