@@ -42,8 +42,8 @@ def places(tmp_path) -> dict[str, str]:
 CASES = [
     # (arguments, what the one line says); {file} and {folder} are filled in from ``places``
     (["reproduce", "--model", "some/hub-id", "--out", "o"],
-     "model 'some/hub-id' could not be found locally or on the hub: no folder 'some/hub-id' "
-     "here, not in the Hugging Face cache"),
+     ("model 'some/hub-id' could not be found locally or on the hub: no folder 'some/hub-id' "
+      "here, not in the Hugging Face cache")),
     (["reproduce", "--model", "a/b/c"], "--model a/b/c: no such folder here, and not a hub id"),
     (["reproduce", "--model", "{folder}"], "the folder has no config.json"),
     (["reproduce", "--model", "{file}"], "is a file; give a checkpoint folder or a hub id"),

@@ -330,6 +330,7 @@ def test_n_counts_exactly_the_records_used(store, tmp_path):
     rec.append_records(KEY.path(tmp_path), [record(i) for i in range(3)])
     with pytest.warns(rec.RecordWarning, match="1 of 4 samples have no record"):
         summary = Study.load(tmp_path).summary()
+    with pytest.warns(rec.RecordWarning, match="1 of 4 samples have no record"):
         res = store.result("m", "gender", "P3")
     assert summary["n"].tolist() == [3]
     assert len(res) == 3 and res.ids == ["s0", "s1", "s2"]

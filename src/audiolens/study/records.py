@@ -709,7 +709,7 @@ class RecordStore:
                 if known is not None and str(r["id"]) not in known:
                     foreign.append((n, r["id"]))
             if foreign:
-                n, first = foreign[0]
+                n = foreign[0][0]
                 raise RecordError(
                     f"{path}:{n}: {len(foreign)} records of samples that are not in the study's "
                     f"{key.attribute} data set ({_examples([i for _, i in foreign])}; "
