@@ -262,7 +262,8 @@ def duplicated(ids: Iterable[Any]) -> list[Any]:
         >>> duplicated(["a", "b", "a", "c", "b", "a"])
         ['a', 'b']
     """
-    seen, twice = set(), {}
+    seen: set[Any] = set()
+    twice: dict[Any, None] = {}
     for i in ids:
         if i in seen:
             twice.setdefault(i, None)
@@ -373,6 +374,7 @@ def check_sample(
     for pos in positions:
         if pos not in logits:
             raise RecordError(f"{where}: no logits at position {pos!r} (has {sorted(logits)}); {fix}")
+        shape: tuple[int, ...] | str
         try:
             shape = np.asarray(logits[pos], dtype=np.float32).shape
         except (TypeError, ValueError):
