@@ -373,3 +373,22 @@ def test_two_model_names_with_one_folder_never_share_records(tmp_path):
         store.result("org__m", "gender", "P3")
     assert store.models() == ["org/m"]
     assert store.result("org/m", "gender", "P3").ids == ["s0"]
+
+
+def test_the_knockout_table_pairs_clips_by_id_and_counts_the_pairs(store, tmp_path):
+    from audiolens.study.report import Report
+
+    rec.append_records(KEY.path(tmp_path), [record(i) for i in (3, 0, 2, 1)])
+    knocked = rec.RecordKey("m", "gender", "P3", "knockout_audio")
+    flat = {"logits": {"last": [[0.0, 0.0], [0.0, 0.0]]}}  # p(target) = 0.5 when knocked out
+    rec.append_records(knocked.path(tmp_path), [{**record(i), **flat} for i in (2, 0)])  # cut short
+    with pytest.warns(rec.RecordWarning, match="2 of 4 samples have no record"):
+        table = Report(store, tmp_path).knockout_table()
+    # Plain p(target) of s0 and s2 from their last-layer logits [1 + i, 2 - i], target i % 2.
+    p0 = 1 / (1 + np.exp(1.0))  # s0: softmax([1, 2])[0]
+    p2 = np.exp(3.0) / (np.exp(3.0) + 1)  # s2: softmax([3, 0])[0]
+    row = table.iloc[0]
+    assert (row["keys"], row["window"], row["n"]) == ("audio", "all", 2)
+    assert row["p_target"] == pytest.approx((p0 + p2) / 2)
+    assert row["p_target_knocked"] == pytest.approx(0.5)
+    assert row["delta"] == pytest.approx(0.5 - (p0 + p2) / 2)

@@ -20,12 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..analysis.knockout import parse_knockout, target_probability
 from ..files import replacing, write_atomic
 from .records import RecordStore
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..lenses.result import LensResult
 
 
 class Report:
@@ -107,6 +111,8 @@ class Report:
             span, window = parsed
             knocked = self.store.result(key.model, key.attribute, key.prompt, key.intervention)
             plain = self.store.result(key.model, key.attribute, key.prompt, "none")
+            # Clip by clip over the clips both runs hold (an interrupted run may lack some).
+            knocked, plain = _common(knocked, plain)
             p_plain, p_knocked = target_probability(plain).numpy(), target_probability(knocked).numpy()
             rows.append({"model": key.model, "attribute": key.attribute, "prompt": key.prompt, "keys": span,
                          "window": window, "n": len(knocked), "p_target": float(p_plain.mean()),
@@ -132,6 +138,17 @@ class Report:
         from .tables import over_records
 
         return over_records(self.store, info_frame)
+
+
+def _common(*results: LensResult) -> list[LensResult]:
+    """``results`` cut to the ids all of them hold, in the first one's order."""
+    shared = set(results[0].ids).intersection(*(r.ids for r in results[1:]))
+    ids = [i for i in results[0].ids if i in shared]
+    out = []
+    for res in results:
+        index = {i: k for k, i in enumerate(res.ids)}
+        out.append(res.subset(np.array([index[i] for i in ids], dtype=np.int64)))
+    return out
 
 
 __all__ = ["Report"]
