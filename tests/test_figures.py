@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -303,6 +304,27 @@ def test_fig5_warns_and_notes_when_lbar_rests_on_few_clips(tmp_path):
     # The two methods sit side by side at each λ.
     (sel,) = [ln for ln in ax.get_lines() if ln.get_label() == "selected layer ℓ̄"]
     assert list(sel.get_xdata()) == pytest.approx([-0.01, 0.99])
+
+
+def test_fig5_counts_the_clips_an_interrupted_sweep_holds(tmp_path):
+    from audiolens import records as rec
+
+    store = fake_store(tmp_path, correct=5, wrong=3, n_probe=4)
+    rows_path, _ = store.enrich_paths("fake", "gender", "P3")
+    kept = [r for r in rec.read_records(rows_path) if r["id"] != "c03"]  # c03's rows never came
+    rec.write_records(rows_path, kept)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = figures.build(5, store)
+    assert any("18 of 24 sweep rows recorded" in str(w.message) for w in caught)
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("fake — gender (P3), n_probe = 4, n_test = 3 of 4, gap 2\n")
+    assert "λ = 1: ℓ̄ changes 1 of 3 answers (0 fixed, 1 broken)" in [t.get_text() for t in ax.texts]
+    # Wilson of the clips recorded: 3 of 3 right at λ = 0, 2 of 3 at λ = 1.
+    ((_, lo, hi),) = bands(ax)
+    want_lo, want_hi = al.metrics.wilson_interval(np.array([3, 2]), 3)
+    np.testing.assert_allclose(lo, 100 * want_lo)
+    np.testing.assert_allclose(hi, 100 * want_hi)
 
 
 def test_unknown_figure_is_refused(study):

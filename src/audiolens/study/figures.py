@@ -285,6 +285,10 @@ def fig5(store: RecordStore) -> Figure:
             continue
         n_wrong, right_there = _probe_wrong(store, m, setup)
         source = setup["source_layer"]
+        # n is the clips the rows hold: an interrupted sweep has fewer than its split.
+        n_test = len({r["id"] for r in rows})
+        if n_test != setup["n_test"]:
+            sizes = sizes.replace(f"n_test = {setup['n_test']}", f"n_test = {n_test} of {setup['n_test']}")
         ax.set_title(
             f"{m} — {a} ({p}), {sizes}\nℓ̄ = {source} from {_clips(n_wrong, 'wrong probe')} "
             f"({right_there} right at ℓ̄)",
@@ -298,8 +302,10 @@ def fig5(store: RecordStore) -> Figure:
         summary = sweep.summary()
         changed = sweep.changed_answers()
         top = changed[(changed["method"] == "selected") & (changed["scale"] == changed["scale"].max())]
+        table = sweep.table[sweep.table["method"] == "selected"]
+        n_top = int(table.loc[table["scale"] == top["scale"].item(), "n"].item())
         _note(ax, f"λ = {top['scale'].item():g}: ℓ̄ changes {int(top['changed'].item())} of "
-              f"{setup['n_test']} answers ({int(top['fixed'].item())} fixed, "
+              f"{n_top} answers ({int(top['fixed'].item())} fixed, "
               f"{int(top['broken'].item())} broken)", 0.05, CORRECT)
         sel = summary[summary["method"] == "selected"]
         rnd = summary[summary["method"] == "random"]
@@ -315,8 +321,9 @@ def fig5(store: RecordStore) -> Figure:
             capsize=3,
             label=f"random layer (mean ± sd, {setup['seeds']} seeds)",
         )
-        k = np.round(sel["mean"].to_numpy() * setup["n_test"])
-        lo, hi = metrics.wilson_interval(k, setup["n_test"])
+        n = table.set_index("scale")["n"].reindex(sel["scale"]).to_numpy()  # clips per λ
+        k = np.round(sel["mean"].to_numpy() * n)
+        lo, hi = metrics.wilson_interval(k, n)
         ax.fill_between(sel["scale"] - dx, 100 * lo, 100 * hi, color=CORRECT, alpha=0.15, lw=0)
         # Drawn last so that it stays visible where it coincides with the baseline (λ = 0).
         ax.plot(
