@@ -105,6 +105,11 @@ class RecordWarning(AudiolensWarning):
     """Records that can be read but are incomplete: a truncated line, missing samples."""
 
 
+class StepSkipped(AudiolensWarning):
+    """A step of a study was skipped, and the message says why: an enrichment sweep with no
+    wrong probe answer to choose ℓ̄ from, figures without matplotlib."""
+
+
 class RankError(AudiolensError, RuntimeError):
     """Raised on the other ranks when a step that rank 0 runs for everyone fails there."""
 
@@ -118,6 +123,6 @@ class CommandError(AudiolensError, ValueError):
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "CommandError", "AudiolensError", "AudiolensWarning", "DataError",
     "DataWarning", "FolderBusy", "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError",
-    "RankError", "RecordError", "RecordWarning", "RemoteUnavailable", "SynthError", "UndefinedCriticalLayer",
+    "RankError", "RecordError", "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "UndefinedCriticalLayer",
     "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
 ]

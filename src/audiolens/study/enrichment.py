@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ..errors import StepSkipped
 from ..lenses.logit import LogitLens
 from . import records as rec
 from .sweep import (
@@ -241,7 +242,7 @@ class EnrichmentPhase:
         wrong = ~probe_res.correct
         if not wrong.any():
             setup["note"] = "every probe sample is predicted correctly: no layer to select"
-            warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", stacklevel=2)
+            warnings.warn(f"{attr}: {setup['note']}; enrichment skipped", StepSkipped, stacklevel=2)
         else:
             setup["source_layer"] = select_enrich_layer(probe_res, gap=cfg.gap)
             setup["probe_info_wrong"] = probe_res.subset(wrong).info_scores("last").tolist()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..audio import AudioNote
+from ..errors import StepSkipped
 from .distributed import World, local_device, world
 from .enrichment import DEFAULT_SCALES
 from .runner import Study, model_label
@@ -258,7 +259,7 @@ def draw_figures(study: Study) -> dict[int, Path]:
     """
     if importlib.util.find_spec("matplotlib") is None:
         warnings.warn("figures skipped: matplotlib is not installed "
-                      "(pip install 'audiolens[plot]')", stacklevel=2)
+                      "(pip install 'audiolens[plot]')", StepSkipped, stacklevel=2)
         return {}
     return {n: study.figure(n) for n in (2, 3, 4, 5)}
 
