@@ -392,3 +392,14 @@ def test_the_knockout_table_pairs_clips_by_id_and_counts_the_pairs(store, tmp_pa
     assert row["p_target"] == pytest.approx((p0 + p2) / 2)
     assert row["p_target_knocked"] == pytest.approx(0.5)
     assert row["delta"] == pytest.approx(0.5 - (p0 + p2) / 2)
+
+
+def test_a_garbage_enrichment_setup_is_named_and_a_run_redoes_its_sweep(store, tmp_path):
+    from audiolens.study.enrichment import sweep_changed
+
+    rows_path, setup_path = store.enrich_paths("m", "gender", "P3")
+    setup_path.parent.mkdir(parents=True, exist_ok=True)
+    setup_path.write_text('{"source_layer": 1, "scal')
+    with pytest.raises(rec.RecordError, match=re.escape(str(setup_path)) + ": not an enrichment sweep's setup"):
+        store.enrichment("m", "gender", "P3")
+    assert sweep_changed(setup_path, {"source_layer": 1})  # a run rewrites it and redoes the rows

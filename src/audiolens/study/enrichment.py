@@ -311,7 +311,10 @@ def sweep_changed(path: Path, setup: Mapping[str, Any]) -> bool:
     """Whether the sweep set up at ``path`` differs from ``setup`` in what its rows depend on."""
     if not path.is_file():
         return False
-    old = json.loads(path.read_text())
+    try:
+        old = rec.load_json(path, "an enrichment sweep's setup")
+    except rec.RecordError:
+        return True  # unreadable: its rows cannot be trusted to match; they are redone
     keys = ("source_layer", "gap", "scales", "seeds", "test_ids", "prompt")
     return any(old.get(k) != setup.get(k) for k in keys)
 

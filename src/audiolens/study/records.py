@@ -805,7 +805,7 @@ class RecordStore:
         rows_path, setup_path = self.enrich_paths(model, attribute, prompt)
         if not setup_path.is_file():
             raise RecordError(f"no enrichment sweep at {setup_path}")
-        setup = _load_json(setup_path, "an enrichment sweep's setup")
+        setup = load_json(setup_path, "an enrichment sweep's setup")
         rows = read_records(rows_path)
         if any("id" not in r for r in rows):
             raise RecordError(
@@ -845,7 +845,7 @@ class RecordStore:
         return setup, sorted(rows, key=lambda r: (str(r["id"]), *_sweep_key(r)[1:]))
 
 
-def _load_json(path: Path, what: str) -> dict[str, Any]:
+def load_json(path: Path, what: str) -> dict[str, Any]:
     """The JSON object at ``path``, or a :class:`RecordError` naming it as ``what``."""
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
