@@ -397,7 +397,7 @@ def test_the_knockout_table_pairs_clips_by_id_and_counts_the_pairs(store, tmp_pa
 def test_a_garbage_enrichment_setup_is_named_and_a_run_redoes_its_sweep(store, tmp_path):
     from audiolens.study.enrichment import sweep_changed
 
-    rows_path, setup_path = store.enrich_paths("m", "gender", "P3")
+    _, setup_path = store.enrich_paths("m", "gender", "P3")
     setup_path.parent.mkdir(parents=True, exist_ok=True)
     setup_path.write_text('{"source_layer": 1, "scal')
     with pytest.raises(rec.RecordError, match=re.escape(str(setup_path)) + ": not an enrichment sweep's setup"):

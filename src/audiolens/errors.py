@@ -121,8 +121,9 @@ class CommandError(AudiolensError, ValueError):
 
 
 __all__ = [
-    "ArchitectureError", "AudioError", "AudioNote", "CommandError", "AudiolensError", "AudiolensWarning", "DataError",
-    "DataWarning", "FolderBusy", "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError",
-    "RankError", "RecordError", "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "UndefinedCriticalLayer",
-    "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
+    "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
+    "CommandError", "DataError", "DataWarning", "FolderBusy", "HookUnavailable",
+    "InterventionConflict", "LabelTokenError", "PatchError", "RankError", "RecordError",
+    "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "UndefinedCriticalLayer",
+    "UnknownHookError", "UnsupportedModelError", "WeakEvidence"
 ]
