@@ -18,8 +18,10 @@ at a time holds a model's :meth:`RecordStore.lock`, and :meth:`RecordStore.conso
 shards into the main file; every file rewritten in place goes through :func:`write_atomic`.
 
 Reading checks what it reads: duplicated ids raise :class:`RecordError` (a row is never counted
-twice), truncated lines and records missing from a data set raise a :class:`RecordWarning`, each
-naming its file. Records turn back into :class:`~audiolens.lenses.result.LensResult` objects with
+twice), and so does a line that does not fit ``meta.json`` (an id outside the data set, a target
+outside the label range, logits of another depth), naming file and line; truncated lines and
+records missing from a data set raise a :class:`RecordWarning`, each naming its file. Records
+come back sorted by id, so no statistic depends on which file, rank or line held them. Records turn back into :class:`~audiolens.lenses.result.LensResult` objects with
 :func:`to_result`, so every analysis runs on them exactly as on a live lens run, with no model.
 
 Example:
