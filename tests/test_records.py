@@ -403,3 +403,28 @@ def test_a_garbage_enrichment_setup_is_named_and_a_run_redoes_its_sweep(store, t
     with pytest.raises(rec.RecordError, match=re.escape(str(setup_path)) + ": not an enrichment sweep's setup"):
         store.enrichment("m", "gender", "P3")
     assert sweep_changed(setup_path, {"source_layer": 1})  # a run rewrites it and redoes the rows
+
+
+def test_one_name_for_two_hub_checkpoints_is_refused(tiny_model, tmp_path):
+    config = tiny_model.hf_model.config
+    before = config._name_or_path
+    try:
+        config._name_or_path = "org-a/speech-lm"  # loaded from the hub (no such folder here)
+        Study(tiny_model, [], out=tmp_path, enrich=None, progress=False).run()
+        store = rec.RecordStore(tmp_path)
+        assert store.models() == ["speech-lm"]
+        assert store.meta("speech-lm")["checkpoint"] == "org-a/speech-lm"
+        Study(tiny_model, [], out=tmp_path, enrich=None, progress=False).run()  # same: resumes
+        config._name_or_path = "org-b/speech-lm"  # another checkpoint, the same name
+        with pytest.raises(rec.RecordError, match="loaded from 'org-a/speech-lm'; this run's "
+                           "'speech-lm' comes from 'org-b/speech-lm'; give it another name"):
+            Study(tiny_model, [], out=tmp_path, enrich=None, progress=False).run()
+        Study(tiny_model, [], out=tmp_path, enrich=None, progress=False, model_name="b-lm").run()
+        assert sorted(store.models()) == ["b-lm", "speech-lm"]
+        # A local folder is no hub id: its copy of a hub model resumes the hub run's records.
+        config._name_or_path = str(tmp_path)
+        Study(tiny_model, [], out=tmp_path, enrich=None, progress=False,
+              model_name="speech-lm").run()
+        assert store.meta("speech-lm")["checkpoint"] == "org-a/speech-lm"  # still known
+    finally:
+        config._name_or_path = before

@@ -558,13 +558,23 @@ class RecordStore:
         """Write ``meta`` for its model, merging attributes with any earlier run's; conflicting
         depth, positions or label sets raise :class:`RecordError` instead of mixing runs, and so
         does a folder that holds another model's records (two model names with one folder
-        name, such as ``a/b`` and ``a__b``). An attribute's ``ids`` become the union of both
+        name, such as ``a/b`` and ``a__b``, or one name for two hub checkpoints: ``checkpoint``
+        ``a/m`` and ``b/m``). An attribute's ``ids`` become the union of both
         runs' (earlier ones first)."""
         meta = {"format": FORMAT_VERSION, **meta}
         path = self.meta_path(meta["model"])
         if path.is_file():
             old = load_meta(path)
             _same_model(path, old["model"], meta["model"])
+            before, now = old.get("checkpoint"), meta.get("checkpoint")
+            if before and now and before != now:
+                raise RecordError(
+                    f"{path} holds the records of {meta['model']!r} loaded from {before!r}; this "
+                    f"run's {meta['model']!r} comes from {now!r}; give it another name "
+                    "(Study(model_name=...)) or use another output folder"
+                )
+            if before and not now:  # a local copy's run keeps what the records came from
+                meta = {**meta, "checkpoint": before}
             for field in ("n_layers", "positions"):
                 if old.get(field) != meta.get(field):
                     raise RecordError(

@@ -69,6 +69,14 @@ def model_label(model: HookedAudioLM) -> str:
     return name.split("/")[-1] if name else type(model.hf_model).__name__
 
 
+def hub_id(model: HookedAudioLM) -> str | None:
+    """The hub id the model was loaded from (``org/name``), or None for a local folder or a
+    model built in memory: two checkpoints with one name (``a/m``, ``b/m``) are told apart."""
+    config = getattr(model.hf_model, "config", None)
+    name = str(getattr(config, "_name_or_path", "") or "")
+    return name if name and not Path(name).expanduser().exists() else None
+
+
 class Study:
     """Run (or reload) the paper's analyses for one model over several attribute data sets.
 
@@ -193,6 +201,7 @@ class Study:
         self.store.write_meta(
             {
                 "model": self.model_name,
+                **({"checkpoint": ckpt} if (ckpt := hub_id(model)) else {}),
                 "n_layers": model.n_layers,
                 "positions": list(POSITIONS),
                 "attributes": {
