@@ -123,11 +123,21 @@ def contributions(
         >>> contributions(np.array([0.5, 0.7, 0.9]), n_labels=2, alpha=0.2)
         array([0. , 0.1, 0.3])
     """
-    if n_labels < 2:
-        raise ValueError(f"need at least two labels, got {n_labels}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be non-negative, got {alpha}")
-    return np.maximum(0.0, _np(info) - (1.0 + alpha) / n_labels)
+    if isinstance(n_labels, (bool, np.bool_)) or not isinstance(n_labels, (int, np.integer)) or n_labels < 2:
+        raise ValueError(f"need a whole number of at least two labels, got {n_labels!r}")
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.number)) \
+            or not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite non-negative number, got {alpha!r}")
+    info = np.asarray(_np(info), dtype=float)
+    excess = info - (1.0 + alpha) / n_labels
+    # Information scores are k/n fractions and the threshold is a short decimal over |Y|, so
+    # a score exactly at the threshold can land a rounding error above it (0.4 - 1.2/3 =
+    # 5.6e-17). Differences far below any 1/n (n < 10^9 samples) are that error: zero.
+    return np.where(np.abs(excess) < _TIE, 0.0, np.maximum(0.0, excess))[()]
+
+
+#: Below this, a difference between an information score and the Eq. 3 threshold is rounding.
+_TIE = 1e-12
 
 
 def critical_layer(

@@ -107,12 +107,15 @@ class TunedLens(LogitLens):
         resid, target = data["train"]
         torch.manual_seed(seed)
         before = {k: lens.kl(model, *v) for k, v in data.items()}
-        for _ in tqdm(range(steps), desc="tuned lens", disable=not progress):
-            pick = torch.randint(0, resid.shape[1], (min(batch_positions, resid.shape[1]),))
-            loss = sum(_kl(model, tr, resid[layer, pick], target[pick], layer) for layer in range(model.n_layers))
-            opt.zero_grad()
-            (loss / model.n_layers).backward()
-            opt.step()
+        # The loop trains, so it needs gradients even when the caller switched them off.
+        with torch.enable_grad():
+            for _ in tqdm(range(steps), desc="tuned lens", disable=not progress):
+                pick = torch.randint(0, resid.shape[1], (min(batch_positions, resid.shape[1]),))
+                loss = sum(_kl(model, tr, resid[layer, pick], target[pick], layer)
+                           for layer in range(model.n_layers))
+                opt.zero_grad()
+                (loss / model.n_layers).backward()
+                opt.step()
         lens.history = {"steps": steps, "kl_before": {k: v.tolist() for k, v in before.items()},
                         "kl_after": {k: lens.kl(model, *v).tolist() for k, v in data.items()}}
         return lens
