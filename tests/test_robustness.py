@@ -65,3 +65,82 @@ def test_runs_from_several_threads_equal_single_thread_runs(tiny_model, gender_b
     assert not errors, errors
     assert not mismatches, mismatches
     assert not any(hp.fwd_hooks for hp in tiny_model.hook_dict.values())  # nothing left behind
+
+
+# ----------------------------------------------------------------------------- audio forms
+from audiolens.audio import load_audio, prepare_waveform  # noqa: E402
+from audiolens.errors import AudioError, AudioNote, BatchError  # noqa: E402
+
+
+def test_integer_pcm_in_lists_and_int64_arrays_is_scaled_by_its_range():
+    pcm = np.array([0, 16384, -32768, 8192] * 200, dtype=np.int16)
+    reference = pcm.astype(np.float32) / 32768  # what int16 PCM means
+    for form in (pcm.tolist(), pcm.astype(np.int64), torch.from_numpy(pcm.astype(np.int64))):
+        assert np.array_equal(prepare_waveform(form, 16000, 16000), reference)
+    wide = np.array([0, 2**30, -(2**31)] * 300, dtype=np.int64)  # only 32-bit PCM reaches 2**30
+    assert np.array_equal(prepare_waveform(wide, 16000, 16000), wide.astype(np.float64) / 2**31)
+    with pytest.raises(AudioError, match="ambiguous"):  # 24-bit or quiet 32-bit?
+        prepare_waveform(np.array([0, 2**20] * 400, dtype=np.int64), 16000, 16000)
+    with pytest.raises(AudioError, match="beyond every PCM format"):
+        prepare_waveform([0, 2**40] * 400, 16000, 16000)
+
+
+def test_half_precision_tensors_are_widened_exactly():
+    x = torch.linspace(-0.5, 0.5, 16000)
+    for dtype in (torch.bfloat16, torch.float16):
+        got = prepare_waveform(x.to(dtype), 16000, 16000)
+        assert np.array_equal(got, x.to(dtype).float().numpy())
+
+
+def test_truncated_file_is_named_with_frames_declared_and_read(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "cut.wav"
+    sf.write(path, np.full(16000, 0.1, dtype=np.float32), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:16000])  # half the samples are gone
+    with pytest.raises(AudioError, match=r"declares 16000 frames but 79\d\d could be read"):
+        load_audio(path, 16000)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(range(200)))
+    with pytest.raises(AudioError, match="junk.wav: cannot read audio"):
+        load_audio(tmp_path / "junk.wav", 16000)
+
+
+def test_one_file_under_two_spellings_is_refused(tmp_path, gender_task, monkeypatch):
+    import soundfile as sf
+
+    from audiolens.data.dataset import AttributeDataset, DataError, Sample
+
+    sf.write(tmp_path / "a.wav", np.full(16000, 0.1, dtype=np.float32), 16000)
+    monkeypatch.chdir(tmp_path)
+    samples = [Sample("x", "male", path=tmp_path / "a.wav"), Sample("y", "male", path="./sub/../a.wav")]
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(DataError, match="one file under several sample ids"):
+        AttributeDataset(gender_task, samples, name="toy")
+
+
+def test_wrong_containers_and_rates_say_what_was_expected(tiny_model, gender_task):
+    wav = np.full(16000, 0.1, dtype=np.float32)
+    prompt = gender_task.prompt("P3")
+    with pytest.raises(AudioError, match=r"expected a list of clips.*wrap a single clip in a list"):
+        tiny_model.prepare(wav, 16000, prompt)
+    with pytest.raises(AudioError, match="sampling_rate must be a number of Hz"):
+        tiny_model.prepare([wav], "16000", prompt)
+    with pytest.raises(AudioError, match="expected the samples as a NumPy array"):
+        tiny_model.prepare(["a.wav"], 16000, prompt)
+
+
+def test_zero_row_batch_is_a_named_error(gender_batch):
+    with pytest.raises(BatchError, match="selects no rows"):
+        gender_batch.subset([])
+
+
+def test_conversions_are_noted_once_per_kind_and_batch_at_the_callers_line(tiny_model, gender_task):
+    rng = np.random.default_rng(0)
+    stereo = [rng.normal(0, 0.1, (44100, 2)).astype(np.float32) for _ in range(6)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model.prepare(stereo, 44100, gender_task.prompt("P3"))
+    notes = [w for w in caught if issubclass(w.category, AudioNote)]
+    assert sorted(str(w.message) for w in notes) == [
+        "mixing 6 of 6 clips with 2 channels down to mono", "resampling 6 of 6 clips from 44100 Hz to 16000 Hz"]
+    assert {w.filename for w in notes} == {__file__}  # the user's line, not the library's

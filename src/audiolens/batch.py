@@ -15,6 +15,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from .errors import BatchError
 from .tasks import Prompt
 
 # Inputs aligned with the token axis: a prefix/step split cuts them; everything else (audio
@@ -52,17 +53,17 @@ class AudioBatch:
     def __post_init__(self) -> None:
         n = self.inputs["attention_mask"].shape[0]
         if n == 0:
-            raise ValueError("a batch needs at least one row")
+            raise BatchError("a batch needs at least one row")
         # Every input is per row, so that subsets and shards are plain indexing.
         ragged = [k for k, v in self.inputs.items() if v.shape[0] != n]
         if ragged:
-            raise ValueError(f"inputs {ragged} do not have one entry per row ({n} rows)")
+            raise BatchError(f"inputs {ragged} do not have one entry per row ({n} rows)")
         if not self.ids:
             self.ids = [str(i) for i in range(n)]
         if len(self.ids) != n:
-            raise ValueError(f"{len(self.ids)} ids for a batch of {n} rows")
+            raise BatchError(f"{len(self.ids)} ids for a batch of {n} rows")
         if self.targets is not None and self.targets.shape != (n,):
-            raise ValueError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
+            raise BatchError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
 
     def __len__(self) -> int:
         return self.inputs["attention_mask"].shape[0]
@@ -132,10 +133,21 @@ class AudioBatch:
         return mask
 
     def subset(self, index: Sequence[int] | Tensor | np.ndarray) -> AudioBatch:
-        """The rows ``index`` (ints or a bool mask) as a new batch."""
-        index = torch.as_tensor(np.asarray(index))
-        if index.dtype == torch.bool:
-            index = index.nonzero().flatten()
+        """The rows ``index`` (ints or a bool mask) as a new batch; :class:`BatchError` when it
+        selects no row or names a row the batch does not have."""
+        arr = np.asarray(index.cpu() if isinstance(index, Tensor) else index)
+        n = len(self)
+        if arr.dtype == np.bool_:
+            if arr.shape != (n,):
+                raise BatchError(f"a row mask must have shape ({n},), got {arr.shape}")
+            arr = np.flatnonzero(arr)
+        if arr.size == 0:
+            raise BatchError("subset selects no rows; a batch needs at least one row")
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise BatchError(f"subset takes row numbers (ints) or a bool mask, got {index!r:.80}")
+        if ((arr < -n) | (arr >= n)).any():
+            raise BatchError(f"rows {arr[(arr < -n) | (arr >= n)].tolist()} are outside a batch of {n}")
+        index = torch.as_tensor(arr % n, dtype=torch.long)
         rows = index.tolist()
         return replace(
             self,

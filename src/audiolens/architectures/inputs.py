@@ -18,7 +18,7 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
-from ..audio import check_rate, prepare_waveform
+from ..audio import prepare_clips
 from ..batch import AudioBatch
 from ..tasks import Prompt
 
@@ -164,21 +164,11 @@ def prepare_batch(
     truncate: bool = False,
 ) -> AudioBatch:
     """Check, resample and encode ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
-    if len(audios) == 0:
-        raise ValueError("prepare needs at least one audio clip")
-    if isinstance(sampling_rate, Sequence):
-        rates = list(sampling_rate)
-    else:
-        rates = [sampling_rate] * len(audios)
-    if len(rates) != len(audios):
-        raise ValueError(f"{len(rates)} sampling rates for {len(audios)} clips")
-    ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
-    target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
-    waves = [
-        prepare_waveform(a, check_rate(sr, name=f"clip {i!r}"), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
-                         truncate=truncate)
-        for a, sr, i in zip(audios, rates, ids)
-    ]
+    # Checks the list, the rates and every clip; each conversion is noted once for the batch.
+    n_clips = len(audios) if isinstance(audios, Sequence) and not isinstance(audios, str) else 0
+    ids = [str(i) for i in range(n_clips)] if ids is None else [str(i) for i in ids]
+    waves = prepare_clips(audios, sampling_rate, model.sampling_rate, ids=ids,
+                          max_seconds=model.max_audio_seconds, truncate=truncate)
 
     label_set = tuple(label_set) if label_set is not None else prompt.labels
     targets = None

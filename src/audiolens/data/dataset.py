@@ -171,6 +171,14 @@ class AttributeDataset:
         dup = sorted(k for k, c in Counter(s.id for s in self.samples).items() if c > 1)
         if dup:
             raise DataError(f"{self.name}: duplicate sample ids {dup}")
+        # One file under two spellings (./a.wav, a.wav, a link) would count one clip twice.
+        by_file: dict[Path, list[str]] = {}
+        for s in self.samples:
+            if s.path is not None:
+                by_file.setdefault(Path(os.path.realpath(s.path)), []).append(s.id)
+        twice = {str(p): ids for p, ids in by_file.items() if len(ids) > 1}
+        if twice:
+            raise DataError(f"{self.name}: one file under several sample ids (each clip once): {twice}")
         # Subsets and splits keep the notes of the data set their samples came from.
         notes = _ConversionNotes(self.name, self.samples)
         for s in self.samples:
