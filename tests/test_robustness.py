@@ -144,3 +144,165 @@ def test_conversions_are_noted_once_per_kind_and_batch_at_the_callers_line(tiny_
     assert sorted(str(w.message) for w in notes) == [
         "mixing 6 of 6 clips with 2 channels down to mono", "resampling 6 of 6 clips from 44100 Hz to 16000 Hz"]
     assert {w.filename for w in notes} == {__file__}  # the user's line, not the library's
+
+
+# ----------------------------------------------------------------------------- parameters
+from audiolens.errors import HookError, HookUnavailable, NonFiniteWarning, ParameterError  # noqa: E402
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: al.AudioMask(layers=[2.5]), "whole layer numbers, got 2.5"),
+    (lambda: al.AudioMask(layers=[True]), "whole layer numbers"),
+    (lambda: al.AudioMask(layers=[]), "at least one layer"),
+    (lambda: al.AudioMask(queries=1.5), "position name"),
+    (lambda: al.Enrich(source_layer=1, scale=float("nan")), "finite"),
+    (lambda: al.Enrich(source_layer=1, scale=0.1, position=None), "position name"),
+    (lambda: al.HookIntervention("blocks.0.hook_resid_post", "not a function"), "callable"),
+    (lambda: al.LogitLens(["a", "b"], variants_per_step=0), "variants_per_step"),
+    (lambda: al.LogitLens(["a", "b"], positions=[1.5]), "positions"),
+    (lambda: al.LogitLens(["a", "b"], label_tokens="spaced"), "label_tokens"),
+    (lambda: al.TokenLens(top_k=0), "top_k"),
+    (lambda: al.TokenLens(top_k="5"), "top_k"),
+    (lambda: metrics.critical_layer(np.array([0.1, 0.9]), n_labels=2, alpha=float("nan")), "alpha"),
+    (lambda: metrics.bootstrap_info_scores(np.ones((2, 3), bool), n_boot=2.5), "n_boot"),
+    (lambda: metrics.wilson_interval(3, 4, z=float("inf")), "z"),
+    (lambda: al.corrupt_clips([np.ones(100, np.float32)], snr_db=float("nan")), "snr_db"),
+])
+def test_parameters_are_checked_where_they_enter(make, match):
+    with pytest.raises(ParameterError, match=match):
+        make()
+
+
+def test_parameters_checked_against_the_model(tiny_model, gender_batch, gender_task):
+    with pytest.raises(ParameterError, match="window"):
+        al.attention_knockout(tiny_model, gender_batch, gender_task, window=0)
+    with pytest.raises(ParameterError, match="window"):
+        al.attention_knockout(tiny_model, gender_batch, gender_task, window=tiny_model.n_layers + 1)
+    with pytest.raises(ParameterError, match=r"outside 1\.\.4"):
+        al.LogitLens(gender_task).run(tiny_model, gender_batch, [al.AudioMask(layers=[5])])
+    with pytest.raises(ParameterError, match="top_k"):
+        al.TokenLens(top_k=10**6).run(tiny_model, gender_batch, positions="last")
+    with pytest.raises(ParameterError, match="TunedLens.train: steps"):
+        al.TunedLens.train(tiny_model, [np.zeros(16000, np.float32)], steps=0)
+
+
+def test_an_analysis_refuses_a_task_other_than_the_batchs(tiny_model, gender_batch):
+    other = al.sakura_task("emotion")
+    with pytest.raises(ParameterError, match="differ"):
+        al.attention_knockout(tiny_model, gender_batch, other)
+    with pytest.raises(ParameterError, match="differ"):
+        al.direct_logit_attribution(tiny_model, gender_batch, other)
+    with pytest.raises(ParameterError, match="differ"):
+        al.patch(tiny_model, gender_batch, gender_batch, other)
+
+
+# ----------------------------------------------------------------------------- non-finite
+def _nan_at(layer_name, row=1):
+    def fn(act, hook):
+        act = act.clone()
+        act[row] = float("nan")
+        return act
+    return (layer_name, fn)
+
+
+def test_nan_in_the_residual_warns_once_naming_site_and_layer(tiny_model, gender_batch, gender_task):
+    name = tiny_model.resid_name(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = al.LogitLens(gender_task).run(tiny_model, gender_batch, [_nan_at(name)])
+    nonfinite = [str(w.message) for w in caught if issubclass(w.category, NonFiniteWarning)]
+    assert len(nonfinite) == 1 and f"{name} (layer 2)" in nonfinite[0], nonfinite
+    with pytest.warns(NonFiniteWarning, match="count as misses"):
+        pred = res.predictions(layer=tiny_model.n_layers)
+    assert pred[1] == -1  # never argmaxed to a label
+    plain = al.LogitLens(gender_task).run(tiny_model, gender_batch)
+    assert np.array_equal(pred[[0, 2, 3]], plain.predictions()[[0, 2, 3]])  # other rows unchanged
+
+
+def test_nan_in_a_tuned_lens_translator_is_reported(tiny_model, gender_batch, gender_task):
+    tuned = al.TunedLens.identity(tiny_model, labels=gender_task)
+    with torch.no_grad():
+        tuned.translators.bias[1, 0] = float("inf")
+    with pytest.warns(NonFiniteWarning, match="TunedLens's transform of layer 1"):
+        tuned.run(tiny_model, gender_batch)
+
+
+def test_missing_span_positions_are_not_reported(tiny_model, gender_batch, gender_task):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonFiniteWarning)  # rows with shorter audio hold NaN on purpose
+        tok = al.TokenLens(top_k=2).run(tiny_model, gender_batch, positions="audio")
+    assert (tok.positions < 0).any()  # there were missing positions to skip
+    with pytest.warns(NonFiniteWarning, match=r"blocks.1.hook_resid_post \(layer 2\)"):
+        with tiny_model.hooks(fwd_hooks=[_nan_at("blocks.1.hook_resid_post")]):
+            al.TokenLens(top_k=2).run(tiny_model, gender_batch, positions="audio")
+
+
+# ----------------------------------------------------------------------------- user hooks
+@pytest.mark.parametrize("fn, match", [
+    (lambda act, hook: act[:, :-1], r"returned shape .*expected a tensor of shape \(4, \d+, 64\)"),
+    (lambda act, hook: act.double(), "dtype torch.float64.*expected .*dtype torch.float32"),
+    (lambda act, hook: "oops", "returned str"),
+    (lambda act, hook: act[999], "raised IndexError"),
+])
+def test_a_failing_user_hook_is_named(tiny_model, gender_batch, gender_task, fn, match):
+    name = "blocks.1.hook_resid_post"
+    with pytest.raises(HookError, match=f"on {name}.*" if "raised" in match else name) as info:
+        al.LogitLens(gender_task).run(tiny_model, gender_batch, [(name, fn)])
+    assert info.match(match)
+    with pytest.raises(HookError, match=name):
+        tiny_model.run_with_hooks(gender_batch, fwd_hooks=[(name, fn)])
+    assert not any(hp.fwd_hooks for hp in tiny_model.hook_dict.values())
+
+
+def test_in_place_edit_of_a_read_only_hook_point_is_refused(tiny_model, gender_batch):
+    def scale_pattern(act, hook):
+        act.mul_(0.5)  # in place, returns None
+
+    with pytest.raises(HookUnavailable, match="read-only"):
+        tiny_model.run_with_hooks(gender_batch, fwd_hooks=[("blocks.0.attn.hook_pattern", scale_pattern)])
+
+    def read(act, hook):  # reading is fine
+        assert act.shape[1] > 0
+
+    tiny_model.run_with_hooks(gender_batch, fwd_hooks=[("blocks.0.attn.hook_pattern", read)])
+
+
+# ----------------------------------------------------------------------------- tuned-lens files
+def test_tuned_lens_files_are_checked(tiny_model, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from audiolens.errors import TunedLensFileError
+
+    good = al.TunedLens.identity(tiny_model).save(tmp_path / "good")
+    al.TunedLens.load(good, tiny_model)  # round trip works
+    L, d = tiny_model.n_layers, tiny_model.cfg.d_model
+
+    def variant(name, meta=None, tensors=None):
+        folder = tmp_path / name
+        folder.mkdir()
+        base = {"format": 1, "n_layers": L, "d_model": d}
+        (folder / "tuned_lens.json").write_text(meta if isinstance(meta, str) else json.dumps({**base, **(meta or {})}))
+        ts = {"weight": torch.zeros(L, d, d), "bias": torch.zeros(L, d)} if tensors is None else tensors
+        save_file(ts, str(folder / "translators.safetensors"))
+        return folder
+
+    cases = [
+        (variant("json", meta="{not json"), "not valid JSON"),
+        (variant("format", meta={"format": 9}), "format 9"),
+        (variant("layers", meta={"n_layers": "4"}), "n_layers must be a positive whole number"),
+        (variant("names", tensors={"weight": torch.zeros(L, d, d), "b": torch.zeros(L, d)}), r"missing \['bias'\]"),
+        (variant("shape", tensors={"weight": torch.zeros(L, d, d - 1), "bias": torch.zeros(L, d)}), "weight has shape"),
+        (variant("nan", tensors={"weight": torch.full((L, d, d), float("nan")), "bias": torch.zeros(L, d)}), "NaN"),
+        (variant("model", meta={"n_layers": L + 1},
+                 tensors={"weight": torch.zeros(L + 1, d, d), "bias": torch.zeros(L + 1, d)}), "the model has"),
+    ]
+    for folder, match in cases:
+        with pytest.raises(TunedLensFileError, match=match):
+            al.TunedLens.load(folder, tiny_model)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "tuned_lens.json").write_text(json.dumps({"format": 1, "n_layers": L, "d_model": d}))
+    (tmp_path / "junk" / "translators.safetensors").write_bytes(b"garbage")
+    with pytest.raises(TunedLensFileError, match="cannot read tensors"):
+        al.TunedLens.load(tmp_path / "junk", tiny_model)

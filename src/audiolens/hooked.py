@@ -45,6 +45,7 @@ from .architectures import (
     hub_options,
 )
 from .architectures.inputs import audio_window, prepare_batch
+from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
 from .errors import UnknownHookError as UnknownHookError
@@ -500,7 +501,8 @@ class HookedAudioLM(HookedRootModule):
 
     def _enable_hook_with_name(self, name: str, hook: Callable, dir: Any) -> None:
         self.check_hook_names([name])
-        super()._enable_hook_with_name(name, hook, dir)
+        # A hook that raises or returns the wrong shape or dtype is named (HookError).
+        super()._enable_hook_with_name(name, checked_hook(name, hook) if dir == "fwd" else hook, dir)
 
 
 _COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")

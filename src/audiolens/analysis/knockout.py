@@ -16,6 +16,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..checks import whole_number
 from ..interventions import AudioMask
 from ..lenses.logit import LogitLens
 from ..tasks import Task
@@ -82,9 +83,9 @@ def attention_knockout(
         >>> ko.summary()  # mean change in the target's probability per window  # doctest: +SKIP
     """
     targets = targets_of(batch)
-    window = max(1, min(int(window), model.n_layers))
+    window = whole_number(window, "attention_knockout: window", low=1, high=model.n_layers)
     starts = list(range(1, model.n_layers - window + 2))
-    lens = LogitLens(label_names(labels), positions=("last",))
+    lens = LogitLens(label_names(labels, batch), positions=("last",))
     variants = {"none": []}
     variants.update({str(s): [AudioMask(keys=keys, queries=queries, layers=range(s, s + window))] for s in starts})
     results = lens.run_many(model, batch, variants)
