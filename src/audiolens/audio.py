@@ -33,6 +33,8 @@ MIN_SECONDS = 0.025
 #: from resampling or lossy decoding, and noise mixed in at a low SNR, stay below it. Floats that
 #: are all whole numbers with a peak above 1 are refused too (integer PCM cast to float).
 MAX_FLOAT_PEAK = 16.0
+#: The range of sampling rates accepted (Hz): telephone audio to high-resolution studio audio.
+MIN_RATE, MAX_RATE = 1000, 768_000
 #: More channels than this in a 2-D array means the layout is not (samples, channels) or
 #: (channels, samples) of one clip (e.g. a batch of clips stacked into one array).
 MAX_CHANNELS = 64
@@ -139,6 +141,10 @@ def check_rate(rate: object, name: str = "clip") -> int:
         hz = int(value)
     if hz <= 0:
         raise AudioError(f"{name}: sampling rate must be positive, got {rate!r}")
+    if not MIN_RATE <= hz <= MAX_RATE:
+        # Far outside audio rates it is a mistake (seconds or kHz given for Hz), and resampling
+        # from it would need an enormous filter.
+        raise AudioError(f"{name}: sampling rate {hz} Hz is outside {MIN_RATE}..{MAX_RATE} Hz; give the rate in Hz")
     return hz
 
 
@@ -398,7 +404,7 @@ def prepare_clips(
     if isinstance(audios, (str, bytes, Path)) or not isinstance(audios, Sequence):
         raise AudioError(f"expected a list of clips (arrays, tensors or lists of samples), got {audios!r:.80}")
     if len(audios) == 0:
-        raise AudioError("expected at least one clip, got an empty list")
+        raise AudioError("expected at least one audio clip, got an empty list")
     if isinstance(sampling_rate, (str, bytes)):
         raise AudioError(f"sampling_rate must be a number of Hz (or a list with one per clip), got {sampling_rate!r}")
     if isinstance(sampling_rate, (np.ndarray, torch.Tensor)) and sampling_rate.ndim > 0:
