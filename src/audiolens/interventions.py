@@ -94,7 +94,11 @@ class HookIntervention(Intervention):
         return [self.name]
 
     def hooks(self, model, batch):
-        return [(self.name, lambda act, hook: self.fn(act, hook, batch))]
+        def fn(act, hook):
+            return self.fn(act, hook, batch)
+
+        fn.__qualname__ = getattr(self.fn, "__qualname__", type(self.fn).__name__)  # errors name the user's function
+        return [(self.name, fn)]
 
 
 def _layers(model: HookedAudioLM, layers: Iterable[int] | None, what: str) -> list[int]:
@@ -289,7 +293,12 @@ def collect_hooks(
             if len(item) != 2 or not callable(item[1]):
                 raise ParameterError(f"a hook pair is (hook_name, fn(act, hook)), got {item!r:.80}")
             name, fn = item
-            item = HookIntervention(name, lambda act, hook, _b, fn=fn: fn(act, hook))
+
+            def pair(act, hook, _batch, fn=fn):
+                return fn(act, hook)
+
+            pair.__qualname__ = getattr(fn, "__qualname__", type(fn).__name__)
+            item = HookIntervention(name, pair)
         if not isinstance(item, Intervention):
             raise ParameterError(f"not an intervention: {item!r} (use an Intervention or a (hook_name, fn) pair)")
         for name in item.writes(model):
