@@ -306,3 +306,24 @@ def test_tuned_lens_files_are_checked(tiny_model, tmp_path):
     (tmp_path / "junk" / "translators.safetensors").write_bytes(b"garbage")
     with pytest.raises(TunedLensFileError, match="cannot read tensors"):
         al.TunedLens.load(tmp_path / "junk", tiny_model)
+
+
+def test_layers_given_to_the_model_and_results_are_whole_and_in_range(tiny_model, gender_batch, gender_task):
+    for bad in (2.5, True, tiny_model.n_layers + 1, -1, "2"):
+        with pytest.raises(ParameterError, match="layer"):
+            tiny_model.resid_name(bad)
+    assert tiny_model.resid_name(2.0) == tiny_model.resid_name(2)
+    res = al.LogitLens(gender_task).run(tiny_model, gender_batch)
+    with pytest.raises(ParameterError, match="layer"):
+        res.predictions(layer=2.5)
+    with pytest.raises(ParameterError, match="subset"):
+        res.subset([])
+
+
+def test_a_failing_user_hook_is_named_under_nnsight_too(tiny_model, gender_batch, gender_task):
+    def boom(act, hook):
+        raise RuntimeError("boom")
+
+    with pytest.raises(HookError, match="the hook .*boom on blocks.1.hook_resid_post raised RuntimeError: boom"):
+        al.LogitLens(gender_task).run(tiny_model, gender_batch, [("blocks.1.hook_resid_post", boom)],
+                                      backend="nnsight")

@@ -48,6 +48,7 @@ from .architectures.inputs import audio_window, prepare_batch
 from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
+from .checks import whole_number
 from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
 
@@ -352,8 +353,7 @@ class HookedAudioLM(HookedRootModule):
             >>> model.resid_name(0), model.resid_name(3)  # doctest: +SKIP
             ('blocks.0.hook_resid_pre', 'blocks.2.hook_resid_post')
         """
-        if not 0 <= layer <= self.n_layers:
-            raise ValueError(f"layer {layer} is outside 0..{self.n_layers}")
+        layer = whole_number(layer, "layer", low=0, high=self.n_layers)
         return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
 
     # ----------------------------------------------------------------- inputs
