@@ -173,11 +173,10 @@ def critical_layer(
     total = s.sum(axis=-1)
     undefined = total == 0
     if np.any(undefined):
-        warnings.warn(
+        warn_user(
             "critical layer undefined: no layer's information score exceeds "
             f"(1 + alpha) / |Y| = {(1 + alpha) / n_labels:.3f}; returning NaN",
             UndefinedCriticalLayer,
-            stacklevel=2,
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(undefined, np.nan, (s * layers).sum(axis=-1) / np.where(undefined, 1, total))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from audiolens.tasks import Task
 
 from ..errors import DataError as DataError
 from ..errors import DataWarning as DataWarning
+from ..errors import warn_user
 
 OnProblem = Literal["raise", "skip"]
 
@@ -129,10 +129,8 @@ class _ConversionNotes:
                     count += c.applies_to(s.info())
                 except AudioError:
                     pass  # an unreadable clip is reported when it is loaded
-            warnings.warn(
-                f"{self.name}: {c.summary(count, len(self.samples))} (noted once per data set)",
-                AudioNote,
-                stacklevel=3,  # the caller of Sample.load
+            warn_user(  # at the user's line, however deep the load was
+                f"{self.name}: {c.summary(count, len(self.samples))} (noted once per data set)", AudioNote,
             )
 
 
@@ -430,7 +428,7 @@ def build_dataset(
                 f"{len(items)} {titles[kind]}:{_listing(items)}"
             )
     if skipped:
-        warnings.warn(f"{name}: skipped " + "\n".join(skipped), DataWarning, stacklevel=3)
+        warn_user(f"{name}: skipped " + "\n".join(skipped), DataWarning)
     if errors:
         hint = (
             "pass on_error='skip' to drop these rows with a warning, or on_missing='skip' / "
