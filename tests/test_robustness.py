@@ -327,3 +327,28 @@ def test_a_failing_user_hook_is_named_under_nnsight_too(tiny_model, gender_batch
     with pytest.raises(HookError, match="the hook .*boom on blocks.1.hook_resid_post raised RuntimeError: boom"):
         al.LogitLens(gender_task).run(tiny_model, gender_batch, [("blocks.1.hook_resid_post", boom)],
                                       backend="nnsight")
+
+
+def test_misplaced_arguments_are_named(tiny_model, gender_batch, gender_task):
+    from audiolens.errors import PositionError
+
+    lens = al.LogitLens(gender_task)
+    wav = np.full(16000, 0.1, dtype=np.float32)
+    with pytest.raises(ParameterError, match=r"prompt must be a Prompt \(e.g. task.prompt"):
+        tiny_model.prepare([wav], 16000, gender_task)
+    with pytest.raises(ParameterError, match="wrap it"):
+        lens.run(tiny_model, gender_batch, al.AudioMask())
+    with pytest.raises(ParameterError, match=r"the order is run\(model, batch\)"):
+        lens.run(gender_batch, tiny_model)
+    with pytest.raises(ParameterError, match="variants must map names"):
+        lens.run_many(tiny_model, gender_batch, [[]])
+    with pytest.raises(ParameterError, match="unknown backend"):
+        lens.run(tiny_model, gender_batch, backend="torch")
+    with pytest.raises(PositionError, match="unknown span 'nope'"):
+        al.attention_knockout(tiny_model, gender_batch, gender_task, keys="nope")
+    with pytest.raises(PositionError, match="within 0.."):
+        lens.run(tiny_model, gender_batch, [al.AudioMask(keys=[10**6])])
+    with pytest.raises(KeyError):  # still the builtin it was
+        al.TokenLens().run(tiny_model, gender_batch, positions="nope")
+    with pytest.raises(ParameterError, match=r"label indices in 0..1"):
+        metrics.info_scores(np.zeros((2, 2, 2)), np.array([0, 5]))

@@ -15,7 +15,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .errors import BatchError
+from .errors import BatchError, PositionError
 from .tasks import Prompt
 
 # Inputs aligned with the token axis: a prefix/step split cuts them; everything else (audio
@@ -79,23 +79,29 @@ class AudioBatch:
             try:
                 return self.positions[where]
             except KeyError:
-                raise KeyError(
-                    f"unknown position {where!r}; this batch has {sorted(self.positions)}"
+                raise PositionError(
+                    f"unknown position {where!r}; this batch has {sorted(self.positions)} "
+                    f"(and the spans {sorted(self.spans)} where a span is taken)"
                 ) from None
         if isinstance(where, int):
             idx = where if where >= 0 else self.seq_len + where
             if not 0 <= idx < self.seq_len:
-                raise IndexError(f"position {where} is outside a sequence of {self.seq_len}")
+                raise PositionError(f"position {where} is outside a sequence of {self.seq_len}")
             padded = torch.nonzero(self.spans["padding"][:, idx]).flatten().tolist() if "padding" in self.spans else []
             if padded:
-                raise IndexError(
+                raise PositionError(
                     f"position {where} is padding in rows {padded} (rows are left-padded); use a "
                     "named position or span, or a per-row index tensor"
                 )
             return torch.full((len(self),), idx, dtype=torch.long)
-        where = torch.as_tensor(where, dtype=torch.long)
+        if isinstance(where, bool) or not isinstance(where, (Tensor, np.ndarray, Sequence)):
+            raise PositionError(f"a position is a name, an int or a ({len(self)},) index tensor, got {where!r:.80}")
+        try:
+            where = torch.as_tensor(where, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError):
+            raise PositionError(f"a position is a name, an int or a ({len(self)},) index tensor, got {where!r:.80}") from None
         if where.shape != (len(self),):
-            raise ValueError(f"a position tensor must have shape ({len(self)},)")
+            raise PositionError(f"a position tensor must have shape ({len(self)},)")
         return where
 
     def span_index(self, name: str) -> Int[Tensor, "batch k"]:
@@ -120,14 +126,20 @@ class AudioBatch:
             try:
                 return self.spans[where]
             except KeyError:
-                raise KeyError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
+                raise PositionError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
         if isinstance(where, (list, tuple)) and where and all(isinstance(w, str) for w in where):
             return torch.stack([self.span(w) for w in where]).any(dim=0)
-        where = torch.as_tensor(where)
+        try:
+            where = torch.as_tensor(where)
+        except (TypeError, ValueError, RuntimeError):
+            raise PositionError(f"a span is a name, names, positions or a (batch, seq) mask, got {where!r:.80}") from None
         if where.dtype == torch.bool:
             if where.shape != (len(self), self.seq_len):
-                raise ValueError(f"a span mask must have shape ({len(self)}, {self.seq_len})")
+                raise PositionError(f"a span mask must have shape ({len(self)}, {self.seq_len})")
             return where
+        if where.is_floating_point() or where.is_complex() or where.ndim > 1 \
+                or ((where < -self.seq_len) | (where >= self.seq_len)).any():
+            raise PositionError(f"span positions must be token indices within 0..{self.seq_len - 1}, got {where.tolist()!r:.80}")
         mask = torch.zeros(len(self), self.seq_len, dtype=torch.bool)
         mask[:, where.long()] = True
         return mask
@@ -204,7 +216,7 @@ def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) 
         seq = batch["input_ids"].shape[1]
         idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
         return idx[None].expand(batch["input_ids"].shape[0], -1)
-    raise ValueError("named positions need an AudioBatch (made by model.prepare)")
+    raise PositionError("named positions need an AudioBatch (made by model.prepare)")
 
 
 def gather_positions(

@@ -76,7 +76,7 @@ def finite_number(value: Any, what: str, *, low: float | None = None, high: floa
 def _bounds(value: float, what: str, low: float | None, high: float | None) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"{'-inf' if low is None else f'{low:g}'}..{'inf' if high is None else f'{high:g}'}"
-        raise ParameterError(f"{what} must lie in {span}, got {value!r}")
+        raise ParameterError(f"{what} {value!r} is outside {span}")
 
 
 def layer_numbers(values: Iterable[Any] | Any, what: str, *, low: int | None = None,

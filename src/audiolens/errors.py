@@ -37,6 +37,15 @@ class BatchError(AudiolensError, ValueError):
     """A batch that cannot be run as it is (no rows, rows out of range, mismatched parts)."""
 
 
+class PositionError(AudiolensError, KeyError, IndexError, ValueError):
+    """A position or span the batch does not have: an unknown name, an index outside the
+    sequence or on padding, an index tensor or mask of the wrong shape. It is a ``KeyError``,
+    an ``IndexError`` and a ``ValueError``, whichever a caller catches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 # --------------------------------------------------------------------- inputs
 class AudioError(AudiolensError, ValueError):
     """A clip that cannot be used as it is (empty, NaN, infinite, unreadable, mis-scaled, too
@@ -176,6 +185,7 @@ __all__ = [
     "NonFiniteWarning",
     "ParameterError",
     "PatchError",
+    "PositionError",
     "RankError",
     "RecordError",
     "RecordWarning",

@@ -286,6 +286,11 @@ def collect_hooks(
     batch: AudioBatch,
 ) -> list[tuple[str, HookFn]]:
     """All hooks of ``interventions`` in order, after checking that none overwrite each other."""
+    if isinstance(interventions, Intervention) or (
+            isinstance(interventions, tuple) and len(interventions) == 2 and isinstance(interventions[0], str)):
+        raise ParameterError(f"interventions must be a list, got one intervention {interventions!r:.80}; wrap it: [...]")
+    if isinstance(interventions, (str, bytes)) or not isinstance(interventions, Iterable):
+        raise ParameterError(f"interventions must be a list of Interventions or (hook_name, fn) pairs, got {interventions!r:.80}")
     owners: dict[str, list[Intervention]] = {}
     hooks: list[tuple[str, HookFn]] = []
     for item in interventions:

@@ -58,6 +58,9 @@ def hits(
         array([[False,  True]])
     """
     targets = _np(targets)
+    n_labels = _np(label_logits).shape[-1]
+    if targets.size and (not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0 or targets.max() >= n_labels):
+        raise ParameterError(f"targets must be label indices in 0..{n_labels - 1}, got {np.unique(targets)[:8].tolist()}")
     preds = predictions(label_logits)
     if preds.shape[-1] != targets.shape[-1]:
         raise ValueError(f"{preds.shape[-1]} samples in logits but {targets.shape[-1]} targets")

@@ -142,6 +142,7 @@ class LogitLens(Lens):
             >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
             >>> out["masked"].info_scores()  # doctest: +SKIP
         """
+        _check_variants(variants)
         if not self._shareable(batch, variants, len(variants) > 1):
             return {name: self.run(model, batch, ivs, backend=backend, remote=remote)
                     for name, ivs in variants.items()}
@@ -277,6 +278,9 @@ class LogitLens(Lens):
 
     def _check(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
         """The labels to score (the lens's, else the batch's) and their token ids."""
+        if not isinstance(batch, AudioBatch):
+            raise ParameterError(f"batch must be an AudioBatch (from model.prepare), got {type(batch).__name__}; "
+                                 "the order is run(model, batch)")
         labels = self.labels if self.labels is not None else batch.label_set
         if labels is None:
             raise ParameterError("no labels: give the lens labels or prepare the batch with a task prompt")
@@ -313,6 +317,12 @@ class LogitLens(Lens):
             label_token_ids=tuple(token_ids),
             ids=list(batch.ids),
         )
+
+
+def _check_variants(variants: Any) -> None:
+    if not isinstance(variants, Mapping):
+        raise ParameterError(f"variants must map names to lists of interventions, e.g. "
+                             f"{{'none': [], 'mask': [AudioMask()]}}; got {variants!r:.80}")
 
 
 def _first_bad(values: Tensor, keep: Tensor) -> bool:
