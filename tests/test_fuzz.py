@@ -120,3 +120,20 @@ def test_prepare_accepts_what_the_fuzzer_could_not_break(tiny_model, prompt):
     batch = tiny_model.prepare([wav, torch.from_numpy(wav).to(torch.bfloat16)], [16000, 16000], prompt,
                                labels=["male", "female"])
     assert batch.targets.tolist() == [0, 1]
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(keys=anything, queries=anything, layers=anything, window=anything, top_k=anything, positions=anything)
+def test_runs_with_arbitrary_sites(tiny_model, gender_batch, gender_task, keys, queries, layers, window, top_k,
+                                   positions):
+    lens = al.LogitLens(gender_task, positions=("last",))
+    plain = lens.run(tiny_model, gender_batch).label_logits
+    mask = only_library_errors(lambda: al.AudioMask(keys=keys, queries=queries, layers=layers))
+    if mask is not None:
+        res = only_library_errors(lambda: lens.run(tiny_model, gender_batch, [mask]))
+        if res is not None and mask.layers is not None:
+            first = min(mask.layers)  # residuals before the first masked block are untouched
+            assert torch.equal(res.label_logits[:first], plain[:first])
+    only_library_errors(lambda: al.attention_knockout(tiny_model, gender_batch, gender_task, window=window))
+    only_library_errors(lambda: al.TokenLens(top_k=top_k).run(tiny_model, gender_batch, positions=positions))

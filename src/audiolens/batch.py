@@ -206,8 +206,18 @@ def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) 
         >>> idx = position_index(batch, ["audio", "last"])  # doctest: +SKIP
     """
     if isinstance(positions, Tensor):
+        if positions.ndim not in (1, 2) or positions.is_floating_point() or positions.is_complex():
+            raise PositionError(f"a position tensor holds token indices, shaped (batch,) or (batch, k); "
+                                f"got dtype {positions.dtype} and shape {tuple(positions.shape)}")
         return positions.long().reshape(positions.shape[0], -1)
-    items = [positions] if isinstance(positions, (str, int)) else list(positions)
+    if isinstance(positions, (str, int)) and not isinstance(positions, bool):
+        items = [positions]
+    elif isinstance(positions, (list, tuple)) and positions and all(
+            isinstance(p, (str, int, Tensor)) and not isinstance(p, bool) for p in positions):
+        items = list(positions)
+    else:
+        raise PositionError(f"positions are a name, an int, a non-empty list of them, or a (batch, k) index "
+                            f"tensor; got {positions!r:.80}")
     if isinstance(batch, AudioBatch):
         parts = [batch.span_index(p) if isinstance(p, str) and p in batch.spans and p not in batch.positions
                  else batch.position(p)[:, None] for p in items]
