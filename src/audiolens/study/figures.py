@@ -26,17 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics
-from ..lenses.plots import (
-    DPI,
-    PANEL_H,
-    PANEL_W,
-    STYLES,
-    curve,
-    layer_axis,
-    layer_hits,
-    offsets,
-    score_axis,
-)
+from ..lenses.plots import DPI, PANEL_H, PANEL_W, STYLES, curve, layer_axis, layer_hits, offsets, score_axis
 from ..lenses.result import LensResult
 from ..metrics import WeakEvidence
 from .records import RecordError, RecordStore
