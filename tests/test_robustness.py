@@ -40,6 +40,7 @@ def test_runs_from_several_threads_equal_single_thread_runs(tiny_model, gender_b
     cached_name = tiny_model.resid_name(2)
     _, cache = tiny_model.run_with_cache(gender_batch, names_filter=[cached_name], positions="last")
     expected_cache = cache[cached_name]
+    expected_many = lens.run_many(tiny_model, gender_batch, variants)
     errors, mismatches = [], []
     start = threading.Barrier(4)
 
@@ -54,6 +55,10 @@ def test_runs_from_several_threads_equal_single_thread_runs(tiny_model, gender_b
                 _, c = tiny_model.run_with_cache(gender_batch, names_filter=[cached_name], positions="last")
                 if not torch.equal(c[cached_name], expected_cache):
                     mismatches.append("cache")
+            # The shared-prefix path: one prefix pass, then a cached step per variant.
+            many = lens.run_many(tiny_model, gender_batch, variants)
+            mismatches.extend(f"many:{k}" for k in variants
+                              if not torch.equal(many[k].label_logits, expected_many[k].label_logits))
         except Exception as exc:  # collected: a thread's exception would otherwise vanish
             errors.append(exc)
 
