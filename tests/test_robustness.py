@@ -357,3 +357,14 @@ def test_misplaced_arguments_are_named(tiny_model, gender_batch, gender_task):
         al.TokenLens().run(tiny_model, gender_batch, positions="nope")
     with pytest.raises(ParameterError, match=r"label indices in 0..1"):
         metrics.info_scores(np.zeros((2, 2, 2)), np.array([0, 5]))
+
+
+def test_in_memory_samples_take_lists_and_half_precision(gender_task):
+    from audiolens.data.dataset import Sample
+
+    pcm = [0, 16384, -16384] * 3000
+    s = Sample("a", "male", audio=pcm, sampling_rate=16000)
+    assert s.info().frames == 9000
+    assert np.array_equal(s.load(16000), np.array(pcm, dtype=np.float32) / 32768)
+    h = Sample("b", "male", audio=torch.full((9000,), 0.25, dtype=torch.bfloat16), sampling_rate=16000)
+    assert h.info().frames == 9000 and float(h.load(16000).max()) == 0.25

@@ -109,7 +109,7 @@ class ClipInfo:
 
 def array_info(wav: np.ndarray | torch.Tensor, sampling_rate: object, name: str = "clip") -> ClipInfo:
     """:class:`ClipInfo` of an in-memory clip from its shape (no pass over the samples)."""
-    frames, channels, _ = channel_layout(tuple(wav.shape), name)
+    frames, channels, _ = channel_layout(tuple(as_samples(wav, name).shape), name)
     return ClipInfo(frames, channels, check_rate(sampling_rate, name))
 
 
