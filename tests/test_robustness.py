@@ -10,7 +10,7 @@ import torch
 
 import audiolens as al
 from audiolens import metrics
-from audiolens.errors import AudiolensError, AudiolensWarning, UndefinedCriticalLayer
+from audiolens.errors import UndefinedCriticalLayer
 
 
 # ----------------------------------------------------------------------------- numerics
@@ -59,7 +59,7 @@ def test_runs_from_several_threads_equal_single_thread_runs(tiny_model, gender_b
             many = lens.run_many(tiny_model, gender_batch, variants)
             mismatches.extend(f"many:{k}" for k in variants
                               if not torch.equal(many[k].label_logits, expected_many[k].label_logits))
-        except Exception as exc:  # collected: a thread's exception would otherwise vanish
+        except Exception as exc:  # noqa: BLE001 - collected: a thread's exception would otherwise vanish
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
@@ -73,8 +73,8 @@ def test_runs_from_several_threads_equal_single_thread_runs(tiny_model, gender_b
 
 
 # ----------------------------------------------------------------------------- audio forms
-from audiolens.audio import load_audio, prepare_waveform  # noqa: E402
-from audiolens.errors import AudioError, AudioNote, BatchError  # noqa: E402
+from audiolens.audio import load_audio, prepare_waveform
+from audiolens.errors import AudioError, AudioNote, BatchError
 
 
 def test_integer_pcm_in_lists_and_int64_arrays_is_scaled_by_its_range():
@@ -152,7 +152,7 @@ def test_conversions_are_noted_once_per_kind_and_batch_at_the_callers_line(tiny_
 
 
 # ----------------------------------------------------------------------------- parameters
-from audiolens.errors import HookError, HookUnavailable, NonFiniteWarning, ParameterError  # noqa: E402
+from audiolens.errors import HookError, HookUnavailable, NonFiniteWarning, ParameterError
 
 
 @pytest.mark.parametrize("make, match", [
@@ -237,9 +237,9 @@ def test_missing_span_positions_are_not_reported(tiny_model, gender_batch, gende
         warnings.simplefilter("error", NonFiniteWarning)  # rows with shorter audio hold NaN on purpose
         tok = al.TokenLens(top_k=2).run(tiny_model, gender_batch, positions="audio")
     assert (tok.positions < 0).any()  # there were missing positions to skip
-    with pytest.warns(NonFiniteWarning, match=r"blocks.1.hook_resid_post \(layer 2\)"):
-        with tiny_model.hooks(fwd_hooks=[_nan_at("blocks.1.hook_resid_post")]):
-            al.TokenLens(top_k=2).run(tiny_model, gender_batch, positions="audio")
+    with pytest.warns(NonFiniteWarning, match=r"blocks.1.hook_resid_post \(layer 2\)"), \
+            tiny_model.hooks(fwd_hooks=[_nan_at("blocks.1.hook_resid_post")]):
+        al.TokenLens(top_k=2).run(tiny_model, gender_batch, positions="audio")
 
 
 # ----------------------------------------------------------------------------- user hooks
