@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +23,7 @@ from jaxtyping import Shaped
 
 from .errors import AudioError as AudioError
 from .errors import AudioNote as AudioNote
+from .errors import warn_user
 
 #: The shortest clip (seconds) an encoder turns into at least one frame: one 25 ms analysis
 #: window, 400 samples at 16 kHz (Whisper-style encoders need about 321 samples for one token).
@@ -32,6 +33,8 @@ MIN_SECONDS = 0.025
 #: from resampling or lossy decoding, and noise mixed in at a low SNR, stay below it. Floats that
 #: are all whole numbers with a peak above 1 are refused too (integer PCM cast to float).
 MAX_FLOAT_PEAK = 16.0
+#: The range of sampling rates accepted (Hz): telephone audio to high-resolution studio audio.
+MIN_RATE, MAX_RATE = 1000, 768_000
 #: More channels than this in a 2-D array means the layout is not (samples, channels) or
 #: (channels, samples) of one clip (e.g. a batch of clips stacked into one array).
 MAX_CHANNELS = 64
@@ -106,7 +109,7 @@ class ClipInfo:
 
 def array_info(wav: np.ndarray | torch.Tensor, sampling_rate: object, name: str = "clip") -> ClipInfo:
     """:class:`ClipInfo` of an in-memory clip from its shape (no pass over the samples)."""
-    frames, channels, _ = channel_layout(tuple(wav.shape), name)
+    frames, channels, _ = channel_layout(tuple(as_samples(wav, name).shape), name)
     return ClipInfo(frames, channels, check_rate(sampling_rate, name))
 
 
@@ -138,7 +141,15 @@ def check_rate(rate: object, name: str = "clip") -> int:
         hz = int(value)
     if hz <= 0:
         raise AudioError(f"{name}: sampling rate must be positive, got {rate!r}")
+    if not MIN_RATE <= hz <= MAX_RATE:
+        # Far outside audio rates it is a mistake (seconds or kHz given for Hz), and resampling
+        # from it would need an enormous filter.
+        raise AudioError(f"{name}: sampling rate {hz} Hz is outside {MIN_RATE}..{MAX_RATE} Hz; give the rate in Hz")
     return hz
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
 def min_samples_at(rate: int) -> int:
@@ -204,6 +215,8 @@ def to_float(wav: np.ndarray, name: str = "clip") -> np.ndarray:
     if np.issubdtype(dtype, np.complexfloating):
         raise AudioError(f"{name}: audio must be real, got dtype {dtype}")
     if np.issubdtype(dtype, np.integer):
+        if dtype.itemsize == 8:  # no PCM format is 64-bit: Python ints or an int64 array
+            return _wide_integers(wav, name)
         half = 2.0 ** (8 * dtype.itemsize - 1)
         offset = half if np.issubdtype(dtype, np.unsignedinteger) else 0.0
         return ((wav.astype(np.float64) - offset) / half).astype(np.float32)
@@ -227,6 +240,63 @@ def to_float(wav: np.ndarray, name: str = "clip") -> np.ndarray:
             "into [-1, 1]"
         )
     return wav
+
+
+def _wide_integers(wav: np.ndarray, name: str) -> np.ndarray:
+    """Integer samples without a PCM width (Python ints, int64/uint64 arrays), scaled by the
+    width their values show: within int16 → int16 (÷ 32768); beyond 24 bits but within int32 →
+    int32 (÷ 2**31); between (24-bit or quiet 32-bit?) or beyond int32 → refused."""
+    lo, hi = int(wav.min()), int(wav.max())
+    if -(2**15) <= lo and hi < 2**15:
+        return (wav.astype(np.float64) / 2.0**15).astype(np.float32)
+    if -(2**31) <= lo and hi < 2**31 and max(-lo, hi) > 2**23:
+        return (wav.astype(np.float64) / 2.0**31).astype(np.float32)
+    if -(2**31) <= lo and hi < 2**31:
+        raise AudioError(
+            f"{name}: integer samples reach {max(-lo, hi)}, beyond 16-bit but within 24-bit range, "
+            "so the PCM width is ambiguous: pass np.int32 for 32-bit PCM, or divide by 2**23 and "
+            "pass floats for 24-bit PCM"
+        )
+    raise AudioError(
+        f"{name}: integer samples reach {max(-lo, hi)}, beyond every PCM format (at most 32 bits); "
+        "pass int16/int32 PCM or floats in [-1, 1]"
+    )
+
+
+def as_samples(wav: object, name: str = "clip") -> np.ndarray:
+    """One clip as a NumPy array: arrays as they are, tensors of any dtype (bfloat16 and
+    float16 exactly widened to float32), lists of numbers (or of equal-length channel rows).
+
+    Anything else (a string, a path, ragged lists) raises :class:`AudioError` saying what a
+    clip may be.
+
+    Example:
+        >>> as_samples([0, 16384, -32768]).dtype  # Python ints: scaled by their range later
+        dtype('int64')
+        >>> as_samples(torch.ones(3, dtype=torch.bfloat16)).dtype
+        dtype('float32')
+    """
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().cpu()
+        if wav.dtype in (torch.bfloat16, torch.float16):
+            wav = wav.float()  # NumPy has no bfloat16; both widen exactly
+        return wav.numpy()
+    if isinstance(wav, np.ndarray):
+        return wav
+    if isinstance(wav, (list, tuple)):
+        try:
+            arr = np.asarray(wav)
+        except ValueError as exc:
+            raise AudioError(
+                f"{name}: a list clip must hold numbers, or channel rows of equal length ({exc})"
+            ) from None
+        if arr.dtype == object:
+            raise AudioError(f"{name}: a list clip must hold numbers, got {type(wav[0]).__name__} items")
+        return arr
+    raise AudioError(
+        f"{name}: expected the samples as a NumPy array, a torch tensor or a list of numbers, got "
+        f"{type(wav).__name__}" + (" (to read a file, use load_audio)" if isinstance(wav, (str, Path)) else "")
+    )
 
 
 def prepare_waveform(
@@ -260,9 +330,7 @@ def prepare_waveform(
         0.0
     """
     sampling_rate, target_rate = check_rate(sampling_rate, name), check_rate(target_rate, name)
-    if isinstance(wav, torch.Tensor):
-        wav = wav.detach().cpu().numpy()
-    wav = np.asarray(wav)
+    wav = as_samples(wav, name)
     if wav.size == 0:
         raise AudioError(f"{name}: the clip is empty")
     done: list[Conversion] = []
@@ -278,6 +346,10 @@ def prepare_waveform(
         done.append(Conversion("resample", sampling_rate, target_rate))
         ratio = Fraction(target_rate, sampling_rate)
         wav = resample_poly(wav, ratio.numerator, ratio.denominator).astype(np.float32)
+    if max_seconds is not None and not (_is_number(max_seconds) and math.isfinite(max_seconds) and max_seconds > 0):
+        raise AudioError(f"{name}: max_seconds must be a positive number of seconds or None, got {max_seconds!r}")
+    if min_samples is not None and not (isinstance(min_samples, numbers.Integral) and min_samples >= 1):
+        raise AudioError(f"{name}: min_samples must be a positive whole number or None, got {min_samples!r}")
     shortest = min_samples_at(target_rate) if min_samples is None else int(min_samples)
     if len(wav) < shortest:
         raise AudioError(
@@ -298,8 +370,64 @@ def prepare_waveform(
         notes.extend(done)
     else:
         for c in done:
-            warnings.warn(f"{name}: {c.describe()}", AudioNote, stacklevel=2)
+            warn_user(f"{name}: {c.describe()}", AudioNote)
     return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def prepare_clips(
+    audios: object,
+    sampling_rate: object,
+    target_rate: int,
+    *,
+    ids: Sequence[str] | None = None,
+    max_seconds: float | None = None,
+    truncate: bool = False,
+) -> list[np.ndarray]:
+    """:func:`prepare_waveform` for a list of clips with one rate or one rate per clip; each
+    kind of conversion is warned once for the whole list, with a count, at the caller's line.
+
+    Example:
+        >>> import warnings
+        >>> stereo = [np.full((44100, 2), 0.1)] * 6
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     waves = prepare_clips(stereo, 44100, 16000)
+        >>> [str(w.message) for w in caught]  # doctest: +NORMALIZE_WHITESPACE
+        ['mixing 6 of 6 clips with 2 channels down to mono',
+         'resampling 6 of 6 clips from 44100 Hz to 16000 Hz']
+    """
+    if isinstance(audios, (np.ndarray, torch.Tensor)):
+        raise AudioError(
+            f"expected a list of clips, got one {type(audios).__name__} of shape {tuple(audios.shape)}; "
+            "wrap a single clip in a list ([wav]), and pass several clips as a list, not stacked"
+        )
+    if isinstance(audios, (str, bytes, Path)) or not isinstance(audios, Sequence):
+        raise AudioError(f"expected a list of clips (arrays, tensors or lists of samples), got {audios!r:.80}")
+    if len(audios) == 0:
+        raise AudioError("expected at least one audio clip, got an empty list")
+    if isinstance(sampling_rate, (str, bytes)):
+        raise AudioError(f"sampling_rate must be a number of Hz (or a list with one per clip), got {sampling_rate!r}")
+    if isinstance(sampling_rate, (np.ndarray, torch.Tensor)) and sampling_rate.ndim > 0:
+        sampling_rate = sampling_rate.tolist()
+    rates = list(sampling_rate) if isinstance(sampling_rate, Sequence) else [sampling_rate] * len(audios)
+    if len(rates) != len(audios):
+        raise AudioError(f"{len(rates)} sampling rates for {len(audios)} clips: give one rate, or one per clip")
+    names = [f"clip {i!r}" for i in (range(len(audios)) if ids is None else ids)]
+    if len(names) != len(audios):
+        raise AudioError(f"{len(names)} ids for {len(audios)} clips")
+    notes: list[Conversion] = []
+    waves = [
+        prepare_waveform(a, check_rate(sr, name), target_rate, name=name, max_seconds=max_seconds,
+                         truncate=truncate, notes=notes)
+        for a, sr, name in zip(audios, rates, names)
+    ]
+    counts: dict[tuple, tuple[Conversion, int]] = {}
+    for c in notes:
+        first, n = counts.get(c.key, (c, 0))
+        counts[c.key] = (first, n + 1)
+    for c, n in counts.values():
+        warn_user(c.summary(n, len(audios)), AudioNote)
+    return waves
 
 
 def file_info(path: str | Path) -> ClipInfo:
@@ -352,10 +480,53 @@ def load_audio(
 
     path = Path(path)
     try:
+        declared = int(sf.info(str(path)).frames)
         wav, sr = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises several types; the message names the file
         raise AudioError(f"{path}: cannot read audio ({exc})") from exc
+    declared = max(declared, wav_declared_frames(path) or 0)
+    if len(wav) < declared:
+        raise AudioError(
+            f"{path}: truncated or corrupt: the header declares {declared} frames but "
+            f"{len(wav)} could be read"
+        )
     return prepare_waveform(
         wav, sr, target_rate, name=str(path), max_seconds=max_seconds, truncate=truncate,
         min_samples=min_samples, notes=notes,
     )
+
+
+def wav_declared_frames(path: str | Path) -> int | None:
+    """The frame count a RIFF/WAVE header declares (its ``data`` chunk size over the frame
+    size), whatever the file really holds; None for other formats or an unreadable header.
+
+    libsndfile clamps a truncated WAV file's frame count to what is there, so a cut file would
+    otherwise load as a shorter clip without a word.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return None
+            order = "<" if head[:4] == b"RIFF" else ">"
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                kind, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+                if kind == b"fmt ":
+                    fmt = f.read(size + size % 2)
+                    if len(fmt) < 14:
+                        return None
+                    block_align = struct.unpack(order + "H", fmt[12:14])[0]
+                elif kind == b"data":
+                    if not block_align or size == 0xFFFFFFFF:  # streamed WAV: size unknown
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + size % 2, 1)
+    except OSError:
+        return None

@@ -15,6 +15,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from .errors import BatchError, PositionError
 from .tasks import Prompt
 
 # Inputs aligned with the token axis: a prefix/step split cuts them; everything else (audio
@@ -52,17 +53,17 @@ class AudioBatch:
     def __post_init__(self) -> None:
         n = self.inputs["attention_mask"].shape[0]
         if n == 0:
-            raise ValueError("a batch needs at least one row")
+            raise BatchError("a batch needs at least one row")
         # Every input is per row, so that subsets and shards are plain indexing.
         ragged = [k for k, v in self.inputs.items() if v.shape[0] != n]
         if ragged:
-            raise ValueError(f"inputs {ragged} do not have one entry per row ({n} rows)")
+            raise BatchError(f"inputs {ragged} do not have one entry per row ({n} rows)")
         if not self.ids:
             self.ids = [str(i) for i in range(n)]
         if len(self.ids) != n:
-            raise ValueError(f"{len(self.ids)} ids for a batch of {n} rows")
+            raise BatchError(f"{len(self.ids)} ids for a batch of {n} rows")
         if self.targets is not None and self.targets.shape != (n,):
-            raise ValueError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
+            raise BatchError(f"targets must have shape ({n},), got {tuple(self.targets.shape)}")
 
     def __len__(self) -> int:
         return self.inputs["attention_mask"].shape[0]
@@ -78,23 +79,29 @@ class AudioBatch:
             try:
                 return self.positions[where]
             except KeyError:
-                raise KeyError(
-                    f"unknown position {where!r}; this batch has {sorted(self.positions)}"
+                raise PositionError(
+                    f"unknown position {where!r}; this batch has {sorted(self.positions)} "
+                    f"(and the spans {sorted(self.spans)} where a span is taken)"
                 ) from None
         if isinstance(where, int):
             idx = where if where >= 0 else self.seq_len + where
             if not 0 <= idx < self.seq_len:
-                raise IndexError(f"position {where} is outside a sequence of {self.seq_len}")
+                raise PositionError(f"position {where} is outside a sequence of {self.seq_len}")
             padded = torch.nonzero(self.spans["padding"][:, idx]).flatten().tolist() if "padding" in self.spans else []
             if padded:
-                raise IndexError(
+                raise PositionError(
                     f"position {where} is padding in rows {padded} (rows are left-padded); use a "
                     "named position or span, or a per-row index tensor"
                 )
             return torch.full((len(self),), idx, dtype=torch.long)
-        where = torch.as_tensor(where, dtype=torch.long)
+        if isinstance(where, bool) or not isinstance(where, (Tensor, np.ndarray, Sequence)):
+            raise PositionError(f"a position is a name, an int or a ({len(self)},) index tensor, got {where!r:.80}")
+        try:
+            where = torch.as_tensor(where, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError):
+            raise PositionError(f"a position is a name, an int or a ({len(self)},) index tensor, got {where!r:.80}") from None
         if where.shape != (len(self),):
-            raise ValueError(f"a position tensor must have shape ({len(self)},)")
+            raise PositionError(f"a position tensor must have shape ({len(self)},)")
         return where
 
     def span_index(self, name: str) -> Int[Tensor, "batch k"]:
@@ -119,23 +126,40 @@ class AudioBatch:
             try:
                 return self.spans[where]
             except KeyError:
-                raise KeyError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
+                raise PositionError(f"unknown span {where!r}; this batch has {sorted(self.spans)}") from None
         if isinstance(where, (list, tuple)) and where and all(isinstance(w, str) for w in where):
             return torch.stack([self.span(w) for w in where]).any(dim=0)
-        where = torch.as_tensor(where)
+        try:
+            where = torch.as_tensor(where)
+        except (TypeError, ValueError, RuntimeError):
+            raise PositionError(f"a span is a name, names, positions or a (batch, seq) mask, got {where!r:.80}") from None
         if where.dtype == torch.bool:
             if where.shape != (len(self), self.seq_len):
-                raise ValueError(f"a span mask must have shape ({len(self)}, {self.seq_len})")
+                raise PositionError(f"a span mask must have shape ({len(self)}, {self.seq_len})")
             return where
+        if where.is_floating_point() or where.is_complex() or where.ndim > 1 \
+                or ((where < -self.seq_len) | (where >= self.seq_len)).any():
+            raise PositionError(f"span positions must be token indices within 0..{self.seq_len - 1}, got {where.tolist()!r:.80}")
         mask = torch.zeros(len(self), self.seq_len, dtype=torch.bool)
         mask[:, where.long()] = True
         return mask
 
     def subset(self, index: Sequence[int] | Tensor | np.ndarray) -> AudioBatch:
-        """The rows ``index`` (ints or a bool mask) as a new batch."""
-        index = torch.as_tensor(np.asarray(index))
-        if index.dtype == torch.bool:
-            index = index.nonzero().flatten()
+        """The rows ``index`` (ints or a bool mask) as a new batch; :class:`BatchError` when it
+        selects no row or names a row the batch does not have."""
+        arr = np.asarray(index.cpu() if isinstance(index, Tensor) else index)
+        n = len(self)
+        if arr.dtype == np.bool_:
+            if arr.shape != (n,):
+                raise BatchError(f"a row mask must have shape ({n},), got {arr.shape}")
+            arr = np.flatnonzero(arr)
+        if arr.size == 0:
+            raise BatchError("subset selects no rows; a batch needs at least one row")
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise BatchError(f"subset takes row numbers (ints) or a bool mask, got {index!r:.80}")
+        if ((arr < -n) | (arr >= n)).any():
+            raise BatchError(f"rows {arr[(arr < -n) | (arr >= n)].tolist()} are outside a batch of {n}")
+        index = torch.as_tensor(arr % n, dtype=torch.long)
         rows = index.tolist()
         return replace(
             self,
@@ -182,8 +206,18 @@ def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) 
         >>> idx = position_index(batch, ["audio", "last"])  # doctest: +SKIP
     """
     if isinstance(positions, Tensor):
+        if positions.ndim not in (1, 2) or positions.is_floating_point() or positions.is_complex():
+            raise PositionError(f"a position tensor holds token indices, shaped (batch,) or (batch, k); "
+                                f"got dtype {positions.dtype} and shape {tuple(positions.shape)}")
         return positions.long().reshape(positions.shape[0], -1)
-    items = [positions] if isinstance(positions, (str, int)) else list(positions)
+    if isinstance(positions, (str, int)) and not isinstance(positions, bool):
+        items = [positions]
+    elif isinstance(positions, (list, tuple)) and positions and all(
+            isinstance(p, (str, int, Tensor)) and not isinstance(p, bool) for p in positions):
+        items = list(positions)
+    else:
+        raise PositionError(f"positions are a name, an int, a non-empty list of them, or a (batch, k) index "
+                            f"tensor; got {positions!r:.80}")
     if isinstance(batch, AudioBatch):
         parts = [batch.span_index(p) if isinstance(p, str) and p in batch.spans and p not in batch.positions
                  else batch.position(p)[:, None] for p in items]
@@ -192,7 +226,7 @@ def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) 
         seq = batch["input_ids"].shape[1]
         idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
         return idx[None].expand(batch["input_ids"].shape[0], -1)
-    raise ValueError("named positions need an AudioBatch (made by model.prepare)")
+    raise PositionError("named positions need an AudioBatch (made by model.prepare)")
 
 
 def gather_positions(

@@ -13,6 +13,10 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
+
 
 class AudiolensError(Exception):
     """Base of every error audiolens raises on purpose."""
@@ -20,6 +24,26 @@ class AudiolensError(Exception):
 
 class AudiolensWarning(UserWarning):
     """Base of every warning audiolens emits."""
+
+
+# --------------------------------------------------------------------- parameters
+class ParameterError(AudiolensError, ValueError, TypeError):
+    """A public parameter of the wrong type or out of range (a layer of 2.5, a window of 0, a
+    NaN scale); the message names the parameter and what it accepts. It is both a
+    ``ValueError`` and a ``TypeError``, so either ``except`` catches it."""
+
+
+class BatchError(AudiolensError, ValueError):
+    """A batch that cannot be run as it is (no rows, rows out of range, mismatched parts)."""
+
+
+class PositionError(AudiolensError, KeyError, IndexError, ValueError):
+    """A position or span the batch does not have: an unknown name, an index outside the
+    sequence or on padding, an index tensor or mask of the wrong shape. It is a ``KeyError``,
+    an ``IndexError`` and a ``ValueError``, whichever a caller catches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --------------------------------------------------------------------- inputs
@@ -79,6 +103,23 @@ class UnknownHookError(AudiolensError, KeyError):
         return str(self.args[0])
 
 
+class HookError(AudiolensError, RuntimeError):
+    """A user's hook function failed, or returned a value of the wrong shape, dtype or type, or
+    edited a read-only hook point in place; the message names the hook point and what it
+    expected."""
+
+
+class NonFiniteWarning(AudiolensWarning):
+    """NaN or infinite values appeared in a run (a residual, a tuned-lens translator's output,
+    the label logits); warned once per run, naming the first site and layer. Predictions at
+    such values are not meaningful."""
+
+
+class TunedLensFileError(AudiolensError, ValueError):
+    """Tuned-lens files that do not match each other or the model (missing or extra tensors,
+    wrong shapes, non-finite values, a different depth or width)."""
+
+
 class RemoteUnavailable(AudiolensError, RuntimeError):
     """Remote (NDIF) execution was asked for but cannot run from here."""
 
@@ -120,10 +161,29 @@ class CommandError(AudiolensError, ValueError):
     output folder that is a file, a model found neither locally nor on the hub, a count of 0."""
 
 
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside audiolens (the
+    user's call), wherever inside the library it is raised (Python 3.11 has no
+    ``skip_file_prefixes``)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` pointing at the user's line, not at a line of audiolens."""
+    warnings.warn(message, category, stacklevel=user_stacklevel())
+
+
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
-    "CommandError", "DataError", "DataWarning", "FolderBusy", "HookUnavailable",
-    "InterventionConflict", "LabelTokenError", "PatchError", "RankError", "RecordError",
-    "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "UndefinedCriticalLayer",
-    "UnknownHookError", "UnsupportedModelError", "WeakEvidence"
+    "BatchError", "CommandError", "DataError", "DataWarning", "FolderBusy", "HookError",
+    "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
+    "ParameterError", "PatchError", "PositionError", "RankError", "RecordError", "RecordWarning",
+    "RemoteUnavailable", "StepSkipped", "SynthError", "TunedLensFileError",
+    "UndefinedCriticalLayer", "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
 ]

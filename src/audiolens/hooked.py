@@ -24,6 +24,7 @@ import difflib
 import functools
 import inspect
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,8 +45,10 @@ from .architectures import (
     hub_options,
 )
 from .architectures.inputs import audio_window, prepare_batch
+from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
+from .checks import whole_number
 from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
 
@@ -123,6 +126,9 @@ class HookedAudioLM(HookedRootModule):
         self.__dict__["_audio_token_id"] = arch.audio_token_id(config, getattr(processor, "tokenizer", processor))
         # Absolute position of the first token in the current forward (> 0 with a prefix cache).
         self.__dict__["_chunk_start"] = 0
+        # Hook registrations on the HookPoints and the chunk offset are per-run state on this
+        # shared object: runs from several threads take turns (re-entrant: a run nests hooks()).
+        self.__dict__["_run_lock"] = threading.RLock()
         self.setup()
 
     # ----------------------------------------------------------------- construction
@@ -304,11 +310,23 @@ class HookedAudioLM(HookedRootModule):
     @contextlib.contextmanager
     def starting_at(self, start: int) -> Iterator[None]:
         """Mark the forward run inside as starting at absolute position ``start``."""
-        self.__dict__["_chunk_start"] = start
-        try:
-            yield
-        finally:
-            self.__dict__["_chunk_start"] = 0
+        with self._run_lock:
+            self.__dict__["_chunk_start"] = start
+            try:
+                yield
+            finally:
+                self.__dict__["_chunk_start"] = 0
+
+    @contextlib.contextmanager
+    def hooks(
+        self, fwd_hooks: Sequence[tuple[Any, Callable]] = (), bwd_hooks: Sequence[tuple[Any, Callable]] = (),
+        reset_hooks_end: bool = True, clear_contexts: bool = False,
+    ) -> Iterator[HookedAudioLM]:
+        """TransformerLens' ``hooks()``, holding the model for this thread until it exits:
+        runs from several threads take turns, so no thread's hooks reach another's run."""
+        with self._run_lock, super().hooks(list(fwd_hooks), list(bwd_hooks), reset_hooks_end,
+                                           clear_contexts) as model:
+            yield model
 
     @property
     def device(self) -> torch.device:
@@ -335,8 +353,7 @@ class HookedAudioLM(HookedRootModule):
             >>> model.resid_name(0), model.resid_name(3)  # doctest: +SKIP
             ('blocks.0.hook_resid_pre', 'blocks.2.hook_resid_post')
         """
-        if not 0 <= layer <= self.n_layers:
-            raise ValueError(f"layer {layer} is outside 0..{self.n_layers}")
+        layer = whole_number(layer, "layer", low=0, high=self.n_layers)
         return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
 
     # ----------------------------------------------------------------- inputs
@@ -415,7 +432,7 @@ class HookedAudioLM(HookedRootModule):
         """
         inputs = {k: v.to(self.input_device) for k, v in inputs.items()}
         start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
-        with self.starting_at(start), routed(self, inputs["attention_mask"]):
+        with self._run_lock, self.starting_at(start), routed(self, inputs["attention_mask"]):
             return self._hf["backbone"](
                 **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
                 **kwargs,
@@ -484,7 +501,8 @@ class HookedAudioLM(HookedRootModule):
 
     def _enable_hook_with_name(self, name: str, hook: Callable, dir: Any) -> None:
         self.check_hook_names([name])
-        super()._enable_hook_with_name(name, hook, dir)
+        # A hook that raises or returns the wrong shape or dtype is named (HookError).
+        super()._enable_hook_with_name(name, checked_hook(name, hook) if dir == "fwd" else hook, dir)
 
 
 _COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")

@@ -32,7 +32,9 @@ import torch
 from torch import Tensor
 
 from .batch import position_index
+from .checks import finite_number, layer_numbers
 from .errors import InterventionConflict as InterventionConflict
+from .errors import ParameterError, UnknownHookError
 
 if TYPE_CHECKING:
     from .backends.model import HookedModel
@@ -83,19 +85,27 @@ class HookIntervention(Intervention):
     name: str
     fn: Callable[[Tensor, Any, Any], Tensor | None]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ParameterError(f"HookIntervention: name must be a hook name (str), got {self.name!r}")
+        if not callable(self.fn):
+            raise ParameterError(f"HookIntervention: fn must be callable as fn(act, hook, batch), got {self.fn!r}")
+
     def writes(self, model):
         return [self.name]
 
     def hooks(self, model, batch):
-        return [(self.name, lambda act, hook: self.fn(act, hook, batch))]
+        def fn(act, hook):
+            return self.fn(act, hook, batch)
+
+        fn.__qualname__ = getattr(self.fn, "__qualname__", type(self.fn).__name__)  # errors name the user's function
+        return [(self.name, fn)]
 
 
 def _layers(model: HookedModel, layers: Iterable[int] | None, what: str) -> list[int]:
-    chosen = list(range(1, model.n_layers + 1)) if layers is None else [int(x) for x in layers]
-    bad = [x for x in chosen if not 1 <= x <= model.n_layers]
-    if bad:
-        raise ValueError(f"{what}: layers {bad} are outside 1..{model.n_layers} (block numbers)")
-    return chosen
+    if layers is None:
+        return list(range(1, model.n_layers + 1))
+    return layer_numbers(layers, f"{what} layers (block numbers)", low=1, high=model.n_layers)
 
 
 @dataclass
@@ -118,6 +128,12 @@ class AudioMask(Intervention):
     queries: Any = "last"
     layers: Iterable[int] | None = None
     commutes = True
+
+    def __post_init__(self) -> None:
+        # Checked here: a layer of 2.5 would otherwise mask block 2 without a word.
+        if self.layers is not None:
+            self.layers = tuple(layer_numbers(self.layers, "AudioMask layers"))  # range: at run
+        _check_where(self.queries, "AudioMask queries")
 
     def writes(self, model):
         return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
@@ -166,31 +182,32 @@ class Enrich(Intervention):
     def __post_init__(self) -> None:
         # Checked here, not at run time: a NaN λ gives NaN logits and a layer of 1.7 would
         # silently become 1.
-        scale = self.scale
-        if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.number)):
-            raise TypeError(f"Enrich: scale must be a number, got {scale!r}")
-        if not np.isfinite(scale):
-            raise ValueError(f"Enrich: scale must be finite, got {scale!r}")
+        finite_number(self.scale, "Enrich: scale")
+        _check_where(self.position, "Enrich: position")
         self._whole_layers(self.source_layer, "source_layer")
         if self.target_layer is not None:
             self._whole_layers(self.target_layer, "target_layer")
         gap = self._whole_layers(self.gap, "gap")
         if gap.size != 1 or int(gap[0]) < 1:
-            raise ValueError(f"Enrich: gap must be one positive whole number, got {self.gap!r}")
+            raise ParameterError(f"Enrich: gap must be one positive whole number, got {self.gap!r}")
 
     @staticmethod
     def _whole_layers(value: Any, what: str) -> np.ndarray:
         """``value`` as a 1-D int array, or an error naming ``what`` for non-integral layers."""
-        arr = np.atleast_1d(np.asarray(value.cpu() if isinstance(value, Tensor) else value))
+        try:
+            arr = np.atleast_1d(np.asarray(value.cpu() if isinstance(value, Tensor) else value))
+        except (ValueError, TypeError):
+            raise ParameterError(f"Enrich: {what} must be one layer or one per row, got {value!r}") from None
         if arr.ndim != 1 or arr.size == 0:
-            raise ValueError(f"Enrich: {what} must be one layer or one per row, got {value!r}")
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
+            raise ParameterError(f"Enrich: {what} must be one layer or one per row, got {value!r}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number) \
+                or np.issubdtype(arr.dtype, np.complexfloating):
+            raise ParameterError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
         integral = np.issubdtype(arr.dtype, np.integer) or (
             np.isfinite(arr).all() and (arr == np.round(arr)).all()
         )
         if not integral:
-            raise ValueError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
+            raise ParameterError(f"Enrich: {what} must be whole layer numbers, got {value!r}")
         return arr.astype(int)
 
     def _pairs(self, model: HookedModel, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -198,10 +215,10 @@ class Enrich(Intervention):
         tgt = src + self.gap if self.target_layer is None else np.atleast_1d(np.asarray(self.target_layer, dtype=int))
         if n_rows is not None:
             if len(src) not in (1, n_rows) or len(tgt) not in (1, n_rows):
-                raise ValueError(f"Enrich: give one layer or one per row ({n_rows} rows)")
+                raise ParameterError(f"Enrich: give one layer or one per row ({n_rows} rows)")
             src, tgt = np.broadcast_to(src, (n_rows,)), np.broadcast_to(tgt, (n_rows,))
         if (src < 0).any() or (tgt > model.n_layers).any() or (tgt <= src).any():
-            raise ValueError(
+            raise ParameterError(
                 f"Enrich: need 0 <= source < target <= {model.n_layers} (the model's layers); "
                 f"got source {src.tolist()} and target {tgt.tolist()}"
             )
@@ -249,23 +266,45 @@ class Enrich(Intervention):
         return hooks
 
 
+def _check_where(where: Any, what: str) -> None:
+    """A position given as a name, a whole number, or a list of them (a tensor is checked by
+    the batch it indexes)."""
+    items = where if isinstance(where, (list, tuple)) else [where]
+    for w in items:
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (str, int, np.integer, Tensor)):
+            raise ParameterError(f"{what} must be a position name (e.g. 'last') or a token index, got {where!r}")
+
+
 def collect_hooks(
     interventions: Sequence[Intervention | tuple[str, HookFn]],
     model: HookedModel,
     batch: AudioBatch,
 ) -> list[tuple[str, HookFn]]:
     """All hooks of ``interventions`` in order, after checking that none overwrite each other."""
+    if isinstance(interventions, Intervention) or (
+            isinstance(interventions, tuple) and len(interventions) == 2 and isinstance(interventions[0], str)):
+        raise ParameterError(f"interventions must be a list, got one intervention {interventions!r:.80}; wrap it: [...]")
+    if isinstance(interventions, (str, bytes)) or not isinstance(interventions, Iterable):
+        raise ParameterError(f"interventions must be a list of Interventions or (hook_name, fn) pairs, got {interventions!r:.80}")
     owners: dict[str, list[Intervention]] = {}
     hooks: list[tuple[str, HookFn]] = []
     for item in interventions:
         if isinstance(item, tuple):
+            if len(item) != 2 or not callable(item[1]):
+                raise ParameterError(f"a hook pair is (hook_name, fn(act, hook)), got {item!r:.80}")
             name, fn = item
-            item = HookIntervention(name, lambda act, hook, _b, fn=fn: fn(act, hook))
+
+            def pair(act, hook, _batch, fn=fn):
+                return fn(act, hook)
+
+            pair.__qualname__ = getattr(fn, "__qualname__", type(fn).__name__)
+            item = HookIntervention(name, pair)
         if not isinstance(item, Intervention):
-            raise TypeError(f"not an intervention: {item!r} (use an Intervention or a (hook_name, fn) pair)")
+            raise ParameterError(f"not an intervention: {item!r} (use an Intervention or a (hook_name, fn) pair)")
         for name in item.writes(model):
             if name not in model.hook_dict:
-                raise KeyError(f"{type(item).__name__} writes unknown hook {name!r}")
+                model.check_hook_names([name])  # names the hook, with close matches
+                raise UnknownHookError(f"{type(item).__name__} writes unknown hook {name!r}")
             for other in owners.get(name, []):
                 if not (item.commutes and other.commutes):
                     raise InterventionConflict(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from .errors import LabelTokenError as LabelTokenError
+from .errors import ParameterError
 
 LabelTokens = Literal["leading_space", "bare"]
 
@@ -33,7 +34,10 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
     """
     if isinstance(labels, str):
         raise LabelTokenError(f"labels must be a sequence of words, got the string {labels!r}")
-    labels = tuple(labels)
+    try:
+        labels = tuple(labels)
+    except TypeError:
+        raise LabelTokenError(f"labels must be a sequence of words, got {labels!r:.80}") from None
     for label in labels:
         if not isinstance(label, str):
             raise LabelTokenError(f"label {label!r} is not text (got {type(label).__name__})")
@@ -60,7 +64,7 @@ def label_token_ids(
         ['Ġmale', 'Ġfemale']
     """
     if mode not in ("leading_space", "bare"):
-        raise ValueError(f"label token mode must be 'leading_space' or 'bare', got {mode!r}")
+        raise ParameterError(f"label token mode must be 'leading_space' or 'bare', got {mode!r}")
     labels = check_labels(labels)
     ids = []
     for label in labels:

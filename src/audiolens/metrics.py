@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 
+from .checks import finite_number, is_number, whole_number
+from .errors import NonFiniteWarning, ParameterError, warn_user
 from .errors import UndefinedCriticalLayer as UndefinedCriticalLayer
 from .errors import WeakEvidence as WeakEvidence
 
@@ -23,8 +25,25 @@ def _np(x: ArrayLike) -> np.ndarray:
 
 
 def predictions(label_logits: Float[ArrayLike, "*lead batch n_labels"]) -> np.ndarray:
-    """Index of the highest-scoring label (argmax over the label set, the last axis)."""
-    return _np(label_logits).argmax(axis=-1)
+    """Index of the highest-scoring label (argmax over the label set, the last axis).
+
+    A row with a NaN logit has no highest label: it predicts -1 (never a hit), with a
+    :class:`NonFiniteWarning` (an argmax would return the NaN's index as if it won).
+
+    Example:
+        >>> predictions(np.array([[0.0, 2.0], [1.0, 0.0]]))
+        array([1, 0])
+    """
+    logits = _np(label_logits)
+    out = logits.argmax(axis=-1)
+    nan = np.isnan(logits).any(axis=-1)
+    if nan.any():
+        warn_user(
+            f"label logits are NaN in {int(nan.sum())} of {nan.size} rows; those rows predict no "
+            "label (-1) and count as misses", NonFiniteWarning,
+        )
+        out = np.where(nan, -1, out)
+    return out
 
 
 def hits(
@@ -39,6 +58,9 @@ def hits(
         array([[False,  True]])
     """
     targets = _np(targets)
+    n_labels = _np(label_logits).shape[-1]
+    if targets.size and (not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0 or targets.max() >= n_labels):
+        raise ParameterError(f"targets must be label indices in 0..{n_labels - 1}, got {np.unique(targets)[:8].tolist()}")
     preds = predictions(label_logits)
     if preds.shape[-1] != targets.shape[-1]:
         raise ValueError(f"{preds.shape[-1]} samples in logits but {targets.shape[-1]} targets")
@@ -83,8 +105,7 @@ def wilson_interval(
         raise ValueError(f"a proportion needs n > 0, got n = {n}")
     if np.any((k_arr < 0) | (k_arr > n_arr)):
         raise ValueError(f"k must lie in 0..n, got k = {k}, n = {n}")
-    if z <= 0:
-        raise ValueError(f"z must be positive, got {z}")
+    z = finite_number(z, "z", low=0, low_open=True)
     p, z2 = k_arr / n_arr, z * z
     denom = 1 + z2 / n_arr
     center = (p + z2 / (2 * n_arr)) / denom
@@ -123,11 +144,18 @@ def contributions(
         >>> contributions(np.array([0.5, 0.7, 0.9]), n_labels=2, alpha=0.2)
         array([0. , 0.1, 0.3])
     """
-    if n_labels < 2:
-        raise ValueError(f"need at least two labels, got {n_labels}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be non-negative, got {alpha}")
-    return np.maximum(0.0, _np(info) - (1.0 + alpha) / n_labels)
+    n_labels = whole_number(n_labels, "n_labels", low=2)
+    alpha = finite_number(alpha, "alpha", low=0)
+    info = np.asarray(_np(info), dtype=float)
+    excess = info - (1.0 + alpha) / n_labels
+    # Information scores are k/n fractions and the threshold is a short decimal over |Y|, so
+    # a score exactly at the threshold can land a rounding error above it (0.4 - 1.2/3 =
+    # 5.6e-17). Differences far below any 1/n (n < 10^9 samples) are that error: zero.
+    return np.where(np.abs(excess) < _TIE, 0.0, np.maximum(0.0, excess))[()]
+
+
+#: Below this, a difference between an information score and the Eq. 3 threshold is rounding.
+_TIE = 1e-12
 
 
 def critical_layer(
@@ -148,11 +176,10 @@ def critical_layer(
     total = s.sum(axis=-1)
     undefined = total == 0
     if np.any(undefined):
-        warnings.warn(
+        warn_user(
             "critical layer undefined: no layer's information score exceeds "
             f"(1 + alpha) / |Y| = {(1 + alpha) / n_labels:.3f}; returning NaN",
             UndefinedCriticalLayer,
-            stacklevel=2,
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(undefined, np.nan, (s * layers).sum(axis=-1) / np.where(undefined, 1, total))
@@ -176,8 +203,7 @@ def bootstrap_info_scores(
     n = h.shape[-1]
     if n == 0:
         raise ValueError("a bootstrap needs at least one sample")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be positive, got {n_boot}")
+    n_boot = whole_number(n_boot, "n_boot", low=1)
     # How often each sample is drawn in each resample: the same law as n draws with replacement.
     counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot)
     return np.einsum("bn,...n->b...", counts, h) / n
@@ -195,8 +221,8 @@ def percentile_interval(
         >>> percentile_interval(np.arange(41.0), level=0.5)  # quantiles 0.25 and 0.75
         (10.0, 30.0)
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    if not (is_number(level) and 0 < level < 1):
+        raise ParameterError(f"level must lie strictly between 0 and 1, got {level!r}")
     d = np.asarray(_np(draws), dtype=float)
     defined = np.mean(~np.isnan(d), axis=0)
     with warnings.catch_warnings():

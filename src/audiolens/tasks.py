@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import ParameterError
 from .labels import check_labels
 
 PROMPT_FORMATS = ("P1", "P2", "P3")
+
+
+def _text(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise ParameterError(f"{what} must be text, got {type(value).__name__} {value!r:.60}")
 
 
 @dataclass(frozen=True)
@@ -35,12 +41,19 @@ class Prompt:
     labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        _text(self.prefix, "Prompt.prefix")
+        _text(self.attribute_word, "Prompt.attribute_word")
+        _text(self.name, "Prompt.name")
+        if self.question is not None:
+            _text(self.question, "Prompt.question")
         if self.labels is not None:
             object.__setattr__(self, "labels", check_labels(self.labels))
         if not self.prefix.strip():
-            raise ValueError("Prompt.prefix must not be empty")
+            raise ParameterError("Prompt.prefix must not be empty")
+        if not self.attribute_word.strip():
+            raise ParameterError("Prompt.attribute_word must not be empty")
         if self.attribute_word not in self.prefix:
-            raise ValueError(
+            raise ParameterError(
                 f"attribute_word {self.attribute_word!r} does not occur in prefix {self.prefix!r}"
             )
 
@@ -66,15 +79,18 @@ class Task:
     options: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        for what in ("name", "question", "prefix", "attribute_word"):
+            _text(getattr(self, what), f"Task.{what}")
         object.__setattr__(self, "labels", check_labels(self.labels))
         if len(self.labels) < 2:
-            raise ValueError(f"task {self.name!r} needs at least two labels, got {self.labels}")
+            raise ParameterError(f"task {self.name!r} needs at least two labels, got {self.labels}")
         if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"task {self.name!r} has duplicate labels: {self.labels}")
+            raise ParameterError(f"task {self.name!r} has duplicate labels: {self.labels}")
         if not self.options:
             object.__setattr__(self, "options", self.labels)
-        if set(self.options) != set(self.labels):
-            raise ValueError(f"task {self.name!r}: options {self.options} != labels {self.labels}")
+        object.__setattr__(self, "options", check_labels(self.options))
+        if set(self.options) != set(self.labels) or len(self.options) != len(self.labels):
+            raise ParameterError(f"task {self.name!r}: options {self.options} != labels {self.labels}")
 
     def prompt(self, fmt: str = "P3") -> Prompt:
         """The Table I prompt of format ``"P1"``, ``"P2"`` or ``"P3"``."""
@@ -85,7 +101,7 @@ class Task:
         elif fmt == "P3":
             question = f"{self.question} Possible options: {', '.join(self.options)}."
         else:
-            raise ValueError(f"unknown prompt format {fmt!r}; choose one of {PROMPT_FORMATS}")
+            raise ParameterError(f"unknown prompt format {fmt!r}; choose one of {PROMPT_FORMATS}")
         return Prompt(self.prefix, self.attribute_word, question, name=fmt, labels=self.labels)
 
     def label_index(self, label: str) -> int:
@@ -93,7 +109,7 @@ class Task:
         try:
             return self.labels.index(label)
         except ValueError:
-            raise ValueError(
+            raise ParameterError(
                 f"label {label!r} is not in task {self.name!r}; expected one of {list(self.labels)}"
             ) from None
 
@@ -140,6 +156,6 @@ def sakura_task(attribute: str) -> Task:
     try:
         return SAKURA_TASKS[attribute.lower()]
     except KeyError:
-        raise ValueError(
+        raise ParameterError(
             f"unknown attribute {attribute!r}; choose one of {sorted(SAKURA_TASKS)}"
         ) from None

@@ -112,7 +112,7 @@ def direct_logit_attribution(
         >>> dla.parts.sum(1), dla.gap  # equal  # doctest: +SKIP
     """
     targets = targets_of(batch)
-    ids = label_ids(model, labels)
+    ids = label_ids(model, labels, batch=batch)
     L = model.n_layers
     names = [model.resid_name(0), model.resid_name(L)]
     for b in range(L):

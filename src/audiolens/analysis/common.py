@@ -8,16 +8,27 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from ..errors import ParameterError
 from ..labels import LabelTokens, label_token_ids
 from ..tasks import Task
 
 
-def label_names(labels: Task | Sequence[str]) -> tuple[str, ...]:
-    return tuple(labels.labels if isinstance(labels, Task) else labels)
+def label_names(labels: Task | Sequence[str], batch=None) -> tuple[str, ...]:
+    """The label words of a task or list; with ``batch``, they must be the batch's label set
+    (its targets index into that set, so any other set would score the wrong labels)."""
+    if isinstance(labels, str) or not isinstance(labels, (Task, Sequence)):
+        raise ParameterError(f"labels must be a Task or a list of label words, got {labels!r:.80}")
+    names = tuple(labels.labels if isinstance(labels, Task) else labels)
+    if batch is not None and batch.label_set is not None and tuple(batch.label_set) != names:
+        raise ParameterError(
+            f"the batch's labels {list(batch.label_set)} differ from the analysis's {list(names)}: "
+            "give the task the batch was prepared with"
+        )
+    return names
 
 
-def label_ids(model, labels: Task | Sequence[str], mode: LabelTokens = "leading_space") -> list[int]:
-    return label_token_ids(model.tokenizer, label_names(labels), mode)
+def label_ids(model, labels: Task | Sequence[str], mode: LabelTokens = "leading_space", batch=None) -> list[int]:
+    return label_token_ids(model.tokenizer, label_names(labels, batch), mode)
 
 
 def targets_of(batch) -> Tensor:

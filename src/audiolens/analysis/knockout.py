@@ -16,6 +16,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..checks import whole_number
 from ..interventions import AudioMask
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
@@ -26,14 +27,14 @@ KNOCKOUT = "knockout_"  # prefix of the knockout interventions' names in a study
 
 
 def knockout_windows(n_layers: int, window: int) -> tuple[int, list[int]]:
-    """The window depth clipped to 1..``n_layers``, and the first block of each window of that
-    many consecutive blocks.
+    """The window depth (a whole number in 1..``n_layers``, else :class:`ParameterError`), and
+    the first block of each window of that many consecutive blocks.
 
     Example:
         >>> knockout_windows(4, 3)
         (3, [1, 2])
     """
-    window = max(1, min(int(window), n_layers))
+    window = whole_number(window, "knockout window (consecutive blocks)", low=1, high=n_layers)
     return window, list(range(1, n_layers - window + 2))
 
 
@@ -140,7 +141,7 @@ def attention_knockout(
     """
     targets = targets_of(batch)
     window, starts = knockout_windows(model.n_layers, window)
-    lens = LogitLens(label_names(labels), positions=("last",))
+    lens = LogitLens(label_names(labels, batch), positions=("last",))
     variants = {"none": []}
     variants.update({str(s): [AudioMask(keys=keys, queries=queries, layers=range(s, s + window))] for s in starts})
     results = lens.run_many(model, batch, variants)

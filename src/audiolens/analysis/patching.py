@@ -19,6 +19,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..batch import AudioBatch
+from ..checks import finite_number, layer_numbers, whole_number
+from ..errors import ParameterError
 from ..errors import PatchError as PatchError
 from ..tasks import Task
 from .common import gap, label_ids, rival_labels, targets_of
@@ -63,6 +65,9 @@ def corrupt_clips(clips: Sequence[np.ndarray], kind: str = "noise", *, snr_db: f
         >>> float(np.abs(out[0]).max())
         0.0
     """
+    if kind not in ("noise", "silence", "shuffle"):
+        raise ParameterError(f"unknown corruption {kind!r}: use 'noise', 'silence' or 'shuffle'")
+    snr_db = finite_number(snr_db, "corrupt_clips: snr_db")
     rng = np.random.default_rng(seed)
     out = []
     for clip in clips:
@@ -173,12 +178,17 @@ def patch(
         >>> pat.to_frame().pivot(index="layer", columns="group", values="recovery")  # doctest: +SKIP
     """
     if what not in WHAT:
-        raise ValueError(f"what must be one of {sorted(WHAT)}, got {what!r}")
+        raise ParameterError(f"what must be one of {sorted(WHAT)}, got {what!r}")
+    variants_per_pass = whole_number(variants_per_pass, "patch: variants_per_pass", low=1)
+    window_seconds = finite_number(window_seconds, "patch: window_seconds", low=0, low_open=True)
     _check_pair(clean, corrupt)
     targets = targets_of(clean)
-    ids = label_ids(model, task)
+    ids = label_ids(model, task, batch=clean)
+    low = 0 if what == "resid" else 1
     if layers is None:
-        layers = list(range(model.n_layers)) if what == "resid" else list(range(1, model.n_layers + 1))
+        layers = list(range(low, model.n_layers + low))
+    else:
+        layers = layer_numbers(layers, f"patch layers ({what})", low=low, high=model.n_layers - 1 + low)
     if isinstance(groups, str) and groups == "audio_seconds":
         masks = position_groups(model, clean, window_seconds)
     else:

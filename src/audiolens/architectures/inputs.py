@@ -18,8 +18,10 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
-from ..audio import check_rate, prepare_waveform
+from ..audio import prepare_clips
 from ..batch import AudioBatch
+from ..errors import ParameterError
+from ..labels import check_labels
 from ..tasks import Prompt
 
 if TYPE_CHECKING:
@@ -203,32 +205,30 @@ def prepare_batch(
     truncate: bool = False,
 ) -> AudioBatch:
     """Check, resample and encode ``audios`` with ``prompt``; see ``HookedAudioLM.prepare``."""
-    if len(audios) == 0:
-        raise ValueError("prepare needs at least one audio clip")
-    if isinstance(sampling_rate, Sequence):
-        rates = list(sampling_rate)
-    else:
-        rates = [sampling_rate] * len(audios)
-    if len(rates) != len(audios):
-        raise ValueError(f"{len(rates)} sampling rates for {len(audios)} clips")
-    ids = [str(i) for i in range(len(audios))] if ids is None else [str(i) for i in ids]
-    target_rate, max_seconds = model.sampling_rate, model.max_audio_seconds
-    waves = [
-        prepare_waveform(a, check_rate(sr, name=f"clip {i!r}"), target_rate, name=f"clip {i!r}", max_seconds=max_seconds,
-                         truncate=truncate)
-        for a, sr, i in zip(audios, rates, ids)
-    ]
+    # Checks the list, the rates and every clip; each conversion is noted once for the batch.
+    n_clips = len(audios) if isinstance(audios, Sequence) and not isinstance(audios, str) else 0
+    if ids is not None and (isinstance(ids, str) or not isinstance(ids, Sequence)):
+        raise ParameterError(f"ids must be a list with one id per clip, got {ids!r:.80}")
+    ids = [str(i) for i in range(n_clips)] if ids is None else [str(i) for i in ids]
+    waves = prepare_clips(audios, sampling_rate, model.sampling_rate, ids=ids,
+                          max_seconds=model.max_audio_seconds, truncate=truncate)
 
-    label_set = tuple(label_set) if label_set is not None else prompt.labels
+    if not isinstance(prompt, Prompt):
+        raise ParameterError(f"prompt must be a Prompt (e.g. task.prompt('P3')), got {prompt!r:.80}")
+    label_set = check_labels(label_set) if label_set is not None else prompt.labels
+    if not isinstance(truncate, bool):
+        raise ParameterError(f"truncate must be True or False, got {truncate!r}")
     targets = None
     if labels is not None:
+        if isinstance(labels, str) or not isinstance(labels, Sequence):
+            raise ParameterError(f"labels must be a list with one label per clip, got {labels!r:.80}")
         if len(labels) != len(audios):
-            raise ValueError(f"{len(labels)} labels for {len(audios)} clips")
+            raise ParameterError(f"{len(labels)} labels for {len(audios)} clips")
         if label_set is None:
-            raise ValueError("labels given but no label set: use a task prompt or pass label_set=")
-        unknown = sorted({lab for lab in labels if lab not in label_set})
+            raise ParameterError("labels given but no label set: use a task prompt or pass label_set=")
+        unknown = sorted({str(lab) for lab in labels if not isinstance(lab, str) or lab not in label_set})
         if unknown:
-            raise ValueError(f"labels {unknown} are not in the label set {list(label_set)}")
+            raise ParameterError(f"labels {unknown} are not in the label set {list(label_set)}")
         targets = torch.tensor([label_set.index(lab) for lab in labels], dtype=torch.long)
 
     text = (model.architecture.render or render_prompt)(model.processor, prompt)

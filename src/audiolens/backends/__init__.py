@@ -22,6 +22,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ..errors import ParameterError
 from .model import HookedModel
 
 BACKENDS = ("hooks", "nnsight")
@@ -42,7 +43,7 @@ def execute(
     (``last_hidden_state``, ``past_key_values``)."""
     if backend == "hooks":
         if remote:
-            raise ValueError("remote=True needs backend='nnsight'")
+            raise ParameterError("remote=True needs backend='nnsight'")
         with model.hooks(fwd_hooks=list(hooks)):
             return model.run_backbone(inputs, past_key_values=past_key_values, use_cache=use_cache)
     if backend == "nnsight":
@@ -50,4 +51,4 @@ def execute(
 
         return run_traced(model, inputs, hooks, remote=remote, past_key_values=past_key_values,
                           use_cache=use_cache)
-    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    raise ParameterError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

@@ -22,7 +22,14 @@ from torch import Tensor, nn
 from ..errors import HookUnavailable as HookUnavailable
 from ..errors import RemoteUnavailable as RemoteUnavailable
 from .model import HookedModel
-from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
+from .sites import (
+    bool_attention_mask,
+    checked_hook,
+    head_dim_of,
+    model_attention_mask,
+    scaled,
+    unscaled,
+)
 
 
 def _envoy(root: Any, path: str) -> Any:
@@ -78,7 +85,7 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
         model.check_hook_names([name])
         if name.endswith("hook_pattern"):
             raise HookUnavailable(f"{name}: attention patterns are read with the hook backend only")
-        by_name[name].append(fn)
+        by_name[name].append(checked_hook(name, fn))
 
     def apply(name: str, value: Tensor) -> Tensor:
         stub = SimpleNamespace(name=name)

@@ -13,7 +13,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import HookUnavailable
+from ..errors import AudiolensError, HookError, HookUnavailable
+
+
+def checked_hook(name: str, fn):
+    """``fn(act, hook)`` at hook point ``name``, failing loudly: an exception it raises, or a
+    return value that is not a tensor of the activation's shape and dtype, becomes a
+    :class:`HookError` naming the hook point and what it expected (instead of an index error
+    deep inside the model)."""
+    if getattr(fn, "_audiolens_checked", False):
+        return fn
+    what = getattr(fn, "__qualname__", type(fn).__name__)
+
+    def hook(act: Tensor, hook=None):
+        try:
+            out = fn(act, hook=hook)
+        except AudiolensError:
+            raise
+        except Exception as exc:
+            raise HookError(f"the hook {what} on {name} raised {type(exc).__name__}: {exc}") from exc
+        if out is None or out is act:
+            return out
+        expected = f"a tensor of shape {tuple(act.shape)} and dtype {act.dtype} (or None)"
+        if not isinstance(out, Tensor):
+            raise HookError(f"the hook {what} on {name} returned {type(out).__name__}; expected {expected}")
+        if out.shape != act.shape or out.dtype != act.dtype:
+            raise HookError(f"the hook {what} on {name} returned shape {tuple(out.shape)} and dtype "
+                            f"{out.dtype}; expected {expected}")
+        return out
+
+    hook._audiolens_checked = True  # type: ignore[attr-defined]
+    return hook
 
 
 def scaled(x: Tensor, m: float) -> Tensor:

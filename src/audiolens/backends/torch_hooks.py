@@ -173,8 +173,9 @@ def _pattern_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tenso
             _, weights = module.forward(*args, **{**kwargs, "attention_mask": additive, **no_cache})
         finally:
             config._attn_implementation = kernel
+        version = weights._version  # bumped by any in-place edit
         new = block.attn.hook_pattern(weights)
-        if new is not weights:
+        if new is not weights or weights._version != version:
             raise HookUnavailable(
                 "attn.hook_pattern is read-only; to change attention, edit attn.hook_z or mask "
                 "keys with AudioMask / hook_attn_mask"

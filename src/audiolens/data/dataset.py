@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from audiolens.tasks import Task
 
 from ..errors import DataError as DataError
 from ..errors import DataWarning as DataWarning
+from ..errors import warn_user
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,10 +132,8 @@ class _ConversionNotes:
                     count += c.applies_to(s.info())
                 except AudioError:
                     pass  # an unreadable clip is reported when it is loaded
-            warnings.warn(
-                f"{self.name}: {c.summary(count, len(self.samples))} (noted once per data set)",
-                AudioNote,
-                stacklevel=3,  # the caller of Sample.load
+            warn_user(  # at the user's line, however deep the load was
+                f"{self.name}: {c.summary(count, len(self.samples))} (noted once per data set)", AudioNote,
             )
 
 
@@ -174,6 +172,14 @@ class AttributeDataset:
         dup = sorted(k for k, c in Counter(s.id for s in self.samples).items() if c > 1)
         if dup:
             raise DataError(f"{self.name}: duplicate sample ids {dup}")
+        # One file under two spellings (./a.wav, a.wav, a link) would count one clip twice.
+        by_file: dict[Path, list[str]] = {}
+        for s in self.samples:
+            if s.path is not None:
+                by_file.setdefault(Path(os.path.realpath(s.path)), []).append(s.id)
+        twice = {str(p): ids for p, ids in by_file.items() if len(ids) > 1}
+        if twice:
+            raise DataError(f"{self.name}: one file under several sample ids (each clip once): {twice}")
         # Subsets and splits keep the notes of the data set their samples came from.
         notes = _ConversionNotes(self.name, self.samples)
         for s in self.samples:
@@ -456,7 +462,7 @@ def build_dataset(
                 f"{len(items)} {titles[kind]}:{_listing(items)}"
             )
     if skipped:
-        warnings.warn(f"{name}: skipped " + "\n".join(skipped), DataWarning, stacklevel=3)
+        warn_user(f"{name}: skipped " + "\n".join(skipped), DataWarning)
     if errors:
         hint = (
             "pass on_error='skip' to drop these rows with a warning, or on_missing='skip' / "

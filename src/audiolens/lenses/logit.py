@@ -19,6 +19,8 @@ from torch import Tensor
 
 from ..backends import execute
 from ..batch import AudioBatch, gather_positions, position_index, shared_prefix
+from ..checks import whole_number
+from ..errors import NonFiniteWarning, ParameterError, warn_user
 from ..interventions import Intervention, collect_hooks
 from ..labels import LabelTokens, check_labels, label_token_ids
 from ..tasks import Task
@@ -79,8 +81,16 @@ class LogitLens(Lens):
         if self.labels is not None:
             self.labels = check_labels(self.labels)
             if len(self.labels) < 2:
-                raise ValueError(f"a lens needs at least two labels, got {self.labels}")
-        self.positions = tuple(self.positions)
+                raise ParameterError(f"a lens needs at least two labels, got {self.labels}")
+        if self.label_tokens not in ("leading_space", "bare"):
+            raise ParameterError(f"label_tokens must be 'leading_space' or 'bare', got {self.label_tokens!r}")
+        positions = self.positions
+        self.positions = (positions,) if isinstance(positions, (str, int)) else tuple(positions)
+        if not self.positions or any(isinstance(p, bool) or not isinstance(p, (str, int)) for p in self.positions):
+            raise ParameterError(f"positions must be position names or token indices, got {positions!r}")
+        self.variants_per_step = whole_number(self.variants_per_step, "variants_per_step", low=1)
+        if not isinstance(self.full_vocab, bool):
+            raise ParameterError(f"full_vocab must be True or False, got {self.full_vocab!r}")
 
     def transform_hidden(self, model, hidden, layer):
         return model.final_norm(hidden)
@@ -111,7 +121,7 @@ class LogitLens(Lens):
         # Interventions go first so that the lens reads the edited residuals.
         hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
         execute(model, batch.inputs, hooks, backend=backend, remote=remote)
-        return self._result(model, batch, torch.stack([resid[n] for n in names]), labels, token_ids)
+        return self._result(model, batch, torch.stack([resid[n] for n in names]), labels, token_ids, index >= 0)
 
     @torch.no_grad()
     def run_many(
@@ -134,6 +144,7 @@ class LogitLens(Lens):
             >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
             >>> out["masked"].info_scores()  # doctest: +SKIP
         """
+        _check_variants(variants)
         if not self._shareable(batch, variants, len(variants) > 1):
             return {name: self.run(model, batch, ivs, backend=backend, remote=remote)
                     for name, ivs in variants.items()}
@@ -225,7 +236,7 @@ class LogitLens(Lens):
 
         results = {}
         if plain:
-            res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids)
+            res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids, index >= 0)
             results = {name: replace(res) for name in plain}
             cache = model.crop_cache(cache, end)  # the steps below start before the last token
         ops = model.architecture.kv_cache
@@ -239,7 +250,7 @@ class LogitLens(Lens):
                     stacked = torch.stack([torch.where(at_last, step[n], before[n]) for n in names])
                 else:
                     stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
-                results[name] = self._result(model, batch, stacked, labels, token_ids)
+                results[name] = self._result(model, batch, stacked, labels, token_ids, index >= 0)
         return {name: results[name] for name in variants}
 
     def _step(self, model, batch, chunk, cache, end, names, backend, remote):
@@ -269,12 +280,15 @@ class LogitLens(Lens):
 
     def _check(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
         """The labels to score (the lens's, else the batch's) and their token ids."""
+        if not isinstance(batch, AudioBatch):
+            raise ParameterError(f"batch must be an AudioBatch (from model.prepare), got {type(batch).__name__}; "
+                                 "the order is run(model, batch)")
         labels = self.labels if self.labels is not None else batch.label_set
         if labels is None:
-            raise ValueError("no labels: give the lens labels or prepare the batch with a task prompt")
+            raise ParameterError("no labels: give the lens labels or prepare the batch with a task prompt")
         labels = tuple(labels)
         if batch.label_set is not None and tuple(batch.label_set) != labels:
-            raise ValueError(
+            raise ParameterError(
                 f"the batch's labels {list(batch.label_set)} differ from the lens's {list(labels)}"
             )
         return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
@@ -282,10 +296,14 @@ class LogitLens(Lens):
     def _result(
         self, model: HookedAudioLM, batch: AudioBatch,
         stacked: Float[Tensor, "layers batch pos d_model"], labels: tuple[str, ...], token_ids: list[int],
+        valid: Tensor | None = None,
     ) -> LensResult:
-        label_logits = torch.stack(
-            [self.forward(model, stacked[layer], layer, token_ids) for layer in range(len(stacked))]
-        )
+        # Positions a row does not have (a shorter span) are NaN on purpose; anything else
+        # non-finite is reported once, at the first site where it appears.
+        keep = (torch.ones(stacked.shape[1:3], dtype=torch.bool) if valid is None else valid).to(stacked.device)
+        transformed = [self.transform_hidden(model, stacked[layer], layer) for layer in range(len(stacked))]
+        label_logits = torch.stack([model.unembed(h, token_ids) for h in transformed])
+        _report_nonfinite(model, self, stacked, transformed, label_logits, keep)
         label_probs = None
         if self.full_vocab:
             label_probs = torch.stack([
@@ -301,6 +319,36 @@ class LogitLens(Lens):
             label_token_ids=tuple(token_ids),
             ids=list(batch.ids),
         )
+
+
+def _check_variants(variants: Any) -> None:
+    if not isinstance(variants, Mapping):
+        raise ParameterError(f"variants must map names to lists of interventions, e.g. "
+                             f"{{'none': [], 'mask': [AudioMask()]}}; got {variants!r:.80}")
+
+
+def _first_bad(values: Tensor, keep: Tensor) -> bool:
+    """Whether ``values`` (batch, pos, ...) has a NaN or inf at a kept (batch, pos) entry."""
+    bad = ~torch.isfinite(values.reshape(*values.shape[:2], -1)).all(-1)
+    return bool((bad & keep).any())
+
+
+def _report_nonfinite(model, lens: Lens, stacked: Tensor, transformed: list[Tensor], label_logits: Tensor,
+                      keep: Tensor) -> None:
+    """One :class:`NonFiniteWarning` per run, naming the first layer and site (residual, the
+    lens's transform, label logits) where NaN or inf appears."""
+    for layer in range(len(stacked)):
+        if _first_bad(stacked[layer], keep):
+            site = f"the residual {model.resid_name(layer)} (layer {layer})"
+        elif _first_bad(transformed[layer], keep):
+            site = f"{type(lens).__name__}'s transform of layer {layer} (translator / final norm)"
+        elif _first_bad(label_logits[layer], keep.to(label_logits.device)):
+            site = f"the label logits at layer {layer}"
+        else:
+            continue
+        warn_user(f"NaN or inf in {site}; predictions there are meaningless (NaN logits count as misses)",
+                  NonFiniteWarning)
+        return
 
 
 def _on_rows(fn, v: int, n: int):

@@ -21,6 +21,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .. import metrics
+from ..checks import whole_number
+from ..errors import ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +80,7 @@ class LensResult:
 
     def predictions(self, position: str = "last", layer: int | None = None) -> np.ndarray:
         """Predicted label index per sample at ``layer`` (default: the last)."""
-        layer = self.n_layers if layer is None else layer
+        layer = self.n_layers if layer is None else whole_number(layer, "layer", low=0, high=self.n_layers)
         return metrics.predictions(self.logits_at(position)[layer])
 
     @property
@@ -106,11 +108,16 @@ class LensResult:
 
     def subset(self, index) -> LensResult:
         """The samples ``index`` (ints or a bool mask), e.g. ``res.subset(~res.correct)``."""
-        index = torch.as_tensor(np.asarray(index))
-        if index.dtype == torch.bool:
-            if index.shape != (len(self),):
-                raise ValueError(f"a mask must have shape ({len(self)},)")
-            index = index.nonzero().flatten()
+        arr = np.asarray(index)
+        if arr.dtype == np.bool_:
+            if arr.shape != (len(self),):
+                raise ParameterError(f"a mask must have shape ({len(self)},)")
+            arr = np.flatnonzero(arr)
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) \
+                or ((arr < -len(self)) | (arr >= len(self))).any():
+            raise ParameterError(f"subset takes row numbers in 0..{len(self) - 1} (at least one) or a bool mask, "
+                                 f"got {index!r:.80}")
+        index = torch.as_tensor(arr % len(self), dtype=torch.long)
         rows = index.tolist()
         return replace(
             self,

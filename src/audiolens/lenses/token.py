@@ -14,6 +14,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..batch import Positions, position_index
+from ..checks import whole_number
+from ..errors import NonFiniteWarning, ParameterError, warn_user
 
 
 @dataclass
@@ -80,17 +82,23 @@ class TokenLens:
     top_k: int = 5
 
     def __post_init__(self) -> None:
-        if int(self.top_k) != self.top_k or self.top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}")
+        self.top_k = whole_number(self.top_k, "TokenLens: top_k", low=1)
 
     @torch.no_grad()
     def run(self, model, batch, positions: Positions = "audio") -> TokenLensResult:
+        if self.top_k > model.W_U.shape[0]:
+            raise ParameterError(f"TokenLens: top_k = {self.top_k} is more than the {model.W_U.shape[0]} tokens of the vocabulary")
         index = position_index(batch, positions)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
         _, cache = model.run_with_cache(batch, names_filter=names, positions=index, return_type=None)
         valid = (index >= 0).to(model.device)
         ids, probs = [], []
-        for name in names:
+        reported = False
+        for layer, name in enumerate(names):
+            if not reported and not torch.isfinite(cache[name].to(valid.device)[valid]).all():
+                warn_user(f"NaN or inf in the residual {name} (layer {layer}); the tokens decoded "
+                          "there are meaningless", NonFiniteWarning)
+                reported = True
             h = cache[name].nan_to_num()  # missing positions: decoded, then blanked below
             p = torch.softmax(model.unembed(model.final_norm(h)).float(), -1)
             top = p.topk(self.top_k, dim=-1)

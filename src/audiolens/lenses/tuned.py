@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..batch import AudioBatch
+from ..checks import finite_number, whole_number
+from ..errors import ParameterError, TunedLensFileError
 from ..tasks import Prompt, Task
 from .logit import LogitLens
 
@@ -94,6 +96,13 @@ class TunedLens(LogitLens):
 
         from ..tasks import SAKURA_TASKS
 
+        steps = whole_number(steps, "TunedLens.train: steps", low=1)
+        lr = finite_number(lr, "TunedLens.train: lr", low=0, low_open=True)
+        weight_decay = finite_number(weight_decay, "TunedLens.train: weight_decay", low=0)
+        batch_positions = whole_number(batch_positions, "TunedLens.train: batch_positions", low=1)
+        held_out = finite_number(held_out, "TunedLens.train: held_out", low=0, high=0.9)
+        if isinstance(clips, (np.ndarray, torch.Tensor)) or not isinstance(clips, Sequence) or not clips:
+            raise ParameterError("TunedLens.train: clips must be a non-empty list of clips")
         if prompts is None:
             prompts = [t.prompt(f) for t in SAKURA_TASKS.values() for f in ("P1", "P2", "P3")]
         gen = np.random.default_rng(seed)
@@ -107,12 +116,15 @@ class TunedLens(LogitLens):
         resid, target = data["train"]
         torch.manual_seed(seed)
         before = {k: lens.kl(model, *v) for k, v in data.items()}
-        for _ in tqdm(range(steps), desc="tuned lens", disable=not progress):
-            pick = torch.randint(0, resid.shape[1], (min(batch_positions, resid.shape[1]),))
-            loss = sum(_kl(model, tr, resid[layer, pick], target[pick], layer) for layer in range(model.n_layers))
-            opt.zero_grad()
-            (loss / model.n_layers).backward()
-            opt.step()
+        # The loop trains, so it needs gradients even when the caller switched them off.
+        with torch.enable_grad():
+            for _ in tqdm(range(steps), desc="tuned lens", disable=not progress):
+                pick = torch.randint(0, resid.shape[1], (min(batch_positions, resid.shape[1]),))
+                loss = sum(_kl(model, tr, resid[layer, pick], target[pick], layer)
+                           for layer in range(model.n_layers))
+                opt.zero_grad()
+                (loss / model.n_layers).backward()
+                opt.step()
         lens.history = {"steps": steps, "kl_before": {k: v.tolist() for k, v in before.items()},
                         "kl_after": {k: lens.kl(model, *v).tolist() for k, v in data.items()}}
         return lens
@@ -142,25 +154,69 @@ class TunedLens(LogitLens):
 
     @classmethod
     def load(cls, path: str | Path, model, **lens_kwargs) -> TunedLens:
-        """Load translators saved by :meth:`save` for ``model`` (shapes are checked)."""
-        from safetensors.torch import load_file
+        """Load translators saved by :meth:`save` for ``model``.
 
-        path = Path(path)
-        if not (path / "tuned_lens.json").is_file():
-            raise FileNotFoundError(f"no tuned lens in {path} (tuned_lens.json is missing)")
-        meta = json.loads((path / "tuned_lens.json").read_text())
-        if (meta["n_layers"], meta["d_model"]) != (model.n_layers, model.cfg.d_model):
-            raise ValueError(
-                f"the tuned lens in {path} is for {meta['n_layers']} layers × d {meta['d_model']}, "
-                f"the model has {model.n_layers} × {model.cfg.d_model}"
+        The metadata is checked against the tensors (names, count, shapes, finite values) and
+        against the model (layers, width); each mismatch is a :class:`TunedLensFileError`
+        naming the file.
+        """
+        meta, tensors = read_lens_files(path)
+        n_layers, d_model = meta["n_layers"], meta["d_model"]
+        if (n_layers, d_model) != (model.n_layers, model.cfg.d_model):
+            raise TunedLensFileError(
+                f"the tuned lens in {path} is for {n_layers} layers × d_model {d_model}, "
+                f"the model has {model.n_layers} layers × d_model {model.cfg.d_model}"
             )
-        tensors = load_file(str(path / "translators.safetensors"))
         lens = cls.identity(model, **lens_kwargs)
         with torch.no_grad():
             lens.translators.weight.copy_(tensors["weight"])
             lens.translators.bias.copy_(tensors["bias"])
         lens.history = meta.get("history", {})
         return lens
+
+
+def read_lens_files(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
+    """``tuned_lens.json`` and ``translators.safetensors`` of the folder ``path``, checked
+    against each other; :class:`TunedLensFileError` names the file and the mismatch."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_file, tensor_file = path / "tuned_lens.json", path / "translators.safetensors"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no tuned lens in {path} (tuned_lens.json is missing)")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TunedLensFileError(f"{meta_file}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise TunedLensFileError(f"{meta_file}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT_VERSION:
+        raise TunedLensFileError(f"{meta_file}: format {meta.get('format')!r}; this version reads format {FORMAT_VERSION}")
+    for key in ("n_layers", "d_model"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TunedLensFileError(f"{meta_file}: {key} must be a positive whole number, got {value!r}")
+    if not tensor_file.is_file():
+        raise TunedLensFileError(f"{tensor_file} is missing (the metadata in {meta_file} has no tensors)")
+    try:
+        tensors = load_file(str(tensor_file))
+    except Exception as exc:  # safetensors raises several types; the message names the file
+        raise TunedLensFileError(f"{tensor_file}: cannot read tensors ({exc})") from exc
+    if set(tensors) != {"weight", "bias"}:
+        missing, extra = sorted({"weight", "bias"} - set(tensors)), sorted(set(tensors) - {"weight", "bias"})
+        raise TunedLensFileError(f"{tensor_file}: expected the tensors 'weight' and 'bias'; missing {missing}, "
+                                 f"unexpected {extra}")
+    n, d = meta["n_layers"], meta["d_model"]
+    for name, shape in (("weight", (n, d, d)), ("bias", (n, d))):
+        t = tensors[name]
+        if tuple(t.shape) != shape:
+            raise TunedLensFileError(f"{tensor_file}: {name} has shape {tuple(t.shape)}, the metadata "
+                                     f"({n} layers, d_model {d}) says {shape}")
+        if not t.is_floating_point():
+            raise TunedLensFileError(f"{tensor_file}: {name} has dtype {t.dtype}; expected floats")
+        if not torch.isfinite(t).all():
+            raise TunedLensFileError(f"{tensor_file}: {name} holds NaN or infinite values")
+    return meta, tensors
 
 
 def _kl(model, translators: Translators, resid: Tensor, target_logprobs: Tensor, layer: int) -> Tensor:
