@@ -83,10 +83,10 @@ class HookIntervention(Intervention):
     name: str
     fn: Callable[[Tensor, Any, Any], Tensor | None]
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return [self.name]
 
-    def hooks(self, model, batch):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         return [(self.name, lambda act, hook: self.fn(act, hook, batch))]
 
 
@@ -119,13 +119,13 @@ class AudioMask(Intervention):
     layers: Iterable[int] | None = None
     commutes = True
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
 
-    def last_token_only(self, batch):
+    def last_token_only(self, batch: AudioBatch) -> bool:
         return bool((position_index(batch, self.queries) == batch.position("last")[:, None]).all())
 
-    def hooks(self, model, batch):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         keys = batch.span(self.keys)
         rows = position_index(batch, self.queries)
         query_mask = torch.zeros_like(keys)
@@ -134,7 +134,7 @@ class AudioMask(Intervention):
         if not blocked.any():
             return []  # nothing to mask: leave the run untouched
 
-        def fn(mask: Tensor, hook) -> Tensor:
+        def fn(mask: Tensor, hook: Any) -> Tensor:
             q_len, k_len = mask.shape[-2:]
             past = k_len - q_len  # with a key/value cache only the newest queries are here
             return mask & ~blocked[:, None, past:k_len, :k_len].to(mask.device)
@@ -207,16 +207,16 @@ class Enrich(Intervention):
             )
         return src, tgt
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return sorted({model.resid_name(int(t)) for t in self._pairs(model)[1]})
 
-    def last_token_only(self, batch):
+    def last_token_only(self, batch: AudioBatch) -> bool:
         return bool((batch.position(self.position) == batch.position("last")).all())
 
-    def changes_nothing(self):
+    def changes_nothing(self) -> bool:
         return self.scale == 0
 
-    def hooks(self, model, batch):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         src, tgt = self._pairs(model, len(batch))
         pos = position_index(batch, [self.position])[:, 0]
         # Row r's source residual at its position, filled by the source layers' hooks (which
@@ -228,7 +228,7 @@ class Enrich(Intervention):
         for layer in sorted(set(src.tolist())):
             rows = torch.as_tensor(np.flatnonzero(src == layer))
 
-            def save(act, hook, rows=rows):
+            def save(act: Tensor, hook: Any, rows: Tensor = rows) -> None:
                 if not saved:
                     saved.append(act.new_zeros(len(batch), act.shape[-1]))
                 r = rows.to(act.device)
@@ -238,7 +238,7 @@ class Enrich(Intervention):
         for layer in sorted(set(tgt.tolist())):
             rows = torch.as_tensor(np.flatnonzero(tgt == layer))
 
-            def add(act, hook, rows=rows):
+            def add(act: Tensor, hook: Any, rows: Tensor = rows) -> Tensor:
                 act = act.clone()
                 r = rows.to(act.device)
                 local = pos.to(act.device)[r] - model.chunk_start
@@ -260,7 +260,11 @@ def collect_hooks(
     for item in interventions:
         if isinstance(item, tuple):
             name, fn = item
-            item = HookIntervention(name, lambda act, hook, _b, fn=fn: fn(act, hook))
+
+            def plain(act: Tensor, hook: Any, batch: Any, fn: HookFn = fn) -> Tensor | None:
+                return fn(act, hook)
+
+            item = HookIntervention(name, plain)
         if not isinstance(item, Intervention):
             raise TypeError(f"not an intervention: {item!r} (use an Intervention or a (hook_name, fn) pair)")
         for name in item.writes(model):
