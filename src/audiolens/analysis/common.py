@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float, Int
@@ -11,16 +12,20 @@ from torch import Tensor
 from ..labels import LabelTokens, label_token_ids
 from ..tasks import Task
 
+if TYPE_CHECKING:
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
+
 
 def label_names(labels: Task | Sequence[str]) -> tuple[str, ...]:
     return tuple(labels.labels if isinstance(labels, Task) else labels)
 
 
-def label_ids(model, labels: Task | Sequence[str], mode: LabelTokens = "leading_space") -> list[int]:
+def label_ids(model: HookedAudioLM, labels: Task | Sequence[str], mode: LabelTokens = "leading_space") -> list[int]:
     return label_token_ids(model.tokenizer, label_names(labels), mode)
 
 
-def targets_of(batch) -> Tensor:
+def targets_of(batch: AudioBatch) -> Tensor:
     if batch.targets is None:
         raise ValueError("this analysis needs targets: pass labels= to model.prepare")
     return batch.targets

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..interventions import AudioMask
+from ..interventions import AudioMask, Intervention
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
 from ..tasks import Task
 from .common import label_names, targets_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
+
 
 KNOCKOUT = "knockout_"  # prefix of the knockout interventions' names in a study
 
@@ -99,7 +107,7 @@ class KnockoutResult:
         """Change in target probability per window and row (negative: the window mattered)."""
         return self.knocked - self.base[None]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per (window, sample): start, end, id, base, knocked, delta."""
         import pandas as pd
 
@@ -114,7 +122,7 @@ class KnockoutResult:
         """Mean change in target probability per window start."""
         return self.delta.mean(1).numpy()
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Mean change in target probability per window (a matplotlib Figure)."""
         from .plots import plot_knockout
 
@@ -123,8 +131,8 @@ class KnockoutResult:
 
 @torch.no_grad()
 def attention_knockout(
-    model,
-    batch,
+    model: HookedAudioLM,
+    batch: AudioBatch,
     labels: Task | Sequence[str],
     keys: str = "audio",
     window: int = 3,
@@ -141,7 +149,7 @@ def attention_knockout(
     targets = targets_of(batch)
     window, starts = knockout_windows(model.n_layers, window)
     lens = LogitLens(label_names(labels), positions=("last",))
-    variants = {"none": []}
+    variants: dict[str, list[Intervention]] = {"none": []}
     variants.update({str(s): [AudioMask(keys=keys, queries=queries, layers=range(s, s + window))] for s in starts})
     results = lens.run_many(model, batch, variants)
     return KnockoutResult(

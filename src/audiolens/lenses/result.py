@@ -104,7 +104,7 @@ class LensResult:
 
         return plot_info_scores(self, position=position, title=title, ax=ax)
 
-    def subset(self, index) -> LensResult:
+    def subset(self, index: Sequence[int] | np.ndarray | Tensor) -> LensResult:
         """The samples ``index`` (ints or a bool mask), e.g. ``res.subset(~res.correct)``."""
         index = torch.as_tensor(np.asarray(index))
         if index.dtype == torch.bool:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -54,10 +54,10 @@ class TunedLens(LogitLens):
 
     labels: Task | Sequence[str] | None = None
     translators: Translators | None = field(default=None, repr=False)
-    history: dict = field(default_factory=dict, repr=False)
+    history: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def transform_hidden(self, model: HookedAudioLM, hidden: Tensor, layer: int) -> Tensor:
-        return model.final_norm(self._fitted()(hidden, layer))
+        return cast(Tensor, model.final_norm(self._fitted()(hidden, layer)))
 
     def _fitted(self) -> Translators:
         if self.translators is None:
