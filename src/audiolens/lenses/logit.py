@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from jaxtyping import Float
@@ -26,6 +26,8 @@ from .result import LensResult
 
 if TYPE_CHECKING:
     from ..hooked import HookedAudioLM
+
+K = TypeVar("K")  # the key of a variant (a name, or e.g. (λ, seed) in an enrichment sweep)
 
 
 class Lens(ABC):
@@ -120,11 +122,11 @@ class LogitLens(Lens):
         self,
         model: HookedAudioLM,
         batch: AudioBatch,
-        variants: Mapping[str, Sequence[Intervention]],
+        variants: Mapping[K, Sequence[Intervention]],
         *,
         backend: str = "hooks",
         remote: bool = False,
-    ) -> dict[str, LensResult]:
+    ) -> dict[K, LensResult]:
         """Several intervention sets on one batch, e.g. ``{"none": [], "mask": [AudioMask()]}``.
 
         When every intervention acts only at the last token (masks and enrichments there do),
@@ -183,7 +185,7 @@ class LogitLens(Lens):
                 cache = model.crop_cache(cache, shared)
         return out
 
-    def _shareable(self, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+    def _shareable(self, batch: AudioBatch, variants: Mapping[Any, Sequence[Intervention]],
                    worth_it: bool, start: int = 0) -> bool:
         """Can ``variants`` run as one pass over ``start:last`` plus a step each? (All act only
         at the last token, and every read position lies at or after ``start``.)"""
@@ -197,9 +199,9 @@ class LogitLens(Lens):
         )
 
     def _run_tail(
-        self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+        self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[K, Sequence[Intervention]],
         cache: Any = None, start: int = 0, backend: str = "hooks", remote: bool = False,
-    ) -> dict[str, LensResult]:
+    ) -> dict[K, LensResult]:
         """Tokens ``start:`` of ``batch`` on top of ``cache`` (holding the tokens before
         ``start``): everything before the last token once, then the last token per variant."""
         labels, token_ids = self._check(model, batch)
@@ -225,7 +227,7 @@ class LogitLens(Lens):
                 model, batch.chunk(start, stop), [(n, keep_before) for n in names], backend=backend,
                 remote=remote, past_key_values=cache, use_cache=True))
 
-        results: dict[str, LensResult] = {}
+        results: dict[K, LensResult] = {}
         if plain:
             res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids)
             results = {name: replace(res) for name in plain}
@@ -245,7 +247,7 @@ class LogitLens(Lens):
         return {name: results[name] for name in variants}
 
     def _step(
-        self, model: HookedAudioLM, batch: AudioBatch, chunk: Sequence[tuple[str, Sequence[Intervention]]],
+        self, model: HookedAudioLM, batch: AudioBatch, chunk: Sequence[tuple[Any, Sequence[Intervention]]],
         cache: Any, end: int, names: list[str], backend: str, remote: bool,
     ) -> tuple[list[dict[str, Tensor]], Any]:
         """The last token under each variant of ``chunk``, as one step over ``len(chunk)`` copies
