@@ -81,7 +81,7 @@ class HookIntervention(Intervention):
     """
 
     name: str
-    fn: Callable[[Tensor, Any, Any], Tensor | None]
+    fn: Callable[[Tensor, Any, AudioBatch], Tensor | None]
 
     def writes(self, model: HookedModel) -> list[str]:
         return [self.name]
@@ -261,7 +261,7 @@ def collect_hooks(
         if isinstance(item, tuple):
             name, fn = item
 
-            def plain(act: Tensor, hook: Any, batch: Any, fn: HookFn = fn) -> Tensor | None:
+            def plain(act: Tensor, hook: Any, batch: AudioBatch, fn: HookFn = fn) -> Tensor | None:
                 return fn(act, hook)
 
             item = HookIntervention(name, plain)

@@ -47,7 +47,7 @@ def knockout_windows(n_layers: int, window: int) -> tuple[int, list[int]]:
 
 def knockout_interventions(
     n_layers: int, window: int, keys: Sequence[str] = ("audio", "question")
-) -> dict[str, list[AudioMask]]:
+) -> dict[str, list[Intervention]]:
     """``knockout_{keys}`` (every block) and ``knockout_{keys}_{start}-{end}`` (each window of
     ``window`` blocks) for each span in ``keys``: the answer token cannot read them there.
 
@@ -56,7 +56,7 @@ def knockout_interventions(
         ['knockout_audio', 'knockout_audio_1-3', 'knockout_audio_2-4']
     """
     window, starts = knockout_windows(n_layers, window)
-    out: dict[str, list[AudioMask]] = {}
+    out: dict[str, list[Intervention]] = {}
     for span in keys:
         out[f"{KNOCKOUT}{span}"] = [AudioMask(keys=span)]
         for start in starts:
@@ -83,6 +83,8 @@ def target_probability(result: LensResult, targets: Tensor | None = None) -> Flo
     """Per row, the probability of its target (``targets``, default the result's) under a
     softmax over the label set, at the last token and the last layer."""
     targets = result.targets if targets is None else torch.as_tensor(targets)
+    if targets is None:
+        raise ValueError("this result has no targets: pass labels= to model.prepare")
     p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
     return p[torch.arange(len(targets)), targets]
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any, TypeGuard, cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
 from ..errors import HookUnavailable

@@ -148,12 +148,12 @@ class LogitLens(Lens):
         self,
         model: HookedAudioLM,
         batches: Mapping[str, AudioBatch],
-        variants: Mapping[str, Sequence[Intervention]] | None = None,
+        variants: Mapping[Any, Sequence[Intervention]] | None = None,
         *,
-        extra: Mapping[str, Mapping[str, Sequence[Intervention]]] | None = None,
+        extra: Mapping[str, Mapping[Any, Sequence[Intervention]]] | None = None,
         backend: str = "hooks",
         remote: bool = False,
-    ) -> dict[str, dict[str, LensResult]]:
+    ) -> dict[str, dict[Any, LensResult]]:
         """The same clips under several prompts (e.g. the formats P1–P3), each with ``variants``.
 
         The prompts differ only after the audio, so the tokens they share (system turn, audio,

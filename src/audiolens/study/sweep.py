@@ -15,6 +15,7 @@ from ..metrics import best_layer
 
 if TYPE_CHECKING:
     import pandas as pd
+    from typing_extensions import Self  # typing.Self from Python 3.11 on
 
     from ..batch import AudioBatch
     from ..hooked import HookedAudioLM
@@ -28,7 +29,7 @@ class Subsettable(Protocol):
 
     def __len__(self) -> int: ...
 
-    def subset(self: T, index: Any, /) -> T: ...
+    def subset(self, index: Any, /) -> Self: ...
 
 
 def split(items: T, n_probe: int = 100, seed: int = 0) -> tuple[T, T]:
