@@ -16,10 +16,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..batch import AudioBatch, position_index
-from ..hooked import HookedAudioLM
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..hooked import HookedAudioLM
 
 
 @dataclass

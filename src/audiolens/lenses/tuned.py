@@ -13,16 +13,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..batch import AudioBatch
-from ..hooked import HookedAudioLM
 from ..tasks import Prompt, Task
 from .logit import LogitLens
+
+if TYPE_CHECKING:
+    from ..hooked import HookedAudioLM
 
 FORMAT_VERSION = 1
 
