@@ -65,7 +65,7 @@ class Conversion:
         return f"truncating {self.before:.2f} s to {self.after:g} s"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, float] | tuple[str, float, float]:
         """Conversions with the same key are one note for a set of clips (a truncation's key
         leaves out the clip's own length)."""
         return (self.kind, self.after) if self.kind == "truncate" else (self.kind, self.before, self.after)

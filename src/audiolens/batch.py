@@ -194,7 +194,9 @@ class AudioBatch:
 Positions = str | int | Sequence[str | int] | Tensor | None
 
 
-def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) -> Int[Tensor, "batch k"]:
+def position_index(
+    batch: AudioBatch | dict[str, Tensor], positions: str | int | Sequence[str | int] | Tensor
+) -> Int[Tensor, "batch k"]:
     """Resolve ``positions`` to a ``(batch, k)`` token index.
 
     ``positions`` is a position name (``"last"``, ``"attribute"``), a span name (``"audio"``,
@@ -222,9 +224,10 @@ def position_index(batch: AudioBatch | dict[str, Tensor], positions: Positions) 
         parts = [batch.span_index(p) if isinstance(p, str) and p in batch.spans and p not in batch.positions
                  else batch.position(p)[:, None] for p in items]
         return torch.cat(parts, dim=1)
-    if all(isinstance(p, int) for p in items):
+    ints = [p for p in items if isinstance(p, int)]
+    if len(ints) == len(items):
         seq = batch["input_ids"].shape[1]
-        idx = torch.tensor([p if p >= 0 else seq + p for p in items], dtype=torch.long)
+        idx = torch.tensor([p if p >= 0 else seq + p for p in ints], dtype=torch.long)
         return idx[None].expand(batch["input_ids"].shape[0], -1)
     raise PositionError("named positions need an AudioBatch (made by model.prepare)")
 

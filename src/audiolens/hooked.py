@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import torch
 from jaxtyping import Float
@@ -97,13 +97,19 @@ class HookedAudioLM(HookedRootModule):
         torch.Size([1, 1, 64])
     """
 
+    # Held in __dict__ (outside the module tree): declared here for type checkers.
+    _hf_model: nn.Module
+    _hf: dict[str, Any]
+    _components_missing: str | None
+    _audio_token_id: int | None
+
     def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
         super().__init__()
         arch = architecture or architecture_for(hf_model.config)
         if arch.submodel:  # a composite checkpoint: wrap the audio-LLM inside it
             hf_model = hf_model.get_submodule(arch.submodel)
             arch = architecture or architecture_for(hf_model.config)
-        found = arch.resolve(hf_model)
+        found: dict[str, Any] = arch.resolve(hf_model)
         # Held outside the module tree so that wrapping never touches the HF model's modules.
         self.__dict__["_hf_model"] = hf_model
         self.__dict__["_hf"] = found
@@ -129,7 +135,7 @@ class HookedAudioLM(HookedRootModule):
         # Hook registrations on the HookPoints and the chunk offset are per-run state on this
         # shared object: runs from several threads take turns (re-entrant: a run nests hooks()).
         self.__dict__["_run_lock"] = threading.RLock()
-        self.setup()
+        self.setup()  # type: ignore[no-untyped-call]  # TransformerLens leaves it unannotated
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -208,21 +214,21 @@ class HookedAudioLM(HookedRootModule):
         return self._hf_model
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> Any:
         return self.processor.tokenizer
 
     @property
     def n_layers(self) -> int:
-        return self.cfg.n_layers
+        return int(self.cfg.n_layers)
 
     @property
     def W_U(self) -> Float[Tensor, "vocab d_model"]:
         """The unembedding matrix (the LM head's weight), rows = vocabulary."""
-        return self._hf["unembed"].weight
+        return cast(Tensor, self._hf["unembed"].weight)
 
     @property
     def final_norm(self) -> nn.Module:
-        return self._hf["final_norm"]
+        return cast(nn.Module, self._hf["final_norm"])
 
     @property
     def audio_token_id(self) -> int | None:
@@ -243,12 +249,12 @@ class HookedAudioLM(HookedRootModule):
     @property
     def layers(self) -> nn.ModuleList:
         """The HF model's decoder layers (block ℓ is ``layers[ℓ - 1]``)."""
-        return self._hf["layers"]
+        return cast(nn.ModuleList, self._hf["layers"])
 
     @property
     def backbone(self) -> nn.Module:
         """The module that runs encoder and decoder and returns the final-normed hidden state."""
-        return self._hf["backbone"]
+        return cast(nn.Module, self._hf["backbone"])
 
     @functools.cached_property
     def _cache_argument(self) -> str:
@@ -288,7 +294,7 @@ class HookedAudioLM(HookedRootModule):
         bias = getattr(head, "bias", None)
         if bias is not None:
             out = out + (bias if rows is None else bias[rows])
-        cap = self.cfg.logit_softcap
+        cap: float | None = self.cfg.logit_softcap
         return out if cap is None else torch.tanh(out / cap) * cap
 
     def crop_cache(self, cache: Any, length: int) -> Any:
@@ -305,7 +311,7 @@ class HookedAudioLM(HookedRootModule):
     def chunk_start(self) -> int:
         """Absolute position of the first token of the forward in progress (> 0 after a cached
         prefix): hooks that index positions translate absolute positions with it."""
-        return self.__dict__["_chunk_start"]
+        return int(self.__dict__["_chunk_start"])
 
     @contextlib.contextmanager
     def starting_at(self, start: int) -> Iterator[None]:
@@ -337,7 +343,7 @@ class HookedAudioLM(HookedRootModule):
     def input_device(self) -> torch.device:
         """Where the token embedding lives: model inputs go there (models split with device_map)."""
         try:
-            embed = self.hf_model.get_input_embeddings()
+            embed = cast(Any, self.hf_model).get_input_embeddings()  # an HF method, not nn.Module's
         except NotImplementedError:  # some remote-code models do not say
             embed = None
         return embed.weight.device if embed is not None else self.device
@@ -438,7 +444,7 @@ class HookedAudioLM(HookedRootModule):
                 **kwargs,
             )
 
-    def run_with_cache(
+    def run_with_cache(  # type: ignore[override]  # takes a batch, not TransformerLens' *model_args
         self,
         batch: AudioBatch | dict[str, Tensor],
         *,
@@ -459,6 +465,7 @@ class HookedAudioLM(HookedRootModule):
         cache: dict[str, Tensor] = {}
 
         def save(act: Tensor, hook: HookPoint) -> None:
+            assert hook.name is not None  # set by HookedRootModule.setup()
             if index is not None:
                 local = torch.where(index >= 0, index - self.chunk_start, index)
                 if hook.name.endswith(_QUERY_AXIS_2):  # (batch, head, query, key): pick queries
@@ -499,7 +506,7 @@ class HookedAudioLM(HookedRootModule):
             hint = f"; did you mean {close}?" if close else f"; e.g. {list(self.hook_dict)[:4]}"
             raise UnknownHookError(f"unknown hook name {name!r}{hint}")
 
-    def _enable_hook_with_name(self, name: str, hook: Callable, dir: Any) -> None:
+    def _enable_hook_with_name(self, name: str, hook: Callable[..., Any], dir: Any) -> None:
         self.check_hook_names([name])
         # A hook that raises or returns the wrong shape or dtype is named (HookError).
         super()._enable_hook_with_name(name, checked_hook(name, hook) if dir == "fwd" else hook, dir)

@@ -83,7 +83,7 @@ class HookIntervention(Intervention):
     """
 
     name: str
-    fn: Callable[[Tensor, Any, Any], Tensor | None]
+    fn: Callable[[Tensor, Any, AudioBatch], Tensor | None]
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -91,11 +91,11 @@ class HookIntervention(Intervention):
         if not callable(self.fn):
             raise ParameterError(f"HookIntervention: fn must be callable as fn(act, hook, batch), got {self.fn!r}")
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return [self.name]
 
-    def hooks(self, model, batch):
-        def fn(act, hook):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
+        def fn(act: Tensor, hook: Any) -> Tensor | None:
             return self.fn(act, hook, batch)
 
         fn.__qualname__ = getattr(self.fn, "__qualname__", type(self.fn).__name__)  # errors name the user's function
@@ -135,13 +135,13 @@ class AudioMask(Intervention):
             self.layers = tuple(layer_numbers(self.layers, "AudioMask layers"))  # range: at run
         _check_where(self.queries, "AudioMask queries")
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return [f"blocks.{layer - 1}.hook_attn_mask" for layer in _layers(model, self.layers, "AudioMask")]
 
-    def last_token_only(self, batch):
+    def last_token_only(self, batch: AudioBatch) -> bool:
         return bool((position_index(batch, self.queries) == batch.position("last")[:, None]).all())
 
-    def hooks(self, model, batch):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         keys = batch.span(self.keys)
         rows = position_index(batch, self.queries)
         query_mask = torch.zeros_like(keys)
@@ -150,7 +150,7 @@ class AudioMask(Intervention):
         if not blocked.any():
             return []  # nothing to mask: leave the run untouched
 
-        def fn(mask: Tensor, hook) -> Tensor:
+        def fn(mask: Tensor, hook: Any) -> Tensor:
             q_len, k_len = mask.shape[-2:]
             past = k_len - q_len  # with a key/value cache only the newest queries are here
             return mask & ~blocked[:, None, past:k_len, :k_len].to(mask.device)
@@ -224,16 +224,16 @@ class Enrich(Intervention):
             )
         return src, tgt
 
-    def writes(self, model):
+    def writes(self, model: HookedModel) -> list[str]:
         return sorted({model.resid_name(int(t)) for t in self._pairs(model)[1]})
 
-    def last_token_only(self, batch):
+    def last_token_only(self, batch: AudioBatch) -> bool:
         return bool((batch.position(self.position) == batch.position("last")).all())
 
-    def changes_nothing(self):
+    def changes_nothing(self) -> bool:
         return self.scale == 0
 
-    def hooks(self, model, batch):
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         src, tgt = self._pairs(model, len(batch))
         pos = position_index(batch, [self.position])[:, 0]
         # Row r's source residual at its position, filled by the source layers' hooks (which
@@ -245,7 +245,7 @@ class Enrich(Intervention):
         for layer in sorted(set(src.tolist())):
             rows = torch.as_tensor(np.flatnonzero(src == layer))
 
-            def save(act, hook, rows=rows):
+            def save(act: Tensor, hook: Any, rows: Tensor = rows) -> None:
                 if not saved:
                     saved.append(act.new_zeros(len(batch), act.shape[-1]))
                 r = rows.to(act.device)
@@ -255,7 +255,7 @@ class Enrich(Intervention):
         for layer in sorted(set(tgt.tolist())):
             rows = torch.as_tensor(np.flatnonzero(tgt == layer))
 
-            def add(act, hook, rows=rows):
+            def add(act: Tensor, hook: Any, rows: Tensor = rows) -> Tensor:
                 act = act.clone()
                 r = rows.to(act.device)
                 local = pos.to(act.device)[r] - model.chunk_start
@@ -294,7 +294,7 @@ def collect_hooks(
                 raise ParameterError(f"a hook pair is (hook_name, fn(act, hook)), got {item!r:.80}")
             name, fn = item
 
-            def pair(act, hook, _batch, fn=fn):
+            def pair(act: Tensor, hook: Any, batch: AudioBatch, fn: HookFn = fn) -> Tensor | None:
                 return fn(act, hook)
 
             pair.__qualname__ = getattr(fn, "__qualname__", type(fn).__name__)

@@ -10,7 +10,7 @@ empty labels and labels padded with spaces, which would be scored by a bare-spac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import LabelTokenError as LabelTokenError
 from .errors import ParameterError
@@ -52,7 +52,7 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
 
 
 def label_token_ids(
-    tokenizer, labels: Sequence[str], mode: LabelTokens = "leading_space"
+    tokenizer: Any, labels: Sequence[str], mode: LabelTokens = "leading_space"
 ) -> list[int]:
     """First-token id of each label, as the word would follow "is" (or bare, the paper's way).
 

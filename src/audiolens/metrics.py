@@ -20,7 +20,7 @@ from .errors import WeakEvidence as WeakEvidence
 ArrayLike = np.ndarray | torch.Tensor
 
 
-def _np(x: ArrayLike) -> np.ndarray:
+def _np(x: ArrayLike | float) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
@@ -100,7 +100,7 @@ def wilson_interval(
         >>> round(lo, 4), round(hi, 4)
         (0.4902, 0.9433)
     """
-    k_arr, n_arr = np.asarray(_np(k), dtype=float), np.asarray(_np(n), dtype=float)
+    k_arr, n_arr = np.asarray(_np(k), dtype=np.float64), np.asarray(_np(n), dtype=np.float64)
     if np.any(n_arr <= 0):
         raise ValueError(f"a proportion needs n > 0, got n = {n}")
     if np.any((k_arr < 0) | (k_arr > n_arr)):
@@ -121,7 +121,7 @@ def info_score_interval(
     label_logits: Float[ArrayLike, "*lead batch n_labels"],
     targets: Int[ArrayLike, " batch"],
     z: float = 1.96,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Wilson interval (see :func:`wilson_interval`) of Eq. 2 at each layer: ``(low, high)``,
     each shaped like :func:`info_scores`' result.
 
@@ -261,7 +261,7 @@ def critical_layer_interval(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedCriticalLayer)  # NaN draws are handled
         draws = critical_layer(info, n_labels, alpha)
-    return percentile_interval(draws, level)
+    return percentile_interval(np.asarray(draws), level)
 
 
 def correct(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -20,6 +21,12 @@ from torch import Tensor
 from ..architectures import ArchitectureError
 from ..tasks import Task
 from .common import gap, label_ids, rival_labels, targets_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
 
 
 @dataclass
@@ -38,7 +45,7 @@ class DLAResult:
     rivals: Tensor
     ids: list[str]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per (sample, component): id, component, layer, kind, value."""
         import pandas as pd
 
@@ -63,14 +70,14 @@ class DLAResult:
             (mlp if kind == "mlp" else attn)[int(layer) - 1] += float(mean[c])
         return {"embed": np.array([float(mean[self.components.index("embed")])]), "attn": attn, "mlp": mlp}
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Attention and MLP parts of the gap per block (a matplotlib Figure)."""
         from .plots import plot_dla
 
         return plot_dla(self, ax=ax)
 
 
-def _frozen_norm(norm, x: Float[Tensor, "batch d"]):
+def _frozen_norm(norm: Any, x: Float[Tensor, "batch d"]) -> tuple[Tensor, Tensor, Tensor, bool]:  # an HF norm module
     """``(gain, scale, bias, centre)`` with ``norm(x) = gain ⊙ (x − centre·mean(x)) / scale + bias``,
     checked against the module itself."""
     eps = float(getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", None) or 0.0)
@@ -101,7 +108,8 @@ def _frozen_norm(norm, x: Float[Tensor, "batch d"]):
 
 @torch.no_grad()
 def direct_logit_attribution(
-    model, batch, labels: Task | Sequence[str], position: str = "last", per_head: bool = False,
+    model: HookedAudioLM, batch: AudioBatch, labels: Task | Sequence[str], position: str = "last",
+    per_head: bool = False,
 ) -> DLAResult:
     """Split the label-logit gap at ``position`` into embedding, attention and MLP parts.
 
@@ -124,7 +132,7 @@ def direct_logit_attribution(
     gain, scale, bias, centre = _frozen_norm(model.final_norm, final)
 
     label_rows = model.W_U[ids].to(final.dtype)  # (labels, d)
-    head = model.hf_model.get_output_embeddings()
+    head = cast(Any, model.hf_model).get_output_embeddings()  # an HF method, not nn.Module's
     head_bias = head.bias[ids].to(final.dtype) if getattr(head, "bias", None) is not None else None
     logits = model.final_norm(final) @ label_rows.T  # before any soft-capping
     if head_bias is not None:
@@ -142,7 +150,7 @@ def direct_logit_attribution(
     for b in range(L):
         if per_head:
             attn = model.layers[b].get_submodule(model.architecture.attention)
-            proj = attn.get_submodule(model.architecture.attn_output_proj)
+            proj = cast(torch.nn.Linear, attn.get_submodule(model.architecture.attn_output_proj))
             z = cache[f"blocks.{b}.attn.hook_z"][:, 0]  # (batch, head, d_head)
             w = proj.weight.reshape(proj.weight.shape[0], z.shape[1], z.shape[2])
             heads = m * torch.einsum("bhd,mhd->bhm", z, w)

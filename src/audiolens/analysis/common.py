@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float, Int
@@ -12,8 +13,12 @@ from ..errors import ParameterError
 from ..labels import LabelTokens, label_token_ids
 from ..tasks import Task
 
+if TYPE_CHECKING:
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
 
-def label_names(labels: Task | Sequence[str], batch=None) -> tuple[str, ...]:
+
+def label_names(labels: Task | Sequence[str], batch: AudioBatch | None = None) -> tuple[str, ...]:
     """The label words of a task or list; with ``batch``, they must be the batch's label set
     (its targets index into that set, so any other set would score the wrong labels)."""
     if isinstance(labels, str) or not isinstance(labels, (Task, Sequence)):
@@ -27,11 +32,14 @@ def label_names(labels: Task | Sequence[str], batch=None) -> tuple[str, ...]:
     return names
 
 
-def label_ids(model, labels: Task | Sequence[str], mode: LabelTokens = "leading_space", batch=None) -> list[int]:
+def label_ids(
+    model: HookedAudioLM, labels: Task | Sequence[str], mode: LabelTokens = "leading_space",
+    batch: AudioBatch | None = None,
+) -> list[int]:
     return label_token_ids(model.tokenizer, label_names(labels, batch), mode)
 
 
-def targets_of(batch) -> Tensor:
+def targets_of(batch: AudioBatch) -> Tensor:
     if batch.targets is None:
         raise ValueError("this analysis needs targets: pass labels= to model.prepare")
     return batch.targets

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,11 +18,18 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..checks import whole_number
-from ..interventions import AudioMask
+from ..interventions import AudioMask, Intervention
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
 from ..tasks import Task
 from .common import label_names, targets_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..batch import AudioBatch
+    from ..hooked import HookedAudioLM
+
 
 KNOCKOUT = "knockout_"  # prefix of the knockout interventions' names in a study
 
@@ -40,7 +48,7 @@ def knockout_windows(n_layers: int, window: int) -> tuple[int, list[int]]:
 
 def knockout_interventions(
     n_layers: int, window: int, keys: Sequence[str] = ("audio", "question")
-) -> dict[str, list[AudioMask]]:
+) -> dict[str, list[Intervention]]:
     """``knockout_{keys}`` (every block) and ``knockout_{keys}_{start}-{end}`` (each window of
     ``window`` blocks) for each span in ``keys``: the answer token cannot read them there.
 
@@ -49,7 +57,7 @@ def knockout_interventions(
         ['knockout_audio', 'knockout_audio_1-3', 'knockout_audio_2-4']
     """
     window, starts = knockout_windows(n_layers, window)
-    out: dict[str, list[AudioMask]] = {}
+    out: dict[str, list[Intervention]] = {}
     for span in keys:
         out[f"{KNOCKOUT}{span}"] = [AudioMask(keys=span)]
         for start in starts:
@@ -76,6 +84,8 @@ def target_probability(result: LensResult, targets: Tensor | None = None) -> Flo
     """Per row, the probability of its target (``targets``, default the result's) under a
     softmax over the label set, at the last token and the last layer."""
     targets = result.targets if targets is None else torch.as_tensor(targets)
+    if targets is None:
+        raise ValueError("this result has no targets: pass labels= to model.prepare")
     p = torch.softmax(result.logits_at("last")[result.n_layers], -1)
     return p[torch.arange(len(targets)), targets]
 
@@ -100,7 +110,7 @@ class KnockoutResult:
         """Change in target probability per window and row (negative: the window mattered)."""
         return self.knocked - self.base[None]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per (window, sample): start, end, id, base, knocked, delta."""
         import pandas as pd
 
@@ -115,7 +125,7 @@ class KnockoutResult:
         """Mean change in target probability per window start."""
         return self.delta.mean(1).numpy()
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Mean change in target probability per window (a matplotlib Figure)."""
         from .plots import plot_knockout
 
@@ -124,8 +134,8 @@ class KnockoutResult:
 
 @torch.no_grad()
 def attention_knockout(
-    model,
-    batch,
+    model: HookedAudioLM,
+    batch: AudioBatch,
     labels: Task | Sequence[str],
     keys: str = "audio",
     window: int = 3,
@@ -142,7 +152,7 @@ def attention_knockout(
     targets = targets_of(batch)
     window, starts = knockout_windows(model.n_layers, window)
     lens = LogitLens(label_names(labels, batch), positions=("last",))
-    variants = {"none": []}
+    variants: dict[str, list[Intervention]] = {"none": []}
     variants.update({str(s): [AudioMask(keys=keys, queries=queries, layers=range(s, s + window))] for s in starts})
     results = lens.run_many(model, batch, variants)
     return KnockoutResult(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +25,11 @@ from ..errors import ParameterError
 from ..errors import PatchError as PatchError
 from ..tasks import Task
 from .common import gap, label_ids, rival_labels, targets_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..hooked import HookedAudioLM
 
 WHAT = {"resid": "resid", "attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out"}
 
@@ -39,7 +45,7 @@ class PatchResult:
     clean_gap: float
     corrupt_gap: float
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table: what, layer, group, recovery."""
         import pandas as pd
 
@@ -48,7 +54,7 @@ class PatchResult:
             for i, layer in enumerate(self.layers) for j, g in enumerate(self.groups)
         ])
 
-    def plot(self, ax=None):
+    def plot(self, ax: Any = None) -> Any:
         """Heatmap of recovery per (layer, group)."""
         from .plots import plot_patch
 
@@ -97,7 +103,7 @@ def _check_pair(clean: AudioBatch, corrupt: AudioBatch) -> None:
             raise PatchError(f"the {name!r} spans of the clean and corrupted batches differ")
 
 
-def position_groups(model, batch: AudioBatch, window_seconds: float = 0.5) -> dict[str, Tensor]:
+def position_groups(model: HookedAudioLM, batch: AudioBatch, window_seconds: float = 0.5) -> dict[str, Tensor]:
     """Audio windows of ``window_seconds`` (``"audio 0.0-0.5s"``, ...) and the text spans
     (``"question"``, ``"prefix"``) as ``(batch, seq)`` masks."""
     groups: dict[str, Tensor] = {}
@@ -118,7 +124,7 @@ def position_groups(model, batch: AudioBatch, window_seconds: float = 0.5) -> di
     return groups
 
 
-def _hook_name(model, what: str, layer: int) -> str:
+def _hook_name(model: HookedAudioLM, what: str, layer: int) -> str:
     if what == "resid":
         return model.resid_name(layer)
     return f"blocks.{layer - 1}.{WHAT[what]}"
@@ -126,7 +132,7 @@ def _hook_name(model, what: str, layer: int) -> str:
 
 @torch.no_grad()
 def patched_label_logits(
-    model, clean_acts: dict[str, Tensor], corrupt: AudioBatch, patches: Sequence[Sequence[tuple[str, Tensor]]],
+    model: HookedAudioLM, clean_acts: dict[str, Tensor], corrupt: AudioBatch, patches: Sequence[Sequence[tuple[str, Tensor]]],
     label_token_ids: Sequence[int],
 ) -> Float[Tensor, "variants batch labels"]:
     """Label logits at the last token for each variant: a list of ``(hook_name, (batch, seq)
@@ -139,11 +145,11 @@ def patched_label_logits(
             if name not in by_name:
                 by_name[name] = torch.zeros(v * n, corrupt.seq_len, dtype=torch.bool)
             by_name[name][i * n:(i + 1) * n] |= mask
-    hooks = []
+    hooks: list[Any] = []
     for name, mask in by_name.items():
         source = clean_acts[name].repeat(v, *[1] * (clean_acts[name].ndim - 1))
 
-        def fn(act, hook, mask=mask, source=source):
+        def fn(act: Tensor, hook: Any, mask: Tensor = mask, source: Tensor = source) -> Tensor:
             m = mask.to(act.device)[..., None]
             return torch.where(m, source.to(act.device, act.dtype), act)
 
@@ -151,12 +157,13 @@ def patched_label_logits(
     with model.hooks(fwd_hooks=hooks):
         out = model.run_backbone(inputs)
     last = out.last_hidden_state[:, -1]
-    return model.unembed(last, label_token_ids).float().cpu().reshape(v, n, -1)
+    logits: Tensor = model.unembed(last, label_token_ids).float().cpu()
+    return logits.reshape(v, n, -1)
 
 
 @torch.no_grad()
 def patch(
-    model,
+    model: HookedAudioLM,
     clean: AudioBatch,
     corrupt: AudioBatch,
     task: Task | Sequence[str],
@@ -194,8 +201,8 @@ def patch(
     else:
         masks = {g: clean.span(g) for g in ([groups] if isinstance(groups, str) else groups)}
     names = sorted({_hook_name(model, what, layer) for layer in layers})
-    _, clean_acts = model.run_with_cache(clean, names_filter=names, return_type=None)
-    clean_acts = {n: clean_acts[n] for n in names}
+    _, cache = model.run_with_cache(clean, names_filter=names, return_type=None)
+    clean_acts = {n: cache[n] for n in names}
 
     corrupt_logits = patched_label_logits(model, clean_acts, corrupt, [[]], ids)[0]
     clean_logits = model.unembed(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..lenses.plots import axes as _axes
 
 
-def plot_knockout(result, ax=None):
+def plot_knockout(result: Any, ax: Any = None) -> Any:
     fig, ax = _axes(ax)
     mean = result.summary()
     ends = [s + result.window - 1 for s in result.starts]
@@ -20,7 +22,7 @@ def plot_knockout(result, ax=None):
     return fig
 
 
-def plot_dla(result, ax=None):
+def plot_dla(result: Any, ax: Any = None) -> Any:
     fig, ax = _axes(ax)
     parts = result.by_layer()
     layers = np.arange(1, len(parts["attn"]) + 1)
@@ -36,7 +38,7 @@ def plot_dla(result, ax=None):
     return fig
 
 
-def plot_patch(result, ax=None):
+def plot_patch(result: Any, ax: Any = None) -> Any:
     fig, ax = _axes(ax, size=(max(5.0, 0.6 * len(result.groups) + 2), 3.6))
     data = result.recovery.numpy()
     im = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, origin="lower")

@@ -215,7 +215,7 @@ class Architecture:
     encode: Callable[..., Any] | None = field(default=None, compare=False)
     forward_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
     kv_cache: KVCacheOps = field(default=DYNAMIC_CACHE, compare=False)
-    load: Callable[..., nn.Module] | None = field(default=None, compare=False)
+    load: Callable[..., tuple[nn.Module, Any]] | None = field(default=None, compare=False)
 
     def resolve(self, hf_model: nn.Module) -> dict[str, nn.Module]:
         """Look up every path on ``hf_model``; raise :class:`ArchitectureError` naming a bad one."""

@@ -51,6 +51,7 @@ def encode_clipwise(embed: Embed) -> Callable[[WrappedModel, list[str], list[np.
             inputs = {k: v.to(model.device) for k, v in enc.items() if isinstance(v, Tensor)}
             with torch.no_grad():
                 rows.append(embed(model.hf_model, inputs)[0].cpu())
+            assert model.audio_token_id is not None  # these families mark audio with a token
             audio.append(inputs["input_ids"][0].cpu() == model.audio_token_id)
         embeds, mask, spans = left_pad(rows, {"audio": audio})
         return Encoded(inputs={"inputs_embeds": embeds, "attention_mask": mask}, spans=spans)

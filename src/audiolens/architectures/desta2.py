@@ -93,7 +93,7 @@ class DestaProcessor:
 def perceive(model: WrappedModel, waves: list[np.ndarray]) -> tuple[list[str], Tensor]:
     """Whisper's transcripts and the Q-Former's vectors ``(batch, prompt_size, d_model)`` for a
     batch of clips, as the model's speech perception makes them for one clip."""
-    perception = model.hf_model.speech_perception
+    perception: Any = model.hf_model.speech_perception  # remote-code submodule
     whisper = perception.whisper
     fe = model.processor.feature_extractor
     features = fe(waves, sampling_rate=fe.sampling_rate, return_tensors="pt").input_features
@@ -118,7 +118,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
     from .inputs import Encoded, left_pad
 
     tok = model.tokenizer
-    llama = model.hf_model.llama
+    llama: Any = model.hf_model.llama  # remote-code submodule
     embed = llama.get_input_embeddings()
     transcripts, vectors = perceive(model, waves)
 

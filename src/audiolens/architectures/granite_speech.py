@@ -33,7 +33,7 @@ def render(processor: Any, prompt: Prompt) -> str:
 def embed(hf_model: torch.nn.Module, inputs: dict[str, Tensor]) -> Tensor:
     """One row's token embeddings with its audio merged in, as ``GraniteSpeechModel`` builds
     them (the decoder then applies ``embedding_multiplier`` itself)."""
-    inner = hf_model.model
+    inner: Any = hf_model.model  # GraniteSpeechModel
     features = inputs["input_features"].to(inner.dtype)
     audio = inner.get_audio_features(features, return_dict=True).pooler_output
     return inner.get_merged_audio_embeddings(inputs["input_ids"], audio, inputs.get("input_features_mask"))

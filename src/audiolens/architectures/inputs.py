@@ -70,10 +70,11 @@ def left_pad(
         batch[r, pad:] = row.cpu()
         mask[r, pad:] = 1
         for name, where in (spans or {}).items():
-            if isinstance(where[r], Tensor):
-                masks[name][r, pad:] = where[r]
+            span = where[r]
+            if isinstance(span, Tensor):
+                masks[name][r, pad:] = span
             else:
-                start, stop = where[r]
+                start, stop = span
                 masks[name][r, pad + start:pad + stop] = True
     return batch, mask, masks
 

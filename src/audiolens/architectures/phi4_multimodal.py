@@ -23,7 +23,7 @@ SPEECH_ADAPTER = "speech-lora"
 
 def embed(hf_model: torch.nn.Module, inputs: dict[str, Tensor]) -> Tensor:
     """One row's token embeddings with its audio merged in, as ``Phi4MultimodalModel`` builds them."""
-    inner = hf_model.model
+    inner: Any = hf_model.model  # Phi4MultimodalModel
     ids = inputs["input_ids"]
     return inner.embed_tokens_extend(
         ids, inner.embed_tokens(ids),

@@ -220,11 +220,11 @@ def patch_removed_members(hf_model: nn.Module) -> list[str]:
         ['QWenModel.get_head_mask']
     """
     added = []
-    backbone = type(hf_model.get_submodule(QWEN_AUDIO.backbone))
+    backbone: Any = type(hf_model.get_submodule(QWEN_AUDIO.backbone))  # remote code, patched
     if not hasattr(backbone, "get_head_mask"):
         backbone.get_head_mask = _get_head_mask
         added.append(f"{backbone.__name__}.get_head_mask")
-    config_class = type(hf_model.config)
+    config_class: Any = type(hf_model.config)
     if not hasattr(config_class, "use_return_dict"):
         config_class.use_return_dict = property(_use_return_dict)
         added.append(f"{config_class.__name__}.use_return_dict")

@@ -85,7 +85,8 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
         conversations.append([{"role": "user", "content": user}, {"role": "assistant", "content": prefix}])
     # The chunk the encoder takes, from the model's own config (the processor's defaults are
     # those of the released checkpoints).
-    frames = 2 * model.hf_model.config.audio_config.max_source_positions
+    config: Any = model.hf_model.config
+    frames = 2 * config.audio_config.max_source_positions
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -108,6 +109,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
             f"{inputs['input_features'].shape[0]} audio chunks for {len(texts)} clips: each clip must "
             "fit one encoder window"
         )
+    assert model.audio_token_id is not None  # Voxtral marks audio with a placeholder token
     return Encoded(inputs=inputs, spans={"audio": inputs["input_ids"] == model.audio_token_id})
 
 

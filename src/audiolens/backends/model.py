@@ -10,9 +10,36 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from torch import nn
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
 
 from ..architectures.base import WrappedModel
+
+
+class AttnHooks(Protocol):
+    """A block's per-head hook points: ``hook_z`` ``(batch, seq, head, d_head)`` and
+    ``hook_pattern`` ``(batch, head, query, key)``."""
+
+    hook_z: HookPoint
+    hook_pattern: HookPoint
+
+
+class BlockHooks(Protocol):
+    """The hook points of one decoder block. ``hook_resid_mid`` may be absent (read it with
+    ``getattr``); ``hook_attn_out``, ``hook_mlp_out`` and ``attn`` are absent when the model's
+    ``components_missing`` says why."""
+
+    hook_resid_pre: HookPoint
+    hook_resid_post: HookPoint
+    hook_attn_mask: HookPoint
+    hook_mlp_out: HookPoint
+    attn: AttnHooks
+
+
+class NormHooks(Protocol):
+    """The final norm's hook point."""
+
+    hook_normalized: HookPoint
 
 
 class HookedModel(WrappedModel, Protocol):
@@ -24,9 +51,11 @@ class HookedModel(WrappedModel, Protocol):
     """
 
     blocks: nn.ModuleList
-    ln_final: nn.Module
     cfg: Any
     hook_dict: dict[str, Any]  # hook name -> HookPoint (TransformerLens)
+
+    @property
+    def ln_final(self) -> NormHooks: ...
 
     @property
     def chunk_start(self) -> int: ...
@@ -44,3 +73,9 @@ class HookedModel(WrappedModel, Protocol):
     def check_hook_names(self, names: Sequence[str]) -> None: ...
 
     def cache_kwargs(self, cache: Any, use_cache: bool) -> dict[str, Any]: ...
+
+    def hooks(self, fwd_hooks: list[Any] = ...) -> AbstractContextManager[Any]: ...
+
+    def run_backbone(
+        self, inputs: dict[str, Tensor], *, past_key_values: Any = None, use_cache: bool = False, **kwargs: Any
+    ) -> Any: ...

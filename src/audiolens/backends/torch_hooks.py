@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any, TypeGuard, cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
 from ..errors import HookUnavailable
-from .model import HookedModel
+from .model import BlockHooks, HookedModel, NormHooks
 from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
 
 
@@ -34,7 +35,7 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
     arch, m = model.architecture, model.cfg.residual_multiplier
     try:
         for i, layer in enumerate(layers):
-            block = model.blocks[i]
+            block = cast(BlockHooks, model.blocks[i])  # the wrapper's block of HookPoints
             attn = layer.get_submodule(arch.attention)
             handles.append(layer.register_forward_pre_hook(_pre_hook(block), with_kwargs=True))
             handles.append(layer.register_forward_hook(_post_hook(block)))
@@ -57,17 +58,17 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
     finally:
         for h in handles:
             h.remove()
-        for block in model.blocks:
-            block.__dict__.pop("_resid_pre", None)
+        for module in model.blocks:
+            module.__dict__.pop("_resid_pre", None)
 
 
-def active(hook: HookPoint | None) -> bool:
+def active(hook: HookPoint | None) -> TypeGuard[HookPoint]:
     """Whether anything is attached to ``hook`` (an absent hook point is inactive)."""
     return hook is not None and bool(hook.fwd_hooks)
 
 
 
-def _pre_hook(block: nn.Module):
+def _pre_hook(block: BlockHooks):
     def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         new = block.hook_resid_pre(hidden) if active(block.hook_resid_pre) else hidden
@@ -82,7 +83,7 @@ def _pre_hook(block: nn.Module):
     return hook
 
 
-def _post_hook(block: nn.Module):
+def _post_hook(block: BlockHooks):
     def hook(module, args, output):
         if not active(block.hook_resid_post):
             return None
@@ -95,7 +96,7 @@ def _post_hook(block: nn.Module):
     return hook
 
 
-def _attn_out_hook(block: nn.Module, m: float):
+def _attn_out_hook(block: BlockHooks, m: float):
     """``hook_attn_out`` (what attention adds to the stream, m · output) and ``hook_resid_mid``
     (resid_pre plus that); edits go back to the layer as the output it then scales by m."""
 
@@ -122,7 +123,7 @@ def _attn_out_hook(block: nn.Module, m: float):
     return hook
 
 
-def _mlp_hook(block: nn.Module, m: float):
+def _mlp_hook(block: BlockHooks, m: float):
     def hook(module, args, output):
         out = output[0] if isinstance(output, tuple) else output
         added = scaled(out, m)
@@ -135,7 +136,7 @@ def _mlp_hook(block: nn.Module, m: float):
     return hook
 
 
-def _z_hook(block: nn.Module, head_dim: int):
+def _z_hook(block: BlockHooks, head_dim: int):
     """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
 
     def hook(module, args):
@@ -149,7 +150,7 @@ def _z_hook(block: nn.Module, head_dim: int):
     return hook
 
 
-def _pattern_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tensor):
+def _pattern_hook(block: BlockHooks, model: HookedModel, attention_mask_2d: Tensor):
     """``attn.hook_pattern`` ``(batch, head, query, key)``: the layer's own attention weights,
     recomputed with eager attention from the same inputs (the run itself keeps its kernel)."""
 
@@ -159,7 +160,7 @@ def _pattern_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tenso
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         allowed = bool_attention_mask(kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1], 0, hidden.device)
         additive = model_attention_mask(allowed, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
-        config = getattr(module, "config", None)
+        config: Any = getattr(module, "config", None)
         if not hasattr(config, "_attn_implementation"):
             raise HookUnavailable(
                 f"attn.hook_pattern: {type(module).__name__} does not choose its attention kernel from "
@@ -184,7 +185,7 @@ def _pattern_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tenso
     return hook
 
 
-def _mask_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tensor):
+def _mask_hook(block: BlockHooks, model: HookedModel, attention_mask_2d: Tensor):
     def hook(module, args, kwargs):
         if not active(block.hook_attn_mask):
             return None
@@ -200,7 +201,7 @@ def _mask_hook(block: nn.Module, model: HookedModel, attention_mask_2d: Tensor):
     return hook
 
 
-def _norm_hook(ln_final: nn.Module):
+def _norm_hook(ln_final: NormHooks):
     def hook(module, args, output):
         if not active(ln_final.hook_normalized):
             return None

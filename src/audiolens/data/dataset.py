@@ -455,7 +455,8 @@ def build_dataset(
         "unknown": f"label(s) not in {list(task.labels)}",
         "unreadable": "clip(s) that do not decode or are too short",
     }
-    errors, skipped = [], []
+    errors: list[str] = []
+    skipped: list[str] = []
     for kind, items in problems.items():
         if items:
             (errors if modes[kind] == "raise" else skipped).append(

@@ -104,7 +104,7 @@ def load_sentences(code: str) -> tuple[str, ...]:
     try:
         text = (
             resources.files("audiolens.data")
-            .joinpath("sentences", f"{code}.txt")
+            .joinpath("sentences").joinpath(f"{code}.txt")
             .read_text("utf-8")
         )
     except FileNotFoundError:
@@ -157,6 +157,8 @@ def plan(track: str, n_per_label: int, seed: int = 0, split: Split = None) -> li
     for label in task.labels:
         # Separate streams per label and per choice, so asking for more clips keeps the first ones.
         rng = _rng(seed, task.name, label, "jitter")
+        bases: tuple[str, ...]
+        variants: tuple[str, ...]
         if task.name == "gender":
             code, bases = "en", ENGLISH_ACCENTS
             variants = MALE_VARIANTS if label == "male" else FEMALE_VARIANTS

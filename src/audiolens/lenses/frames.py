@@ -126,7 +126,8 @@ def info_frame(result: Scored, positions: str | Sequence[str] | None = None) -> 
         right = (metrics.predictions(result.logits_at(p)) == targets).sum(axis=-1)  # per layer
         low, high = metrics.wilson_interval(right, len(targets))
         for layer, k in enumerate(right.tolist()):
-            rows.append((p, layer, len(targets), k, k / len(targets), float(low[layer]), float(high[layer])))
+            rows.append((p, layer, len(targets), k, k / len(targets), float(np.asarray(low)[layer]),
+                         float(np.asarray(high)[layer])))
     return pd.DataFrame(rows, columns=list(INFO_COLUMNS))
 
 

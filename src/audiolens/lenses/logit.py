@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from jaxtyping import Float
@@ -21,13 +21,15 @@ from ..backends import execute
 from ..batch import AudioBatch, gather_positions, position_index, shared_prefix
 from ..checks import whole_number
 from ..errors import NonFiniteWarning, ParameterError, warn_user
-from ..interventions import Intervention, collect_hooks
+from ..interventions import HookFn, Intervention, collect_hooks
 from ..labels import LabelTokens, check_labels, label_token_ids
 from ..tasks import Task
 from .result import LensResult
 
 if TYPE_CHECKING:
     from ..hooked import HookedAudioLM
+
+K = TypeVar("K")  # the key of a variant (a name, or e.g. (λ, seed) in an enrichment sweep)
 
 
 class Lens(ABC):
@@ -92,8 +94,10 @@ class LogitLens(Lens):
         if not isinstance(self.full_vocab, bool):
             raise ParameterError(f"full_vocab must be True or False, got {self.full_vocab!r}")
 
-    def transform_hidden(self, model, hidden, layer):
-        return model.final_norm(hidden)
+    def transform_hidden(
+        self, model: HookedAudioLM, hidden: Float[Tensor, "... d_model"], layer: int
+    ) -> Float[Tensor, "... d_model"]:
+        return cast(Tensor, model.final_norm(hidden))
 
     @torch.no_grad()
     def run(
@@ -115,7 +119,7 @@ class LogitLens(Lens):
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
         resid: dict[str, Tensor] = {}
 
-        def keep(act: Tensor, hook) -> None:
+        def keep(act: Tensor, hook: Any) -> None:
             resid[hook.name] = gather_positions(act, index).to(model.device)
 
         # Interventions go first so that the lens reads the edited residuals.
@@ -128,11 +132,11 @@ class LogitLens(Lens):
         self,
         model: HookedAudioLM,
         batch: AudioBatch,
-        variants: Mapping[str, Sequence[Intervention]],
+        variants: Mapping[K, Sequence[Intervention]],
         *,
         backend: str = "hooks",
         remote: bool = False,
-    ) -> dict[str, LensResult]:
+    ) -> dict[K, LensResult]:
         """Several intervention sets on one batch, e.g. ``{"none": [], "mask": [AudioMask()]}``.
 
         When every intervention acts only at the last token (masks and enrichments there do),
@@ -155,12 +159,12 @@ class LogitLens(Lens):
         self,
         model: HookedAudioLM,
         batches: Mapping[str, AudioBatch],
-        variants: Mapping[str, Sequence[Intervention]] | None = None,
+        variants: Mapping[Any, Sequence[Intervention]] | None = None,
         *,
-        extra: Mapping[str, Mapping[str, Sequence[Intervention]]] | None = None,
+        extra: Mapping[str, Mapping[Any, Sequence[Intervention]]] | None = None,
         backend: str = "hooks",
         remote: bool = False,
-    ) -> dict[str, dict[str, LensResult]]:
+    ) -> dict[str, dict[Any, LensResult]]:
         """The same clips under several prompts (e.g. the formats P1–P3), each with ``variants``.
 
         The prompts differ only after the audio, so the tokens they share (system turn, audio,
@@ -192,7 +196,7 @@ class LogitLens(Lens):
                 cache = model.crop_cache(cache, shared)
         return out
 
-    def _shareable(self, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+    def _shareable(self, batch: AudioBatch, variants: Mapping[Any, Sequence[Intervention]],
                    worth_it: bool, start: int = 0) -> bool:
         """Can ``variants`` run as one pass over ``start:last`` plus a step each? (All act only
         at the last token, and every read position lies at or after ``start``.)"""
@@ -206,9 +210,9 @@ class LogitLens(Lens):
         )
 
     def _run_tail(
-        self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[str, Sequence[Intervention]],
+        self, model: HookedAudioLM, batch: AudioBatch, variants: Mapping[K, Sequence[Intervention]],
         cache: Any = None, start: int = 0, backend: str = "hooks", remote: bool = False,
-    ) -> dict[str, LensResult]:
+    ) -> dict[K, LensResult]:
         """Tokens ``start:`` of ``batch`` on top of ``cache`` (holding the tokens before
         ``start``): everything before the last token once, then the last token per variant."""
         labels, token_ids = self._check(model, batch)
@@ -224,7 +228,7 @@ class LogitLens(Lens):
         stop = end + 1 if plain else end
         before: dict[str, Tensor] = {}
         if stop > start:
-            def keep_before(act: Tensor, hook) -> None:
+            def keep_before(act: Tensor, hook: Any) -> None:
                 # Without a plain variant, positions at the last token are filled from each
                 # variant's step below.
                 before[hook.name] = gather_positions(
@@ -234,7 +238,7 @@ class LogitLens(Lens):
                 model, batch.chunk(start, stop), [(n, keep_before) for n in names], backend=backend,
                 remote=remote, past_key_values=cache, use_cache=True))
 
-        results = {}
+        results: dict[K, LensResult] = {}
         if plain:
             res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids, index >= 0)
             results = {name: replace(res) for name in plain}
@@ -253,7 +257,10 @@ class LogitLens(Lens):
                 results[name] = self._result(model, batch, stacked, labels, token_ids, index >= 0)
         return {name: results[name] for name in variants}
 
-    def _step(self, model, batch, chunk, cache, end, names, backend, remote):
+    def _step(
+        self, model: HookedAudioLM, batch: AudioBatch, chunk: Sequence[tuple[Any, Sequence[Intervention]]],
+        cache: Any, end: int, names: list[str], backend: str, remote: bool,
+    ) -> tuple[list[dict[str, Tensor]], Any]:
         """The last token under each variant of ``chunk``, as one step over ``len(chunk)`` copies
         of the batch (row r of variant v is row r·len(chunk) + v); the cache is back to ``end``
         positions and ``len(batch)`` rows afterwards."""
@@ -262,18 +269,19 @@ class LogitLens(Lens):
         inputs = {k: v.repeat_interleave(n, dim=0) for k, v in batch.chunk(end, end + 1).items()}
         kept: dict[str, Tensor] = {}
 
-        def keep_step(act: Tensor, hook) -> None:
+        def keep_step(act: Tensor, hook: Any) -> None:
             kept[hook.name] = act[:, -1:].to(model.device)
 
         hooks = [(hook_name, _on_rows(fn, v, n)) for v, (_, ivs) in enumerate(chunk)
                  for hook_name, fn in collect_hooks(ivs, model, batch)]
         hooks += [(name, keep_step) for name in names]
         if n > 1:
+            assert ops.repeat_rows is not None  # n > 1 only when the family has both row ops
             cache = ops.repeat_rows(cache, n)
         try:
             execute(model, inputs, hooks, backend=backend, remote=remote, past_key_values=cache, use_cache=True)
         finally:
-            if n > 1:
+            if n > 1 and ops.keep_rows is not None:
                 cache = ops.keep_rows(cache, torch.arange(0, rows * n, n))
             cache = model.crop_cache(cache, end)  # back to everything before the last token
         return [{name: kept[name][v::n] for name in names} for v in range(n)], cache
@@ -286,6 +294,7 @@ class LogitLens(Lens):
         labels = self.labels if self.labels is not None else batch.label_set
         if labels is None:
             raise ParameterError("no labels: give the lens labels or prepare the batch with a task prompt")
+        assert not isinstance(labels, Task)  # __post_init__ replaced a Task by its labels
         labels = tuple(labels)
         if batch.label_set is not None and tuple(batch.label_set) != labels:
             raise ParameterError(
@@ -333,7 +342,7 @@ def _first_bad(values: Tensor, keep: Tensor) -> bool:
     return bool((bad & keep).any())
 
 
-def _report_nonfinite(model, lens: Lens, stacked: Tensor, transformed: list[Tensor], label_logits: Tensor,
+def _report_nonfinite(model: HookedAudioLM, lens: Lens, stacked: Tensor, transformed: list[Tensor], label_logits: Tensor,
                       keep: Tensor) -> None:
     """One :class:`NonFiniteWarning` per run, naming the first layer and site (residual, the
     lens's transform, label logits) where NaN or inf appears."""
@@ -351,11 +360,11 @@ def _report_nonfinite(model, lens: Lens, stacked: Tensor, transformed: list[Tens
         return
 
 
-def _on_rows(fn, v: int, n: int):
+def _on_rows(fn: HookFn, v: int, n: int) -> HookFn:
     """``fn`` applied to the rows of variant ``v`` (rows v, v + n, ...) of an activation that
     holds ``n`` interleaved copies of a batch; other rows are left alone."""
 
-    def on_rows(act: Tensor, hook) -> Tensor | None:
+    def on_rows(act: Tensor, hook: Any) -> Tensor | None:
         if n == 1:
             return fn(act, hook)
         part = act[v::n]

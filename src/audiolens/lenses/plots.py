@@ -119,7 +119,7 @@ def plot_info_scores(
     return fig
 
 
-def plot_token_lens(result, row: int = 0, ax=None):
+def plot_token_lens(result: Any, row: int = 0, ax: Any = None) -> Any:
     valid = result.positions[row] >= 0
     probs = result.probs[:, row][:, valid, 0].numpy()
     tokens = [[layer[row][j][0] for j in range(len(layer[row])) if bool(valid[j])] for layer in result.tokens]

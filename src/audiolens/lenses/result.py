@@ -98,7 +98,7 @@ class LensResult:
 
     def critical_layer(self, alpha: float = 0.2, position: str = "last") -> float:
         """Eq. 4 (NaN with a warning when no layer contributes)."""
-        return metrics.critical_layer(self.info_scores(position), len(self.labels), alpha)
+        return float(metrics.critical_layer(self.info_scores(position), len(self.labels), alpha))
 
     def plot(self, position: str = "last", title: str | None = None, ax: Any = None) -> Any:
         """A matplotlib Figure of the information score per layer (imports matplotlib)."""
@@ -106,7 +106,7 @@ class LensResult:
 
         return plot_info_scores(self, position=position, title=title, ax=ax)
 
-    def subset(self, index) -> LensResult:
+    def subset(self, index: Sequence[int] | np.ndarray | Tensor) -> LensResult:
         """The samples ``index`` (ints or a bool mask), e.g. ``res.subset(~res.correct)``."""
         arr = np.asarray(index)
         if arr.dtype == np.bool_:
@@ -138,7 +138,7 @@ class LensResult:
         return replace(
             first,
             label_logits=torch.cat([r.label_logits for r in results], dim=1),
-            label_probs=None if any(p is None for p in probs) else torch.cat(probs, dim=1),
+            label_probs=None if any(p is None for p in probs) else torch.cat([p for p in probs if p is not None], dim=1),
             targets=None if first.targets is None else torch.cat([r._targets() for r in results]),
             ids=[i for r in results for i in r.ids],
         )

@@ -7,15 +7,22 @@ tokens with their probabilities. Audio positions carry their time in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..batch import Positions, position_index
+from ..batch import AudioBatch, position_index
 from ..checks import whole_number
 from ..errors import NonFiniteWarning, ParameterError, warn_user
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..hooked import HookedAudioLM
 
 
 @dataclass
@@ -40,7 +47,7 @@ class TokenLensResult:
         """The most likely token per (layer, position) of one row."""
         return [[pos[0] for pos in layer[row]] for layer in self.tokens]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per (sample, layer, position, rank): id, layer, position, seconds, rank,
         token, token_id, probability."""
         import pandas as pd
@@ -62,7 +69,7 @@ class TokenLensResult:
                         })
         return pd.DataFrame(rows)
 
-    def plot(self, row: int = 0, ax=None):
+    def plot(self, row: int = 0, ax: Any = None) -> Any:
         """Heatmap of the top-1 token's probability per (layer, position), tokens written in."""
         from .plots import plot_token_lens
 
@@ -85,7 +92,9 @@ class TokenLens:
         self.top_k = whole_number(self.top_k, "TokenLens: top_k", low=1)
 
     @torch.no_grad()
-    def run(self, model, batch, positions: Positions = "audio") -> TokenLensResult:
+    def run(
+        self, model: HookedAudioLM, batch: AudioBatch, positions: str | int | Sequence[str | int] | Tensor = "audio"
+    ) -> TokenLensResult:
         if self.top_k > model.W_U.shape[0]:
             raise ParameterError(f"TokenLens: top_k = {self.top_k} is more than the {model.W_U.shape[0]} tokens of the vocabulary")
         index = position_index(batch, positions)
@@ -119,7 +128,7 @@ class TokenLens:
         )
 
 
-def _seconds(model, batch, index: Tensor) -> Tensor | None:
+def _seconds(model: HookedAudioLM, batch: AudioBatch, index: Tensor) -> Tensor | None:
     """Time of each asked audio position (start of its audio token), NaN elsewhere."""
     rate = model.architecture.tokens_per_second
     if rate is None or "audio" not in batch.spans:

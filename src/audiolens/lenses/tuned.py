@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from ..checks import finite_number, whole_number
 from ..errors import ParameterError, TunedLensFileError
 from ..tasks import Prompt, Task
 from .logit import LogitLens
+
+if TYPE_CHECKING:
+    from ..hooked import HookedAudioLM
 
 FORMAT_VERSION = 1
 
@@ -54,15 +58,18 @@ class TunedLens(LogitLens):
 
     labels: Task | Sequence[str] | None = None
     translators: Translators | None = field(default=None, repr=False)
-    history: dict = field(default_factory=dict, repr=False)
+    history: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def transform_hidden(self, model, hidden, layer):
+    def transform_hidden(self, model: HookedAudioLM, hidden: Tensor, layer: int) -> Tensor:
+        return cast(Tensor, model.final_norm(self._fitted()(hidden, layer)))
+
+    def _fitted(self) -> Translators:
         if self.translators is None:
             raise ValueError("this tuned lens has no translators: use TunedLens.train or TunedLens.load")
-        return model.final_norm(self.translators(hidden, layer))
+        return self.translators
 
     @classmethod
-    def identity(cls, model, **lens_kwargs) -> TunedLens:
+    def identity(cls, model: HookedAudioLM, **lens_kwargs: Any) -> TunedLens:
         """Untrained translators: equal to the logit lens."""
         tr = Translators(model.n_layers, model.cfg.d_model).to(model.device)
         return cls(translators=tr, **lens_kwargs)
@@ -71,7 +78,7 @@ class TunedLens(LogitLens):
     @classmethod
     def train(
         cls,
-        model,
+        model: HookedAudioLM,
         clips: Sequence[np.ndarray],
         *,
         prompts: Sequence[Prompt] | None = None,
@@ -83,7 +90,7 @@ class TunedLens(LogitLens):
         held_out: float = 0.2,
         seed: int = 0,
         progress: bool = True,
-        **lens_kwargs,
+        **lens_kwargs: Any,
     ) -> TunedLens:
         """Fit translators on ``clips`` under ``prompts`` (default: every SAKURA prompt of
         every format) to minimise KL(final ‖ layer) over every non-padding position; a
@@ -111,7 +118,7 @@ class TunedLens(LogitLens):
         split = {"val": [clips[i] for i in order[:n_val]], "train": [clips[i] for i in order[n_val:]]}
         data = {k: collect_residuals(model, v, prompts, sampling_rate) for k, v in split.items() if v}
         lens = cls.identity(model, **lens_kwargs)
-        tr = lens.translators
+        tr = lens._fitted()
         opt = torch.optim.AdamW(tr.parameters(), lr=lr, weight_decay=weight_decay)
         resid, target = data["train"]
         torch.manual_seed(seed)
@@ -120,8 +127,8 @@ class TunedLens(LogitLens):
         with torch.enable_grad():
             for _ in tqdm(range(steps), desc="tuned lens", disable=not progress):
                 pick = torch.randint(0, resid.shape[1], (min(batch_positions, resid.shape[1]),))
-                loss = sum(_kl(model, tr, resid[layer, pick], target[pick], layer)
-                           for layer in range(model.n_layers))
+                loss = sum((_kl(model, tr, resid[layer, pick], target[pick], layer) for layer in range(model.n_layers)),
+                           torch.zeros(()))
                 opt.zero_grad()
                 (loss / model.n_layers).backward()
                 opt.step()
@@ -130,9 +137,9 @@ class TunedLens(LogitLens):
         return lens
 
     @torch.no_grad()
-    def kl(self, model, resid: Tensor, target_logprobs: Tensor) -> Tensor:
+    def kl(self, model: HookedAudioLM, resid: Tensor, target_logprobs: Tensor) -> Tensor:
         """Mean KL(final ‖ layer) per layer 0..L-1 over the given positions."""
-        return torch.stack([_kl(model, self.translators, resid[layer], target_logprobs, layer)
+        return torch.stack([_kl(model, self._fitted(), resid[layer], target_logprobs, layer)
                             for layer in range(model.n_layers)])
 
     # ------------------------------------------------------------------ files
@@ -142,7 +149,7 @@ class TunedLens(LogitLens):
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        tr = self.translators
+        tr = self._fitted()
         save_file({"weight": tr.weight.detach().cpu().contiguous(), "bias": tr.bias.detach().cpu().contiguous()},
                   str(path / "translators.safetensors"))
         meta = {"format": FORMAT_VERSION, "n_layers": tr.weight.shape[0], "d_model": tr.weight.shape[1],
@@ -153,7 +160,7 @@ class TunedLens(LogitLens):
         return path
 
     @classmethod
-    def load(cls, path: str | Path, model, **lens_kwargs) -> TunedLens:
+    def load(cls, path: str | Path, model: HookedAudioLM, **lens_kwargs: Any) -> TunedLens:
         """Load translators saved by :meth:`save` for ``model``.
 
         The metadata is checked against the tensors (names, count, shapes, finite values) and
@@ -169,13 +176,13 @@ class TunedLens(LogitLens):
             )
         lens = cls.identity(model, **lens_kwargs)
         with torch.no_grad():
-            lens.translators.weight.copy_(tensors["weight"])
-            lens.translators.bias.copy_(tensors["bias"])
+            lens._fitted().weight.copy_(tensors["weight"])
+            lens._fitted().bias.copy_(tensors["bias"])
         lens.history = meta.get("history", {})
         return lens
 
 
-def read_lens_files(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
+def read_lens_files(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """``tuned_lens.json`` and ``translators.safetensors`` of the folder ``path``, checked
     against each other; :class:`TunedLensFileError` names the file and the mismatch."""
     from safetensors.torch import load_file
@@ -219,14 +226,16 @@ def read_lens_files(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
     return meta, tensors
 
 
-def _kl(model, translators: Translators, resid: Tensor, target_logprobs: Tensor, layer: int) -> Tensor:
+def _kl(model: HookedAudioLM, translators: Translators, resid: Tensor, target_logprobs: Tensor, layer: int) -> Tensor:
     logits = model.unembed(model.final_norm(translators(resid, layer))).float()
     logq = torch.log_softmax(logits, -1)
     return (target_logprobs.exp() * (target_logprobs - logq)).sum(-1).mean()
 
 
 @torch.no_grad()
-def collect_residuals(model, clips, prompts, sampling_rate: int, chunk: int = 8) -> tuple[Tensor, Tensor]:
+def collect_residuals(
+    model: HookedAudioLM, clips: Sequence[np.ndarray], prompts: Sequence[Prompt], sampling_rate: int, chunk: int = 8
+) -> tuple[Tensor, Tensor]:
     """Residuals ``(L, N, d)`` at layers 0..L-1 and the model's final log-probabilities
     ``(N, vocab)`` over every non-padding position of every (clip, prompt)."""
     names = [model.resid_name(layer) for layer in range(model.n_layers)]
@@ -235,6 +244,7 @@ def collect_residuals(model, clips, prompts, sampling_rate: int, chunk: int = 8)
         for start in range(0, len(clips), chunk):
             batch: AudioBatch = model.prepare(list(clips[start:start + chunk]), sampling_rate, prompt, truncate=True)
             logits, cache = model.run_with_cache(batch, names_filter=names)
+            assert logits is not None  # return_type="logits"
             keep = batch.inputs["attention_mask"].bool().to(logits.device)
             resids.append(torch.stack([cache[n][keep] for n in names]).detach())
             targets.append(torch.log_softmax(logits[keep].float(), -1))

@@ -129,7 +129,7 @@ class SweepPlan:
         index = [self.position[i] for i in ids]
         return {seed: d[index] for seed, d in self.draws.items()}
 
-    def variants(self, ids: Sequence[str]) -> dict[tuple[float, int], list[Intervention]]:
+    def variants(self, ids: Sequence[str]) -> Mapping[tuple[float, int], Sequence[Intervention]]:
         return sweep_variants(self.source_layer, self.scales, self._layers(ids), gap=self.gap)
 
     def record(self, ids: Sequence[str], results: Mapping[Any, LensResult], shard: int | None = None) -> None:
@@ -303,7 +303,7 @@ def sweep_todo(path: Path, batches: list[Sequence[Sample]], jobs: int) -> list[S
 
 def complete_ids(rows: Sequence[Mapping[str, Any]], jobs: int) -> set[str]:
     """The clips with all ``jobs`` of their sweep rows among ``rows``."""
-    count = Counter(r.get("id") for r in rows)
+    count = Counter(r["id"] for r in rows if "id" in r)
     return {i for i, n in count.items() if n == jobs}
 
 

@@ -22,11 +22,22 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .. import metrics
-from ..lenses.plots import DPI, PANEL_H, PANEL_W, STYLES, curve, layer_axis, layer_hits, offsets, score_axis
+from ..lenses.plots import (
+    DPI,
+    PANEL_H,
+    PANEL_W,
+    STYLES,
+    curve,
+    layer_axis,
+    layer_hits,
+    offsets,
+    score_axis,
+)
 from ..lenses.result import LensResult
 from ..metrics import WeakEvidence
 from .records import RecordError, RecordStore
@@ -116,10 +127,10 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _legend(fig: Figure, extra: tuple = (BAND,)) -> None:
+def _legend(fig: Figure, extra: tuple[Any, ...] = (BAND,)) -> None:
     """One legend for the whole figure, below the panels (fig.axes includes twin axes), with
     ``extra`` proxy entries (the interval band) after the lines."""
-    handles = {}
+    handles: dict[str, Any] = {}
     for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)

@@ -199,8 +199,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe, scales,
-         wait, progress, echo, ranks: World) -> Reproduction:
+def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[AttributeDataset] | None,
+         out: str | Path, attributes: Sequence[str] | None, prompts: Sequence[str], batch_size: int,
+         n_per_label: int, seed: int, n_probe: int, scales: Sequence[float], wait: float, progress: bool,
+         echo: Callable[[str], None] | None, ranks: World) -> Reproduction:
     say = (echo if ranks.is_main else None) or (lambda _: None)
     # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
     # from the cache are synthesized once, then the other ranks read them.

@@ -48,8 +48,10 @@ from .sweep import candidate_layers
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..batch import AudioBatch
     from ..data import AttributeDataset, Sample
     from ..hooked import HookedAudioLM
+    from ..tasks import Prompt
 
 POSITIONS = ("last", "attribute")
 
@@ -179,7 +181,7 @@ class Study:
         if self.enrich is None or self.model is None:
             return None
         return EnrichmentPhase(
-            self.enrich, self.store, self.model_name, self.datasets, prompts=self.prompts,
+            self.enrich, self.store, self._name, self.datasets, prompts=self.prompts,
             seed=self.seed, n_layers=self.model.n_layers, say=self._say,
         )
 
@@ -187,7 +189,7 @@ class Study:
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
         task = next((d.task for d in self.datasets if d.task.name == attribute), None)
         return [
-            rec.RecordKey(self.model_name, attribute, p, i)
+            rec.RecordKey(self._name, attribute, p, i)
             for p in self.prompts
             for i in self.interventions
             # a knockout of the question needs a prompt that asks one (P1 has none)
@@ -197,7 +199,7 @@ class Study:
     def _write_meta(self) -> None:
         from ..labels import label_token_ids
 
-        model = self.model
+        model = self._model
         self.store.write_meta(
             {
                 "model": self.model_name,
@@ -219,14 +221,26 @@ class Study:
             }
         )
 
-    def _batch(self, samples, prompt, waves: dict[str, Any] | None = None):
+    @property
+    def _model(self) -> HookedAudioLM:
+        if self.model is None:
+            raise ValueError("this study was loaded from disk; pass a model to run it")
+        return self.model
+
+    @property
+    def _name(self) -> str:
+        if self.model_name is None:
+            raise ValueError("this study was loaded from disk; pass a model to run it")
+        return self.model_name
+
+    def _batch(self, samples: Sequence[Sample], prompt: Prompt, waves: dict[str, Any] | None = None) -> AudioBatch:
         """A model batch of ``samples`` under ``prompt``; ``waves`` caches loaded clips by id."""
-        rate, max_seconds = self.model.sampling_rate, self.model.max_audio_seconds
+        rate, max_seconds = self._model.sampling_rate, self._model.max_audio_seconds
         waves = {} if waves is None else waves
         for s in samples:
             if s.id not in waves:
                 waves[s.id] = s.load(rate, max_seconds=max_seconds, truncate=self.truncate)
-        return self.model.prepare(
+        return self._model.prepare(
             [waves[s.id] for s in samples],
             rate,
             prompt,
@@ -259,7 +273,7 @@ class Study:
         with world() as ranks, ExitStack() as held:
 
             def open_folder() -> rec.Consolidation:
-                lock = self.store.lock(self.model_name, wait=wait, world_size=ranks.size)
+                lock = self.store.lock(self._name, wait=wait, world_size=ranks.size)
                 held.enter_context(lock)  # released when run() ends, however it ends
                 self._write_meta()
                 return self._consolidate()  # shards of a killed run, cut lines, duplicates
@@ -301,12 +315,13 @@ class Study:
                         ranks.barrier()  # every shard complete before rank 0 merges them
                         ranks.on_main(self._consolidate)
                     if k + 1 < len(phases):
+                        assert enrichment is not None  # a second phase comes only with a sweep
                         setups = ranks.on_main(enrichment.plan)
                         sweeps = {a: enrichment.sweep(setup) for a, setup in setups.items()}
             if enrichment is not None:
                 # Whatever the passes left (a resumed folder, a changed setup) runs here.
                 ranks.on_main(lambda: enrichment.run(
-                    setups, self.model, self._batch, batch_size=self.batch_size,
+                    setups, self._model, self._batch, batch_size=self.batch_size,
                     backend=self.backend, progress=self.progress))
         return self
 
@@ -316,8 +331,8 @@ class Study:
             order = [s.id for s in ds.samples]
             for key in self._keys(ds.task.name):
                 total += self.store.consolidate(key, order)
-        for attr, prompt in self.store.enrichments(self.model_name):
-            self.store.merge_enrich_shards(self.model_name, attr, prompt)
+        for attr, prompt in self.store.enrichments(self._name):
+            self.store.merge_enrich_shards(self._name, attr, prompt)
         return total
 
     def _note_resume(self, found: rec.Consolidation, done: dict[rec.RecordKey, set[str]]) -> None:
@@ -336,7 +351,7 @@ class Study:
         if found.cut:
             notes.append(f"cut {found.cut} bytes of lines left unfinished by a killed run")
         if notes:
-            folder = self.store.meta_path(self.model_name).parent
+            folder = self.store.meta_path(self._name).parent
             self._say(f"{self.model_name} ({folder}): " + "; ".join(notes))
 
     def _say(self, message: str) -> None:
@@ -350,7 +365,7 @@ class Study:
         ds: AttributeDataset,
         samples: Sequence[Any],
         done: dict[rec.RecordKey, set[str]],
-        bar,
+        bar: Any,
         shard: int | None,
         sweep: SweepPlan | None = None,
     ) -> None:
@@ -375,13 +390,13 @@ class Study:
                 missing = [s for s in chunk if s.id in set(ids)]
                 prompts = sorted({k.prompt for k in group}, key=self.prompts.index)
                 batches = {p: self._batch(missing, ds.task.prompt(p), waves) for p in prompts}
-                wanted = {p: {k.intervention: self.interventions[k.intervention] for k in group if k.prompt == p}
+                wanted: dict[str, dict[Any, Sequence[Intervention]]] = {p: {k.intervention: self.interventions[k.intervention] for k in group if k.prompt == p}
                           for p in prompts}
                 swept = sweep is not None and sweep.prompt in wanted and sweep.wants(ids)
-                if swept:
+                if swept and sweep is not None:
                     wanted[sweep.prompt] |= sweep.variants(ids)
-                results = lens.run_formats(self.model, batches, {}, extra=wanted, backend=self.backend)
-                if swept:
+                results = lens.run_formats(self._model, batches, {}, extra=wanted, backend=self.backend)
+                if swept and sweep is not None:
                     sweep.record(ids, results[sweep.prompt], shard)
                 for key in group:
                     rec.append_records(target[key], rec.sample_records(results[key.prompt][key.intervention]))

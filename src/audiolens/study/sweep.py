@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from jaxtyping import Int
@@ -15,12 +15,21 @@ from ..metrics import best_layer
 
 if TYPE_CHECKING:
     import pandas as pd
+    from typing_extensions import Self  # typing.Self from Python 3.11 on
 
     from ..batch import AudioBatch
     from ..hooked import HookedAudioLM
     from ..lenses.logit import LogitLens
 
-T = TypeVar("T")
+T = TypeVar("T", bound="Subsettable")
+
+
+class Subsettable(Protocol):
+    """What :func:`split` takes: anything with ``len()`` and ``.subset(indices)``."""
+
+    def __len__(self) -> int: ...
+
+    def subset(self, index: Any, /) -> Self: ...
 
 
 def split(items: T, n_probe: int = 100, seed: int = 0) -> tuple[T, T]:

@@ -75,6 +75,9 @@ def summarize(
             warnings.simplefilter("ignore", UndefinedCriticalLayer)  # NaN is reported in the tables
             layer = res.critical_layer(alpha)
         logits = res.logits_at("last")
+        if res.targets is None:
+            raise ValueError(f"{model}/{attribute}/{prompt}: the result has no targets "
+                             "(pass labels= to model.prepare)")
         hits = metrics.hits(logits, res.targets)
         layer_lo, layer_hi = metrics.critical_layer_interval(
             hits, len(res.labels), alpha, level=LEVEL, n_boot=n_boot, seed=seed
@@ -173,7 +176,7 @@ def table2(summary: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["model", "attribute"])
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """Pearson r and its two-sided p-value (``scipy.stats.pearsonr``); NaN for fewer than three
     points or a constant input.
 

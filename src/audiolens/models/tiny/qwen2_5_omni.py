@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -67,7 +67,7 @@ def tiny_qwen2_5_omni_thinker_config(
 def thinker_processor(hf_thinker: torch.nn.Module, tokenizer: Any, window_seconds: int = 3) -> PlaceholderProcessor:
     """The offline processor: Whisper features padded to the window, as Qwen2.5-Omni's processor
     pads them, and as many placeholders as the thinker's audio encoder emits."""
-    tower = hf_thinker.model.audio_tower
+    tower: Any = cast(Any, hf_thinker).model.audio_tower  # an HF thinker's audio encoder
     return omni_processor(
         tokenizer, AUDIO_TOKENS[1], lambda lengths: tower._get_feat_extract_output_lengths(lengths)[1],
         n_mels=tower.config.num_mel_bins, window_seconds=window_seconds, padding="max_length",
@@ -120,4 +120,4 @@ def tiny_qwen2_5_omni(seed: int = 0, *, n_layers: int = 2, d_model: int = 64,
     config = Qwen2_5OmniConfig(thinker_config=thinker.to_dict(), enable_audio_output=False)
     set_attn(config, attn_implementation)
     hf_model = seeded(seed, Qwen2_5OmniForConditionalGeneration, config)
-    return hf_model, thinker_processor(hf_model.thinker, tok)
+    return hf_model, thinker_processor(hf_model.get_submodule("thinker"), tok)

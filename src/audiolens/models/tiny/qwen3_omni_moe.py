@@ -3,7 +3,7 @@ checkpoint around it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -66,7 +66,7 @@ def thinker_processor(hf_thinker: torch.nn.Module, tokenizer: Any, window_second
     processor pads them, and as many placeholders as the audio encoder's length rule gives."""
     from transformers.models.qwen3_omni_moe import modeling_qwen3_omni_moe as modeling
 
-    audio = hf_thinker.config.audio_config
+    audio: Any = cast(Any, hf_thinker).config.audio_config  # an HF thinker: its config is not nn.Module's
     return omni_processor(
         tokenizer, AUDIO_TOKENS[1],
         lambda lengths: modeling._get_feat_extract_output_lengths(lengths, audio.n_window),
@@ -120,4 +120,4 @@ def tiny_qwen3_omni_moe(seed: int = 0, *, n_layers: int = 2, d_model: int = 64,
     config = Qwen3OmniMoeConfig(thinker_config=thinker.to_dict(), enable_audio_output=False)
     set_attn(config, attn_implementation)
     hf_model = seeded(seed, Qwen3OmniMoeForConditionalGeneration, config)
-    return hf_model, thinker_processor(hf_model.thinker, tok)
+    return hf_model, thinker_processor(hf_model.get_submodule("thinker"), tok)
