@@ -15,6 +15,24 @@ import audiolens as al
 torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_package_installs():
+    """TransformerLens's bridge pip-installs torchvision when a multimodal processor fails to
+    load; that would pull a different torch into the environment in the middle of the suite."""
+    try:
+        from transformer_lens.model_bridge.sources.transformers import helpers
+    except ImportError:
+        yield
+        return
+    original = getattr(helpers, "_ensure_torchvision", None)
+    if original is None:
+        yield
+        return
+    helpers._ensure_torchvision = lambda: False
+    yield
+    helpers._ensure_torchvision = original
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> al.HookedAudioLM:
     return al.models.tiny_qwen2_audio(seed=0)
