@@ -79,6 +79,10 @@ class UnknownHookError(AudiolensError, KeyError):
         return str(self.args[0])
 
 
+class EncoderLayerError(AudiolensError, IndexError):
+    """An audio-encoder layer outside ``0..model.n_encoder_layers``."""
+
+
 class RemoteUnavailable(AudiolensError, RuntimeError):
     """Remote (NDIF) execution was asked for but cannot run from here."""
 
@@ -111,7 +115,7 @@ class RankError(AudiolensError, RuntimeError):
 
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning", "DataError",
-    "DataWarning", "FolderBusy", "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError",
+    "DataWarning", "EncoderLayerError", "FolderBusy", "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError",
     "RankError", "RecordError", "RecordWarning", "RemoteUnavailable", "SynthError", "UndefinedCriticalLayer",
     "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
 ]

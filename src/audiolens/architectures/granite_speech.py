@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, hub_options, register
+from .base import CLIPWISE_ENCODER, Architecture, hub_options, register
 from .clipwise import encode_clipwise
 from .lora import adapter_loaded, missing_adapter
 
@@ -72,5 +72,6 @@ GRANITE_SPEECH = register(Architecture(
     tokens_per_second=10.0,
     render=render,
     encode=encode_clipwise(embed),
+    encoder_unavailable=CLIPWISE_ENCODER,
     load=load,
 ))

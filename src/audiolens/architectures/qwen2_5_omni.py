@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .base import Architecture, register
+from .base import PACKED_ENCODER, Architecture, register
 
 QWEN2_5_OMNI_THINKER = register(Architecture(
     name="qwen2_5_omni_thinker",
     hf_class="Qwen2_5OmniThinkerForConditionalGeneration",
     audio_token="<|AUDIO|>",
     tokens_per_second=25.0,
+    encoder_unavailable=PACKED_ENCODER,
 ))
 
 # A composite checkpoint loads through the thinker class, which reads the thinker's weights

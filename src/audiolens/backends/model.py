@@ -26,6 +26,22 @@ class HookedModel(WrappedModel, Protocol):
     blocks: nn.ModuleList
     ln_final: nn.Module
     cfg: Any
+    #: the audio path's hook points (``hook_embed``, ``blocks[l].hook_resid_post``, ``hook_out``),
+    #: present when ``encoder_missing`` is None
+    encoder: nn.Module
+    projector: nn.Module
+
+    @property
+    def encoder_missing(self) -> str | None: ...
+
+    @property
+    def encoder_layers(self) -> nn.ModuleList: ...
+
+    @property
+    def audio_encoder(self) -> nn.Module | None: ...
+
+    @property
+    def audio_projector(self) -> nn.Module | None: ...
 
     @property
     def chunk_start(self) -> int: ...

@@ -7,6 +7,11 @@ Decoder layer input → ``hook_resid_pre``; attention keyword ``attention_mask``
 ``hook_resid_post``; final norm output → ``ln_final.hook_normalized``. Component hooks are
 attached only when something listens to them.
 
+On the audio path (families that describe it): first encoder layer input →
+``encoder.hook_embed``; encoder layer outputs → ``encoder.blocks.{l}.hook_resid_post``; audio
+tower output (``last_hidden_state``) → ``encoder.hook_out``; projector output →
+``projector.hook_out`` (a flat ``(tokens, d)`` output is shown per row).
+
 Example:
     >>> with routed(model, batch.inputs["attention_mask"]):  # doctest: +SKIP
     ...     out = model.backbone(**batch.inputs)
@@ -53,12 +58,87 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
                 handles.append(attn.register_forward_hook(
                     _pattern_hook(block, model, attention_mask), with_kwargs=True))
         handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
+        if not model.encoder_missing:
+            handles += _route_audio(model, attention_mask.shape[0])
         yield
     finally:
         for h in handles:
             h.remove()
         for block in model.blocks:
             block.__dict__.pop("_resid_pre", None)
+
+
+def _route_audio(model: HookedModel, rows: int) -> list:
+    """Hooks on the audio tower, its layers and the projector, for the hook points listened to."""
+    enc, handles = model.encoder, []
+    layers = model.encoder_layers
+    if len(layers) and active(enc.hook_embed):
+        handles.append(layers[0].register_forward_pre_hook(_input_hook(enc.hook_embed), with_kwargs=True))
+    for layer, block in zip(layers, enc.blocks):
+        if active(block.hook_resid_post):
+            handles.append(layer.register_forward_hook(_output_hook(block.hook_resid_post)))
+    if active(enc.hook_out):
+        handles.append(model.audio_encoder.register_forward_hook(_output_hook(enc.hook_out)))
+    if active(model.projector.hook_out):
+        handles.append(model.audio_projector.register_forward_hook(_projector_hook(model.projector.hook_out, rows)))
+    return handles
+
+
+def first_tensor(output):
+    """The hidden state in a module's output: the tensor, the first of a tuple, or
+    ``last_hidden_state`` of a model output."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "last_hidden_state"):
+        return output.last_hidden_state
+    return output[0]
+
+
+def with_first(output, new):
+    """``output`` with its hidden state (see :func:`first_tensor`) replaced by ``new``."""
+    if isinstance(output, torch.Tensor):
+        return new
+    if hasattr(output, "last_hidden_state"):
+        output.last_hidden_state = new
+        return output
+    return (new, *output[1:])
+
+
+def _input_hook(hp: HookPoint):
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        new = hp(hidden)
+        if new is hidden:
+            return None
+        if args:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
+
+    return hook
+
+
+def _output_hook(hp: HookPoint):
+    def hook(module, args, output):
+        hidden = first_tensor(output)
+        new = hp(hidden)
+        return None if new is hidden else with_first(output, new)
+
+    return hook
+
+
+def _projector_hook(hp: HookPoint, rows: int):
+    """The projector's output as ``(batch, tokens, d_model)``; a flat ``(rows · tokens, d)``
+    output (one family joins every clip's tokens) is shown per row and flattened back."""
+
+    def hook(module, args, output):
+        flat = output.ndim == 2
+        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
+        new = hp(shown)
+        if new is shown:
+            return None
+        return new.reshape(output.shape) if flat else new
+
+    return hook
 
 
 def active(hook: HookPoint | None) -> bool:
