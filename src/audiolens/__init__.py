@@ -42,11 +42,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": (
         "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
         "HookUnavailable", "InterventionConflict", "LabelTokenError", "UnsupportedModelError",
+        "EncoderLayerError",
     ),
     "hooked": ("HookedAudioLM",),
     "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
     "labels": ("label_token_ids",),
-    "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens"),
+    "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens", "EncoderLens", "EncoderLensResult"),
     "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
     "study.reproduce": ("reproduce",),
     "tasks": ("SAKURA_TASKS", "Prompt", "Task", "sakura_task"),
@@ -82,6 +83,9 @@ __all__ = [
     "AudioNote",
     "AudiolensError",
     "AudiolensWarning",
+    "EncoderLayerError",
+    "EncoderLens",
+    "EncoderLensResult",
     "Enrich",
     "HookIntervention",
     "HookUnavailable",
@@ -133,6 +137,7 @@ if TYPE_CHECKING:
         AudiolensError,
         AudiolensWarning,
         AudioNote,
+        EncoderLayerError,
         HookUnavailable,
         InterventionConflict,
         LabelTokenError,
@@ -141,7 +146,7 @@ if TYPE_CHECKING:
     from .hooked import HookedAudioLM
     from .interventions import AudioMask, Enrich, HookIntervention, Intervention
     from .labels import label_token_ids
-    from .lenses import Lens, LensResult, LogitLens, TokenLens, TunedLens
+    from .lenses import EncoderLens, EncoderLensResult, Lens, LensResult, LogitLens, TokenLens, TunedLens
     from .study import Study, enrich_sweep, select_enrich_layer, split
     from .study.reproduce import reproduce
     from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task
