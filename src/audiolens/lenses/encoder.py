@@ -221,17 +221,17 @@ class EncoderLens:
 def _per_copy(fn, k: int, rows: int):
     """``fn`` (written for one batch of ``rows`` rows) applied to each of ``k`` stacked copies."""
 
-    def hook(act: Tensor, hp) -> Tensor | None:
+    def on_copies(act: Tensor, hook) -> Tensor | None:
         if k == 1:
-            return fn(act, hp)
+            return fn(act, hook)
         parts, changed = [], False
         for c in range(k):
             part = act[c * rows:(c + 1) * rows]
-            new = fn(part, hp)
+            new = fn(part, hook)
             if new is not None and new is not part:
                 changed = True
                 part = new
             parts.append(part)
         return torch.cat(parts) if changed else None
 
-    return hook
+    return on_copies
