@@ -57,6 +57,11 @@ def test_family_check(case, check):
     check(*case)
 
 
+@pytest.mark.parametrize("check", fc.ENCODER_CHECKS, ids=lambda f: f.__name__)
+def test_family_encoder(case, check):
+    check(*case)  # remote-code towers refuse every encoder hook, with the reason
+
+
 def test_resid_mid_is_exact(case):
     fc.resid_mid_is_exact(*case)
 
