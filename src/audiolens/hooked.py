@@ -578,9 +578,9 @@ class HookedAudioLM(HookedRootModule):
         n = self.n_encoder_layers
         parts = name.split(".")
         if len(parts) == 4 and parts[1] == "blocks" and parts[2].isdigit() and parts[3] == "hook_resid_post":
+            have = f"{n} encoder layers (0..{n - 1})" if n else "0 encoder layers (no encoder.blocks hooks)"
             raise EncoderLayerError(f"{name}: encoder layer {parts[2]} is out of range; "
-                                    f"{self.architecture.name} has {n} encoder layers (0..{n - 1}); "
-                                    "model.n_encoder_layers says how many")
+                                    f"{self.architecture.name} has {have}; model.n_encoder_layers says how many")
         if name == "encoder.hook_embed" and n == 0:
             raise HookUnavailable(f"{name}: this {self.architecture.name} encoder has no transformer layers, so "
                                   "nothing separates its front end from its output; read encoder.hook_out")
