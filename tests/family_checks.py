@@ -488,9 +488,9 @@ def nnsight_encoder_hooks_equal_hooks(model, batch, task):
              *AUDIO_HOOKS[1:]]
     out = {}
     for backend in ("hooks", "nnsight"):
-        seen = {}
+        seen: dict[str, torch.Tensor] = {}
 
-        def keep(act, hook):
+        def keep(act, hook, seen=seen):
             seen[hook.name] = act.detach().clone()
 
         def halve(act, hook):

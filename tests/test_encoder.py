@@ -57,7 +57,7 @@ def test_frame_mask_and_seconds_on_a_padded_batch(tiny_model, gender_batch, clip
 
 def test_positions_apply_to_the_decoder_hooks_only(tiny_model, gender_batch):
     _, cache = tiny_model.run_with_cache(gender_batch, names_filter=lambda n: n.endswith("resid_post"), positions="last")
-    assert not any(AUDIO(n) for n in cache.keys())
+    assert not any(AUDIO(n) for n in cache)
     _, cache = tiny_model.run_with_cache(gender_batch, names_filter=["encoder.hook_out", "blocks.0.hook_resid_post"],
                                          positions="last")
     assert cache["encoder.hook_out"].shape[1] == gender_batch.frame_mask("encoder.hook_out").shape[1]

@@ -146,7 +146,15 @@ if TYPE_CHECKING:
     from .hooked import HookedAudioLM
     from .interventions import AudioMask, Enrich, HookIntervention, Intervention
     from .labels import label_token_ids
-    from .lenses import EncoderLens, EncoderLensResult, Lens, LensResult, LogitLens, TokenLens, TunedLens
+    from .lenses import (
+        EncoderLens,
+        EncoderLensResult,
+        Lens,
+        LensResult,
+        LogitLens,
+        TokenLens,
+        TunedLens,
+    )
     from .study import Study, enrich_sweep, select_enrich_layer, split
     from .study.reproduce import reproduce
     from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task

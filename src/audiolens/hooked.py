@@ -528,7 +528,7 @@ class HookedAudioLM(HookedRootModule):
         cache: dict[str, Tensor] = {}
 
         def save(act: Tensor, hook: HookPoint) -> None:
-            if index is not None and not is_audio_hook(hook.name):
+            if index is not None and not is_audio_hook(hook.name or ""):
                 local = torch.where(index >= 0, index - self.chunk_start, index)
                 if hook.name.endswith(_QUERY_AXIS_2):  # (batch, head, query, key): pick queries
                     act = gather_positions(act.transpose(1, 2), local).transpose(1, 2)

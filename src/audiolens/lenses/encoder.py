@@ -212,7 +212,7 @@ class EncoderLens:
         labels = self.labels if self.labels is not None else batch.label_set
         if labels is None:
             raise ValueError("no labels: give the lens labels or prepare the batch with a task prompt")
-        labels = tuple(labels)
+        labels = labels.labels if isinstance(labels, Task) else tuple(labels)
         if batch.label_set is not None and tuple(batch.label_set) != labels:
             raise ValueError(f"the batch's labels {list(batch.label_set)} differ from the lens's {list(labels)}")
         return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
