@@ -49,6 +49,11 @@ def test_frame_mask_and_seconds_on_a_padded_batch(tiny_model, gender_batch, clip
     _, cache = tiny_model.run_with_cache(gender_batch, names_filter=AUDIO)
     for name, act in cache.items():
         assert gender_batch.frame_mask(name).shape == act.shape[:2], name
+    at = gender_batch.token_seconds()
+    audio = gender_batch.span("audio")
+    assert bool(torch.isnan(at[~audio]).all()) and not bool(torch.isnan(at[audio]).any())
+    row3 = audio[3].nonzero().flatten()
+    torch.testing.assert_close(at[3, row3], tokens[3, : len(row3)])
     sub = gender_batch.subset([3, 0])
     assert sub.frame_mask("encoder.hook_out").sum(1).tolist() == [17, 25]
     with pytest.raises(KeyError, match="not an encoder or projector hook"):

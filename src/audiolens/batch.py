@@ -152,6 +152,25 @@ class AudioBatch:
         """
         return self.frame_axis(name).starts()
 
+    def token_seconds(self) -> Float[Tensor, "batch seq"]:
+        """Start time in seconds (from the clip's start) of every audio token at its position in
+        the token sequence; NaN at every other position, and at audio rows past the clip's end
+        (a family that reads its window's silence as audio).
+
+        Example:
+            >>> t = batch.token_seconds()  # doctest: +SKIP
+            >>> t[batch.span("audio")][:3]  # doctest: +SKIP
+            tensor([0.0000, 0.0400, 0.0800])
+        """
+        axis = self.frame_axis("projector")
+        out = torch.full((len(self), self.seq_len), float("nan"))
+        audio = self.span("audio")
+        for row in range(len(self)):
+            where = audio[row].nonzero().flatten()
+            n = min(len(where), int(axis.lengths[row]))
+            out[row, where[:n]] = (torch.arange(n, dtype=torch.float64) * axis.seconds).float()
+        return out
+
     @property
     def seq_len(self) -> int:
         return self.inputs["attention_mask"].shape[1]
