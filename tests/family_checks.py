@@ -320,10 +320,16 @@ def hf_audio_reference(model, batch, edit=None):
     hf = model.hf_model
     arch = model.architecture
     layers = hf.get_submodule(arch.encoder_layers)
+    def embed_hook(mod, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        seen["embed"] = hidden.detach().clone()
+        new = edit("embed", hidden) if edit else None
+        if new is None:
+            return None
+        return ((new, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": new})
+
     if len(layers):
-        handles.append(layers[0].register_forward_pre_hook(
-            lambda mod, args, kwargs: seen.__setitem__("embed", (args[0] if args else kwargs["hidden_states"]).detach().clone()),
-            with_kwargs=True))
+        handles.append(layers[0].register_forward_pre_hook(embed_hook, with_kwargs=True))
     for i, layer in enumerate(layers):
         handles.append(layer.register_forward_hook(out_hook(f"layer{i}")))
     handles.append(hf.get_submodule(arch.audio_encoder).register_forward_hook(out_hook("out")))
@@ -414,16 +420,19 @@ def zeroed_projector_equals_zeroed_audio_embeddings(model, batch, task):
 
 
 def encoder_edit_propagates_like_a_plain_hook(model, batch, task):
-    """Scaling ``encoder.blocks.0.hook_resid_post`` equals scaling that HF layer's output with a
-    plain PyTorch hook: the edit reaches the decoder's logits."""
+    """Scaling ``encoder.hook_embed``, ``encoder.blocks.0.hook_resid_post`` or
+    ``encoder.hook_out`` equals scaling that HF module's input or output with a plain PyTorch
+    hook: the edit reaches the decoder's logits."""
     if refuses_encoder_hooks(model, batch):
         return
-    with torch.no_grad():
-        ours = model.run_with_hooks(batch, fwd_hooks=[("encoder.blocks.0.hook_resid_post", lambda act, hook: act * 0.5)])
-    _, ref = hf_audio_reference(model, batch, edit=lambda name, h: h * 0.5 if name == "layer0" else None)
-    torch.testing.assert_close(ours[:, -1], ref[:, -1], atol=ATOL, rtol=1e-4)
     plain = hf_forward(model, batch.inputs).logits
-    assert not torch.allclose(plain[:, -1], ref[:, -1], atol=1e-4)
+    for name, site in (("encoder.hook_embed", "embed"), ("encoder.blocks.0.hook_resid_post", "layer0"),
+                       ("encoder.hook_out", "out")):
+        with torch.no_grad():
+            ours = model.run_with_hooks(batch, fwd_hooks=[(name, lambda act, hook: act * 0.5)])
+        _, ref = hf_audio_reference(model, batch, edit=lambda n, h, site=site: h * 0.5 if n == site else None)
+        torch.testing.assert_close(ours[:, -1], ref[:, -1], atol=ATOL, rtol=1e-4)
+        assert not torch.allclose(plain[:, -1], ref[:, -1], atol=1e-4), name
 
 
 def encoder_lens_equals_stopped_encoder(model, batch, task):
