@@ -320,6 +320,12 @@ class HookedAudioLM(HookedRootModule):
         return self._audio.get("audio_encoder")
 
     @property
+    def encoder_output(self) -> nn.Module | None:
+        """The HF module whose output is ``encoder.hook_out`` (the tower, unless the family
+        projects inside it); None without encoder hooks."""
+        return self._audio.get("encoder_output", self._audio.get("audio_encoder"))
+
+    @property
     def encoder_layers(self) -> nn.ModuleList:
         """The HF audio encoder's layers (empty without encoder hooks)."""
         return self._audio.get("encoder_layers", nn.ModuleList())
@@ -494,7 +500,7 @@ class HookedAudioLM(HookedRootModule):
         """
         inputs = {k: v.to(self.input_device) for k, v in inputs.items()}
         start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
-        with self.starting_at(start), routed(self, inputs["attention_mask"]):
+        with self.starting_at(start), routed(self, inputs["attention_mask"], inputs):
             return self._hf["backbone"](
                 **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
                 **kwargs,

@@ -229,6 +229,10 @@ class Architecture:
             ``AudioBatch.frame_mask`` and ``frame_seconds``.
         encoder_unavailable: why the encoder and projector hooks cannot be exact (None: they
             are, where ``audio_encoder`` is given).
+        encoder_output: the module whose output is ``encoder.hook_out`` (None: the tower), for
+            towers that project inside themselves.
+        encoder_packed: the tower runs every clip's frames concatenated on one axis (no batch
+            axis); the hooks show them per row, ``(batch, frames, d)``, using ``audio_frames``.
 
     A family without a placeholder token (audio enters as input embeddings) sets
     ``audio_token_id_keys=()`` and ``audio_token=None``.
@@ -271,6 +275,22 @@ class Architecture:
     projector: str | None = None
     audio_frames: AudioFrames | None = None
     encoder_unavailable: str | None = None
+    encoder_output: str | None = None
+    encoder_packed: bool = False
+
+    def packed_lengths(self, inputs: dict[str, Tensor]) -> dict[str, tuple[Tensor, int]] | None:
+        """For a packed tower: each stage's per-row frame counts and padded width for these
+        inputs (from ``audio_frames`` and the feature mask); None for a tower with a batch axis."""
+        if not self.encoder_packed:
+            return None
+        frames = self.audio_frames
+        if frames is None or frames.feature_mask is None:
+            raise ArchitectureError(f"{self.name}: a packed encoder needs audio_frames with a feature_mask")
+        if frames.feature_mask not in inputs:  # no audio in this forward (a cached step): nothing to show
+            return None
+        mel = inputs[frames.feature_mask].sum(-1).long()
+        widths = frames.lengths(torch.tensor([inputs[frames.feature_mask].shape[-1]]))
+        return {stage: (n, int(w)) for stage, n, w in zip(FRAME_STAGES, frames.lengths(mel), widths)}
 
     def encoder_missing(self) -> str | None:
         """Why the encoder and projector hooks are not offered (None: they are)."""
@@ -285,7 +305,8 @@ class Architecture:
         """The audio tower, its layers, final norm, pooling and projector on ``hf_model`` (the
         ones the description names); raise :class:`ArchitectureError` naming a bad path."""
         found: dict[str, nn.Module] = {}
-        for name in ("audio_encoder", "encoder_layers", "encoder_final_norm", "encoder_pooling", "projector"):
+        for name in ("audio_encoder", "encoder_layers", "encoder_final_norm", "encoder_pooling", "projector",
+                     "encoder_output"):
             path = getattr(self, name)
             if path is not None:
                 found[name] = self._get(hf_model, path, name)

@@ -44,6 +44,9 @@ class HookedModel(WrappedModel, Protocol):
     def audio_projector(self) -> nn.Module | None: ...
 
     @property
+    def encoder_output(self) -> nn.Module | None: ...
+
+    @property
     def chunk_start(self) -> int: ...
 
     @property

@@ -24,7 +24,15 @@ from torch import Tensor, nn
 from ..errors import HookUnavailable as HookUnavailable
 from ..errors import RemoteUnavailable as RemoteUnavailable
 from .model import HookedModel
-from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
+from .sites import (
+    bool_attention_mask,
+    head_dim_of,
+    model_attention_mask,
+    pack_rows,
+    scaled,
+    unpack_rows,
+    unscaled,
+)
 from .torch_hooks import first_tensor, with_first
 
 
@@ -105,7 +113,8 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
         with model.starting_at(start), net.trace(**arch.hf_kwargs(inputs), **model.cache_kwargs(past_key_values, use_cache),
                        **({"remote": True} if remote else {})):
             if any(n.startswith(("encoder.", "projector.")) for n in wanted):
-                _audio_sites(model, net, wanted, apply, rows=mask_2d.shape[0])
+                _audio_sites(model, net, wanted, apply, rows=mask_2d.shape[0],
+                             packed=arch.packed_lengths(inputs))
             for i in range(model.n_layers):
                 b = f"blocks.{i}."
                 layer = _envoy(net, f"{layers_path}.{i}")
@@ -161,26 +170,39 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
 
 
 def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable[[str, Tensor], Tensor],
-                 rows: int) -> None:
-    """The encoder and projector sites, in the order the audio path runs them."""
+                 rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> None:
+    """The encoder and projector sites, in the order the audio path runs them (a packed
+    tower's frames shown per row, as the hook backend shows them)."""
     arch = model.architecture
+
+    def at(name: str, stage: str, value: Tensor) -> Tensor:
+        if packed is None:
+            return apply(name, value)
+        lengths, width = packed[stage]
+        shown = unpack_rows(value, lengths, width)
+        new = apply(name, shown)
+        return value if new is shown else pack_rows(new, lengths)
+
     layers_path = _relative(arch.encoder_layers, arch.backbone)
     if "encoder.hook_embed" in wanted:
         first = _envoy(net, f"{layers_path}.0")
-        first.input = apply("encoder.hook_embed", first.input)
+        first.input = at("encoder.hook_embed", "encoder", first.input)
     for i in range(len(model.encoder_layers)):
         name = f"encoder.blocks.{i}.hook_resid_post"
         if name in wanted:
             layer = _envoy(net, f"{layers_path}.{i}")
             output = layer.output
-            layer.output = with_first(output, apply(name, first_tensor(output)))
+            layer.output = with_first(output, at(name, "encoder", first_tensor(output)))
     if "encoder.hook_out" in wanted:
-        tower = _envoy(net, _relative(arch.audio_encoder, arch.backbone))
+        tower = _envoy(net, _relative(arch.encoder_output or arch.audio_encoder, arch.backbone))
         output = tower.output
-        tower.output = with_first(output, apply("encoder.hook_out", first_tensor(output)))
+        tower.output = with_first(output, at("encoder.hook_out", "encoder_out", first_tensor(output)))
     if "projector.hook_out" in wanted:
         proj = _envoy(net, _relative(arch.projector, arch.backbone))
         output = proj.output
+        if packed is not None:
+            proj.output = at("projector.hook_out", "projector", output)
+            return
         flat = output.ndim == 2
         shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
         new = apply("projector.hook_out", shown)

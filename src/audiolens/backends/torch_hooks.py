@@ -28,12 +28,21 @@ from transformer_lens.hook_points import HookPoint
 
 from ..errors import HookUnavailable
 from .model import HookedModel
-from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
+from .sites import (
+    bool_attention_mask,
+    head_dim_of,
+    model_attention_mask,
+    pack_rows,
+    scaled,
+    unpack_rows,
+    unscaled,
+)
 
 
 @contextlib.contextmanager
-def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
-    """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
+def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor] | None = None) -> Iterator[None]:
+    """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards. ``inputs``
+    (the forward's) give a packed encoder's per-row frame counts."""
     handles = []
     layers = model.layers
     arch, m = model.architecture, model.cfg.residual_multiplier
@@ -59,7 +68,8 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
                     _pattern_hook(block, model, attention_mask), with_kwargs=True))
         handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
         if not model.encoder_missing:
-            handles += _route_audio(model, attention_mask.shape[0])
+            packed = model.architecture.packed_lengths(inputs) if inputs is not None else None
+            handles += _route_audio(model, attention_mask.shape[0], packed)
         yield
     finally:
         for h in handles:
@@ -68,20 +78,38 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
             block.__dict__.pop("_resid_pre", None)
 
 
-def _route_audio(model: HookedModel, rows: int) -> list:
-    """Hooks on the audio tower, its layers and the projector, for the hook points listened to."""
+def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
+    """Hooks on the audio tower, its layers and the projector, for the hook points listened to.
+    A packed tower's frames are shown per row (``packed``: each stage's counts and width)."""
     enc, handles = model.encoder, []
     layers = model.encoder_layers
+    per_row = (lambda hp, stage: hp) if packed is None else (lambda hp, stage: _PerRow(hp, *packed[stage]))
     if len(layers) and active(enc.hook_embed):
-        handles.append(layers[0].register_forward_pre_hook(_input_hook(enc.hook_embed), with_kwargs=True))
+        handles.append(layers[0].register_forward_pre_hook(_input_hook(per_row(enc.hook_embed, "encoder")),
+                                                           with_kwargs=True))
     for layer, block in zip(layers, enc.blocks):
         if active(block.hook_resid_post):
-            handles.append(layer.register_forward_hook(_output_hook(block.hook_resid_post)))
+            handles.append(layer.register_forward_hook(_output_hook(per_row(block.hook_resid_post, "encoder"))))
     if active(enc.hook_out):
-        handles.append(model.audio_encoder.register_forward_hook(_output_hook(enc.hook_out)))
+        handles.append(model.encoder_output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
     if active(model.projector.hook_out):
-        handles.append(model.audio_projector.register_forward_hook(_projector_hook(model.projector.hook_out, rows)))
+        hook = (_projector_hook(model.projector.hook_out, rows) if packed is None
+                else _output_hook(per_row(model.projector.hook_out, "projector")))
+        handles.append(model.audio_projector.register_forward_hook(hook))
     return handles
+
+
+class _PerRow:
+    """A hook point seen through a packed encoder's layout: called with the flat frames, it
+    shows them to ``hp`` as ``(batch, width, d)`` and packs an edit back."""
+
+    def __init__(self, hp: HookPoint, lengths: Tensor, width: int) -> None:
+        self.hp, self.lengths, self.width = hp, lengths, width
+
+    def __call__(self, flat: Tensor) -> Tensor:
+        rows = unpack_rows(flat, self.lengths, self.width)
+        new = self.hp(rows)
+        return flat if new is rows else pack_rows(new, self.lengths)
 
 
 def first_tensor(output):
@@ -104,7 +132,7 @@ def with_first(output, new):
     return (new, *output[1:])
 
 
-def _input_hook(hp: HookPoint):
+def _input_hook(hp):
     def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         new = hp(hidden)
@@ -117,7 +145,7 @@ def _input_hook(hp: HookPoint):
     return hook
 
 
-def _output_hook(hp: HookPoint):
+def _output_hook(hp):
     def hook(module, args, output):
         hidden = first_tensor(output)
         new = hp(hidden)
