@@ -86,7 +86,10 @@ def tuple_cache(seq_dim: int) -> KVCacheOps:
 
 
 #: Reasons families give for offering no encoder hooks.
-PACKED_ENCODER = ("its audio encoder runs every clip's chunks packed into one flat (frames, d) sequence (attention bounded by cu_seqlens) and projects inside the tower, so there is no (batch, frames) residual or separate projector output to hook exactly")
+PACKED_ENCODER = ("its audio encoder convolves each clip in fixed windows and runs the frames of every clip "
+                  "packed into one flat (frames, d) sequence; how many frames each window keeps depends on "
+                  "the window size, which the library does not describe yet (Architecture.audio_frames), so "
+                  "the frames cannot be shown per row exactly")
 CLIPWISE_ENCODER = ('its audio is encoded clip by clip when the batch is prepared (the conformer encoder has no padding mask), so the forward receives finished input embeddings and never runs the encoder')
 REMOTE_ENCODER = ("its audio tower is remote code shipped with the checkpoint, whose layer outputs "
                   "the library does not describe, so encoder and projector hooks are not offered")
