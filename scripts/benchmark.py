@@ -30,6 +30,10 @@ P3 (the selected layer and five random-layer seeds), (a) as the study ran it bef
 variants batched into a few single-token steps (variants that change nothing, such as λ = 0,
 come from that pass itself). ``Study`` runs (b): its probe clips first, to choose ℓ̄, then the
 test clips with the sweep in the same pass.
+
+A fourth table times the encoder lens (``--encoder-layers`` audio encoder layers): EncoderLens,
+one forward over n + 1 copies of the batch (one decoder pass per encoder layer, batched), versus
+stopping the encoder with a plain PyTorch hook and running the HF forward once per layer.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ import audiolens as al
 from audiolens.models.tiny.qwen2_audio import build_processor, tiny_qwen2_audio_config
 
 
-def build(layers: int, vocab: int, seconds: int, d_model: int) -> al.HookedAudioLM:
+def build(layers: int, vocab: int, seconds: int, d_model: int, encoder_layers: int = 2) -> al.HookedAudioLM:
     from transformers import Qwen2AudioForConditionalGeneration
 
     processor = build_processor(window_seconds=seconds)
-    config = tiny_qwen2_audio_config(processor, n_layers=layers, d_model=d_model, n_heads=8)
+    config = tiny_qwen2_audio_config(processor, n_layers=layers, d_model=d_model, n_heads=8,
+                                     audio_layers=encoder_layers)
     config.text_config.vocab_size = vocab  # rows past the tokenizer's ids are never produced
     torch.manual_seed(0)
     return al.HookedAudioLM.from_hf(Qwen2AudioForConditionalGeneration(config).eval(), processor)
@@ -121,6 +126,28 @@ def build_bridge(model: al.HookedAudioLM):
         folder, hf_model=copy.deepcopy(model.hf_model), tokenizer=copy.deepcopy(model.tokenizer))
 
 
+def encoder_per_layer(model: al.HookedAudioLM, batch: al.AudioBatch, ids: list[int]) -> torch.Tensor:
+    """The naive encoder lens: a clean forward keeps every encoder layer's output, then one HF
+    forward per layer with the last encoder layer's output replaced by it (plain PyTorch hook)."""
+    layers = model.encoder_layers
+    seen = []
+    handles = [layers[0].register_forward_pre_hook(lambda m, args: seen.append(args[0]))]
+    handles += [layer.register_forward_hook(lambda m, a, out: seen.append(out)) for layer in layers]
+    try:
+        plain = model.hf_model(**batch.inputs).logits[:, -1, ids]
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for h in seen[:-1]:
+        handle = layers[-1].register_forward_hook(lambda m, a, o, h=h: h)
+        try:
+            out.append(model.hf_model(**batch.inputs).logits[:, -1, ids])
+        finally:
+            handle.remove()
+    return torch.stack([*out, plain])
+
+
 def timed(methods: dict, rounds: int) -> dict[str, float]:
     """Median seconds per method, interleaved round by round after one warm-up each."""
     times: dict[str, list[float]] = {k: [] for k in methods}
@@ -180,11 +207,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peers", action="store_true", help="also time nnsight and TransformerBridge")
     ap.add_argument("--no-protocol", action="store_true", help="skip the whole-protocol table")
+    ap.add_argument("--encoder-layers", type=int, default=4, help="audio encoder layers (encoder lens table)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
 
-    model = build(args.layers, args.vocab, args.seconds, args.d_model)
+    model = build(args.layers, args.vocab, args.seconds, args.d_model, args.encoder_layers)
     task = al.sakura_task("gender")
     rng = np.random.default_rng(0)
     clips = [rng.normal(0, 0.1, args.seconds * 16000).astype(np.float32) for _ in range(args.batch)]
@@ -258,6 +286,18 @@ def main() -> None:
     for name, ts in vt.items():
         med = statistics.median(ts)
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{med / sep:>12.2f}")
+
+    enc_lens = al.EncoderLens(task)
+    got = enc_lens.run(model, batch).logits_at("last")
+    torch.testing.assert_close(encoder_per_layer(model, batch, ids), got, rtol=1e-4, atol=1e-4)
+    et = timed({"EncoderLens": lambda: enc_lens.run(model, batch),
+                "per-layer forwards": lambda: encoder_per_layer(model, batch, ids)}, args.rounds)
+    n_enc = model.n_encoder_layers
+    print(f"\nencoder lens: {n_enc} encoder layers -> {n_enc + 1} readings")
+    print(f"{'method':<20}{'median s':>10}{'x hf_forward':>14}{'x lens':>8}{'decoder passes':>16}")
+    for name, med in et.items():
+        passes = n_enc + 1 if name == "EncoderLens" else n_enc + 2
+        print(f"{name:<20}{med:>10.3f}{med / base:>14.2f}{med / medians['lens']:>8.2f}{passes:>16}")
 
     if not args.no_protocol:
         labels = ["male", "female"] * (args.batch // 2) + ["male"] * (args.batch % 2)

@@ -33,8 +33,18 @@ COLUMNS = {
     "resid_mid exact": ["resid_mid"],
     "component hooks": ["component_hooks_reproduce_the_residual", "editing_components_changes_the_forward_as_said"],
     "nnsight = hooks": ["nnsight_equals_hooks"],
+    "encoder hooks = HF layers": ["encoder_hooks_equal_hf_layer_outputs", "frames_are_the_models_own",
+                                  "encoder_edit_propagates_like_a_plain_hook"],
+    "projector.hook_out = decoder input": ["projector_out_equals_decoder_input_at_audio",
+                                           "zeroed_projector_equals_zeroed_audio_embeddings"],
+    "EncoderLens = stopped encoder": ["encoder_lens_equals_stopped_encoder", "encoder_lens_composes_with_audio_mask"],
+    "encoder nnsight = hooks": ["nnsight_encoder_hooks_equal_hooks"],
     "save + from_pretrained": ["round_trip", "loads_only_with_trust_remote_code"],
 }
+
+
+ENCODER_COLUMNS = ("encoder hooks = HF layers", "projector.hook_out = decoder input",
+                   "EncoderLens = stopped encoder", "encoder nnsight = hooks")
 
 
 class Collector:
@@ -78,6 +88,8 @@ def main() -> int:
             return "not tested"
         if column == "resid_mid exact" and al.ARCHITECTURES.get(fam) and al.ARCHITECTURES[fam].resid_mid_unavailable:
             return "refused, with reason" if all(o == "passed" for o in got) else "✗"
+        if column in ENCODER_COLUMNS and al.ARCHITECTURES.get(fam) and al.ARCHITECTURES[fam].encoder_missing():
+            return "refused, with reason" if all(o == "passed" for o in got) else "✗"
         if any(o == "failed" for o in got):
             return "✗"
         if any(o == "passed" for o in got):  # tests that cannot apply to a build skip
@@ -108,6 +120,8 @@ def main() -> int:
                  "audio and prompt tokens for a logit lens to read.")
     notes = [f"- `{name}`: {arch.resid_mid_unavailable}" for name, arch in sorted(al.ARCHITECTURES.items())
              if arch.resid_mid_unavailable]
+    notes += [f"- `{name}` (encoder and projector hooks): {arch.encoder_missing()}"
+              for name, arch in sorted(al.ARCHITECTURES.items()) if arch.encoder_missing() and name in tested]
     if notes:
         lines += ["", "## Hooks a family cannot offer exactly", "", *notes]
     (ROOT / "docs/models.md").write_text("\n".join(lines) + "\n")

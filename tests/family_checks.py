@@ -9,6 +9,7 @@ shows), a left-padded batch of clips of different lengths, and the task.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import audiolens as al
@@ -83,7 +84,7 @@ def audio_mask_leaves_earlier_positions_identical(model, batch, task):
     padding queries see every key masked may average over all keys, the last one included."""
     from audiolens.interventions import collect_hooks
 
-    resid = lambda n: "resid" in n
+    resid = lambda n: n.startswith("blocks.") and "resid" in n
     _, clean = model.run_with_cache(batch, names_filter=resid)
     with model.hooks(fwd_hooks=collect_hooks([al.AudioMask()], model, batch)):
         _, masked = model.run_with_cache(batch, names_filter=resid)
@@ -274,3 +275,257 @@ def nnsight_equals_hooks(model, batch, task):
     many = lens.run_many(model, batch, variants, backend="nnsight")
     torch.testing.assert_close(many["mask"].label_logits, lens.run(model, batch, [al.AudioMask()]).label_logits,
                                atol=ATOL, rtol=1e-4)
+
+
+# --------------------------------------------------------------------- the audio path
+AUDIO_HOOKS = ("encoder.hook_embed", "encoder.hook_out", "projector.hook_out")
+
+
+def refuses_encoder_hooks(model, batch) -> bool:
+    """For a family that offers no encoder hooks: every one of them raises
+    :class:`HookUnavailable` naming the family and its reason (then True); else False."""
+    if not model.encoder_missing:
+        return False
+    assert model.n_encoder_layers == 0
+    for name in (*AUDIO_HOOKS, "encoder.blocks.0.hook_resid_post"):
+        with pytest.raises(al.HookUnavailable, match=model.architecture.name):
+            model.run_with_cache(batch, names_filter=[name])
+    with pytest.raises(al.HookUnavailable, match="EncoderLens"):
+        al.EncoderLens().run(model, batch)
+    return True
+
+
+def hf_audio_reference(model, batch, edit=None):
+    """The audio path's values during the HF model's own forward, read by plain PyTorch hooks on
+    the HF modules: the first encoder layer's input, every layer's output, the tower's output
+    and the projector's output. ``edit(name, value)`` may return a replacement for a value."""
+    seen, handles = {}, []
+
+    def out_hook(name):
+        def hook(mod, args, out):
+            hidden = out if isinstance(out, torch.Tensor) else (
+                out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])
+            seen[name] = hidden.detach().clone()
+            new = edit(name, hidden) if edit else None
+            if new is None:
+                return None
+            if isinstance(out, torch.Tensor):
+                return new
+            if hasattr(out, "last_hidden_state"):
+                out.last_hidden_state = new
+                return out
+            return (new, *out[1:])
+        return hook
+
+    hf = model.hf_model
+    arch = model.architecture
+    layers = hf.get_submodule(arch.encoder_layers)
+    def embed_hook(mod, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        seen["embed"] = hidden.detach().clone()
+        new = edit("embed", hidden) if edit else None
+        if new is None:
+            return None
+        return ((new, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": new})
+
+    if len(layers):
+        handles.append(layers[0].register_forward_pre_hook(embed_hook, with_kwargs=True))
+    for i, layer in enumerate(layers):
+        handles.append(layer.register_forward_hook(out_hook(f"layer{i}")))
+    handles.append(hf.get_submodule(arch.encoder_output or arch.audio_encoder).register_forward_hook(out_hook("out")))
+    handles.append(hf.get_submodule(arch.projector).register_forward_hook(out_hook("projector")))
+    try:
+        logits = hf_forward(model, batch.inputs).logits
+    finally:
+        for h in handles:
+            h.remove()
+    return seen, logits
+
+
+def encoder_hooks_equal_hf_layer_outputs(model, batch, task):
+    """Every encoder and projector hook equals the HF module's own value during a normal
+    forward (plain PyTorch hooks), and names out of range raise named errors."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    n = model.n_encoder_layers
+    assert n == len(model.hf_model.get_submodule(model.architecture.encoder_layers)) > 0
+    ref, _ = hf_audio_reference(model, batch)
+    _, cache = model.run_with_cache(batch, names_filter=lambda name: name.startswith(("encoder.", "projector.")))
+    assert set(cache.keys()) == {*AUDIO_HOOKS, *(f"encoder.blocks.{i}.hook_resid_post" for i in range(n))}
+
+    def same(name, theirs):
+        ours = cache[name]
+        if model.architecture.encoder_packed:  # the HF tower holds every clip's frames on one axis
+            ours = ours[batch.frame_mask(name).to(ours.device)]
+        torch.testing.assert_close(ours.reshape(theirs.shape), theirs, atol=0, rtol=0)
+
+    same("encoder.hook_embed", ref["embed"])
+    for i in range(n):
+        same(f"encoder.blocks.{i}.hook_resid_post", ref[f"layer{i}"])
+    same("encoder.hook_out", ref["out"])
+    same("projector.hook_out", ref["projector"])
+    # The batch's frame axes fit the activations.
+    for name in cache:
+        assert batch.frame_mask(name).shape == cache[name].shape[:2], name
+        assert batch.frame_seconds(name).shape == cache[name].shape[:2], name
+    with pytest.raises(al.EncoderLayerError, match="out of range"):
+        model.run_with_cache(batch, names_filter=[f"encoder.blocks.{n}.hook_resid_post"])
+
+
+def frames_are_the_models_own(model, batch, task):
+    """Each row's valid projector tokens are the audio rows the decoder sees (the processor's
+    placeholder count), or fewer where the model also reads the window's silence as audio;
+    the encoder's lengths equal the model's own length function where it has one."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    tokens = batch.frame_mask("projector.hook_out").sum(1)
+    span = batch.spans["audio"].sum(1)
+    if model.architecture.audio_frames.feature_mask:
+        assert torch.equal(tokens, span)
+    else:
+        assert bool((tokens <= span).all()) and bool((tokens < span).any())
+    lengths = getattr(model.audio_encoder, "_get_feat_extract_output_lengths", None)
+    mask_key = model.architecture.audio_frames.feature_mask
+    if lengths is not None and mask_key:
+        encoder, out = lengths(batch.inputs[mask_key].sum(-1))
+        assert torch.equal(batch.frame_mask("encoder.hook_embed").sum(1), encoder)
+        assert torch.equal(batch.frame_mask("encoder.hook_out").sum(1), out)
+    seconds = batch.frame_seconds("projector.hook_out")
+    assert bool(torch.isnan(seconds[~batch.frame_mask("projector.hook_out")]).all())
+    step = seconds[0, 1] - seconds[0, 0]
+    torch.testing.assert_close(float(step), 1 / model.architecture.tokens_per_second, atol=1e-6, rtol=0)
+
+
+def projector_out_equals_decoder_input_at_audio(model, batch, task):
+    """``projector.hook_out`` at each row's audio tokens is ``blocks.0.hook_resid_pre`` at the
+    audio span's positions."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    _, cache = model.run_with_cache(batch, names_filter=["projector.hook_out", "blocks.0.hook_resid_pre"])
+    proj, pre = cache["projector.hook_out"], cache["blocks.0.hook_resid_pre"]
+    for row in range(len(batch)):
+        where = batch.spans["audio"][row].nonzero().flatten()
+        torch.testing.assert_close(proj[row, : len(where)], pre[row, where.to(pre.device)], atol=0, rtol=0)
+
+
+def zeroed_projector_equals_zeroed_audio_embeddings(model, batch, task):
+    """Zeroing ``projector.hook_out`` gives the logits of the HF model run on ``inputs_embeds``
+    whose audio rows were zeroed by hand (no audio features given)."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    with torch.no_grad():
+        edited = model.run_with_hooks(batch, fwd_hooks=[("projector.hook_out", lambda act, hook: torch.zeros_like(act))])
+        embeds = model.hf_model.get_input_embeddings()(batch.inputs["input_ids"].to(model.input_device))
+        embeds = embeds.masked_fill(batch.spans["audio"][..., None].to(embeds.device), 0.0)
+        inputs = {"inputs_embeds": embeds, "attention_mask": batch.inputs["attention_mask"],
+                  "position_ids": batch.inputs["position_ids"]}
+        ref = hf_forward(model, inputs).logits
+    torch.testing.assert_close(edited[:, -1], ref[:, -1], atol=ATOL, rtol=1e-4)
+    plain = hf_forward(model, batch.inputs).logits
+    assert not torch.allclose(plain[:, -1], ref[:, -1], atol=1e-3)
+
+
+def encoder_edit_propagates_like_a_plain_hook(model, batch, task):
+    """Scaling ``encoder.hook_embed``, ``encoder.blocks.0.hook_resid_post`` or
+    ``encoder.hook_out`` equals scaling that HF module's input or output with a plain PyTorch
+    hook: the edit reaches the decoder's logits."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    plain = hf_forward(model, batch.inputs).logits
+    for name, site in (("encoder.hook_embed", "embed"), ("encoder.blocks.0.hook_resid_post", "layer0"),
+                       ("encoder.hook_out", "out")):
+        with torch.no_grad():
+            ours = model.run_with_hooks(batch, fwd_hooks=[(name, lambda act, hook: act * 0.5)])
+        _, ref = hf_audio_reference(model, batch, edit=lambda n, h, site=site: h * 0.5 if n == site else None)
+        torch.testing.assert_close(ours[:, -1], ref[:, -1], atol=ATOL, rtol=1e-4)
+        assert not torch.allclose(plain[:, -1], ref[:, -1], atol=1e-4), name
+
+
+def encoder_lens_equals_stopped_encoder(model, batch, task):
+    """EncoderLens at the last encoder layer is the plain run; at ℓ < n it equals the HF model
+    run with the last encoder layer's output replaced (plain PyTorch hook) by layer ℓ's output
+    (or, at ℓ = 0, the first layer's input) from a clean forward; on nnsight too."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    res = al.EncoderLens(task).run(model, batch)
+    n = model.n_encoder_layers
+    assert res.lens.label_logits.shape[0] == n + 1
+    ids = list(res.lens.label_token_ids)
+    clean, logits = hf_audio_reference(model, batch)
+    torch.testing.assert_close(res.logits_at("last")[n], logits[:, -1, ids].float().cpu(), atol=ATOL, rtol=1e-4)
+    for layer in range(n):
+        source = clean["embed"] if layer == 0 else clean[f"layer{layer - 1}"]
+        _, stopped = hf_audio_reference(model, batch, edit=lambda name, h, s=source: s if name == f"layer{n - 1}" else None)
+        torch.testing.assert_close(res.logits_at("last")[layer], stopped[:, -1, ids].float().cpu(), atol=ATOL, rtol=1e-4)
+    other = al.EncoderLens(task, layers_per_pass=1).run(model, batch, backend="nnsight")
+    torch.testing.assert_close(other.lens.label_logits, res.lens.label_logits, atol=1e-5, rtol=1e-5)
+
+
+def encoder_lens_composes_with_audio_mask(model, batch, task):
+    """With AudioMask, EncoderLens's last layer equals LogitLens with the same mask, and layer 0
+    equals a hand-made reference: the HF model's prefix pass with the encoder stopped at its
+    input (plain PyTorch hook), then the last token alone with the audio keys removed from its
+    2-D attention mask."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    masked = al.EncoderLens(task).run(model, batch, [al.AudioMask()])
+    lens = al.LogitLens(task).run(model, batch, [al.AudioMask()])
+    torch.testing.assert_close(masked.logits_at("last")[-1], lens.logits_at("last")[-1], atol=ATOL, rtol=1e-4)
+    n = model.n_encoder_layers
+    clean, _ = hf_audio_reference(model, batch)
+    last_layer = model.hf_model.get_submodule(model.architecture.encoder_layers)[n - 1]
+    handle = last_layer.register_forward_hook(
+        lambda mod, args, out: clean["embed"] if isinstance(out, torch.Tensor) else (clean["embed"], *out[1:]))
+    inp = batch.inputs
+    prefix = {k: (v[:, :-1] if k in TOKEN_KEYS or k == "attention_mask" else v) for k, v in inp.items()}
+    try:
+        cache = hf_forward(model, prefix, use_cache=True).past_key_values
+    finally:
+        handle.remove()
+    keep = inp["attention_mask"].clone()
+    keep[batch.spans["audio"]] = 0
+    step = {k: v[:, -1:] for k, v in inp.items() if k in TOKEN_KEYS}
+    ref = hf_forward(model, {**step, "attention_mask": keep}, past_key_values=cache).logits[:, -1]
+    ids = list(masked.lens.label_token_ids)
+    torch.testing.assert_close(masked.logits_at("last")[0], ref[:, ids].float().cpu(), atol=ATOL, rtol=1e-4)
+    plain = al.EncoderLens(task).run(model, batch)
+    assert not torch.allclose(plain.logits_at("last")[0], masked.logits_at("last")[0])
+
+
+def nnsight_encoder_hooks_equal_hooks(model, batch, task):
+    """Reading and editing every encoder and projector hook gives the same numbers on both
+    backends."""
+    if refuses_encoder_hooks(model, batch):
+        return
+    from audiolens.backends import execute
+
+    names = [*AUDIO_HOOKS[:1], *(f"encoder.blocks.{i}.hook_resid_post" for i in range(model.n_encoder_layers)),
+             *AUDIO_HOOKS[1:]]
+    out = {}
+    for backend in ("hooks", "nnsight"):
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(act, hook, seen=seen):
+            seen[hook.name] = act.detach().clone()
+
+        def halve(act, hook):
+            return act * 0.5
+
+        result = execute(model, batch.inputs, [(n, halve) for n in names] + [(n, keep) for n in names],
+                         backend=backend)
+        out[backend] = (seen, result.last_hidden_state[:, -1])
+    for name in names:
+        torch.testing.assert_close(out["nnsight"][0][name], out["hooks"][0][name], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(out["nnsight"][1], out["hooks"][1], atol=1e-5, rtol=1e-5)
+
+
+ENCODER_CHECKS = [
+    encoder_hooks_equal_hf_layer_outputs,
+    frames_are_the_models_own,
+    projector_out_equals_decoder_input_at_audio,
+    zeroed_projector_equals_zeroed_audio_embeddings,
+    encoder_edit_propagates_like_a_plain_hook,
+    encoder_lens_equals_stopped_encoder,
+    encoder_lens_composes_with_audio_mask,
+    nnsight_encoder_hooks_equal_hooks,
+]

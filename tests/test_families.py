@@ -33,6 +33,11 @@ def test_family(case, check):
     check(*case)
 
 
+@pytest.mark.parametrize("check", fc.ENCODER_CHECKS, ids=lambda f: f.__name__)
+def test_family_encoder(case, check):
+    check(*case)
+
+
 def test_family_resid_mid(case):
     model, batch, task = case
     if model.architecture.resid_mid_unavailable:

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import audiolens as al
+from audiolens.data import AttributeDataset, Sample
 from audiolens.lenses import plots
 from audiolens.study import figures
-from audiolens.data import AttributeDataset, Sample
 from audiolens.study.reproduce import reproduce
 from audiolens.study.runner import Study
 

@@ -18,8 +18,8 @@ from transformers import AutoModelForCausalLM
 import audiolens as al
 from audiolens.architectures import architecture_for, qwen_audio
 from audiolens.architectures.desta2 import AUDIO_MARK, perceive
-from audiolens.architectures.remote import importable, restore_unsaved_buffers, unsaved_buffers
 from audiolens.architectures.inputs import render_prompt
+from audiolens.architectures.remote import importable, restore_unsaved_buffers, unsaved_buffers
 from audiolens.study.runner import default_interventions
 
 DOUBLES = {"qwen": save_qwen_audio, "DestaModel": save_desta2}
@@ -55,6 +55,11 @@ def desta(folders):
 @pytest.mark.parametrize("check", fc.CHECKS, ids=lambda f: f.__name__)
 def test_family_check(case, check):
     check(*case)
+
+
+@pytest.mark.parametrize("check", fc.ENCODER_CHECKS, ids=lambda f: f.__name__)
+def test_family_encoder(case, check):
+    check(*case)  # remote-code towers refuse every encoder hook, with the reason
 
 
 def test_resid_mid_is_exact(case):

@@ -47,12 +47,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": (
         "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
         "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-        "ParameterError", "UnsupportedModelError",
+        "ParameterError", "UnsupportedModelError", "EncoderLayerError",
     ),
     "hooked": ("HookedAudioLM",),
     "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
     "labels": ("label_token_ids",),
-    "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens"),
+    "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens", "EncoderLens", "EncoderLensResult"),
     "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
     "study.reproduce": ("reproduce",),
     "tasks": ("SAKURA_TASKS", "Prompt", "Task", "sakura_task"),
@@ -88,6 +88,9 @@ __all__ = [
     "AudioNote",
     "AudiolensError",
     "AudiolensWarning",
+    "EncoderLayerError",
+    "EncoderLens",
+    "EncoderLensResult",
     "Enrich",
     "HookError",
     "HookIntervention",
@@ -142,6 +145,7 @@ if TYPE_CHECKING:
         AudiolensError,
         AudiolensWarning,
         AudioNote,
+        EncoderLayerError,
         HookError,
         HookUnavailable,
         InterventionConflict,
@@ -153,7 +157,15 @@ if TYPE_CHECKING:
     from .hooked import HookedAudioLM
     from .interventions import AudioMask, Enrich, HookIntervention, Intervention
     from .labels import label_token_ids
-    from .lenses import Lens, LensResult, LogitLens, TokenLens, TunedLens
+    from .lenses import (
+        EncoderLens,
+        EncoderLensResult,
+        Lens,
+        LensResult,
+        LogitLens,
+        TokenLens,
+        TunedLens,
+    )
     from .study import Study, enrich_sweep, select_enrich_layer, split
     from .study.reproduce import reproduce
     from .tasks import SAKURA_TASKS, Prompt, Task, sakura_task

@@ -18,6 +18,57 @@ from torch import Tensor
 from .errors import BatchError, PositionError
 from .tasks import Prompt
 
+#: The stages of the audio path whose frames a batch counts: the encoder's layers (and
+#: ``encoder.hook_embed``), the audio tower's output (``encoder.hook_out``), the projector's
+#: audio tokens (``projector.hook_out``).
+FRAME_STAGES = ("encoder", "encoder_out", "projector")
+
+
+def frame_stage(name: str) -> str:
+    """The frame stage (:data:`FRAME_STAGES`) of a whole-model hook name, or a stage name itself.
+
+    Example:
+        >>> frame_stage("encoder.blocks.3.hook_resid_post"), frame_stage("projector.hook_out")
+        ('encoder', 'projector')
+    """
+    if name in FRAME_STAGES:
+        return name
+    if name == "encoder.hook_out":
+        return "encoder_out"
+    if name.startswith("encoder."):
+        return "encoder"
+    if name.startswith("projector."):
+        return "projector"
+    raise KeyError(f"{name!r} is not an encoder or projector hook; frames exist for {list(FRAME_STAGES)} "
+                   "and the hooks encoder.hook_embed, encoder.blocks.{l}.hook_resid_post, "
+                   "encoder.hook_out, projector.hook_out")
+
+
+@dataclass(frozen=True)
+class FrameAxis:
+    """The frame axis of one stage of the audio path: each row's count of valid frames (the
+    rest is padding of shorter clips), the width of the activations, and one frame's duration.
+
+    Example:
+        >>> axis = FrameAxis(lengths=torch.tensor([3, 1]), width=4, seconds=0.02)
+        >>> axis.mask().tolist()
+        [[True, True, True, False], [True, False, False, False]]
+    """
+
+    lengths: Int[Tensor, " batch"]
+    width: int
+    seconds: float
+
+    def mask(self) -> Bool[Tensor, "batch frames"]:
+        """True at each row's valid frames."""
+        return torch.arange(self.width)[None, :] < self.lengths[:, None]
+
+    def starts(self) -> Float[Tensor, "batch frames"]:
+        """Start time in seconds of every frame, NaN at padding."""
+        times = (torch.arange(self.width, dtype=torch.float64) * self.seconds).float()
+        return times.expand(len(self.lengths), -1).masked_fill(~self.mask(), float("nan"))
+
+
 # Inputs aligned with the token axis: a prefix/step split cuts them; everything else (audio
 # features) belongs to the prefix alone.
 TOKEN_KEYS = ("input_ids", "position_ids", "inputs_embeds")
@@ -35,6 +86,8 @@ class AudioBatch:
         label_set: the labels ``targets`` index into.
         ids: one identifier per row.
         prompt: the prompt every row was rendered with.
+        frames: stage -> :class:`FrameAxis` of the audio path (empty for a family that does not
+            describe its frames); read it with :meth:`frame_mask` and :meth:`frame_seconds`.
 
     Example:
         >>> batch = model.prepare(audios=[wav], sampling_rate=16000, prompt=task.prompt("P3"),
@@ -49,6 +102,7 @@ class AudioBatch:
     targets: Int[Tensor, " batch"] | None = None
     label_set: tuple[str, ...] | None = None
     ids: list[str] = field(default_factory=list)
+    frames: dict[str, FrameAxis] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.inputs["attention_mask"].shape[0]
@@ -67,6 +121,56 @@ class AudioBatch:
 
     def __len__(self) -> int:
         return self.inputs["attention_mask"].shape[0]
+
+    def frame_axis(self, name: str) -> FrameAxis:
+        """The :class:`FrameAxis` of an encoder or projector hook name (or a stage name)."""
+        stage = frame_stage(name)
+        if stage not in self.frames:
+            raise KeyError(
+                f"this batch counts no frames for {name!r}: its model's architecture describes no "
+                "audio frames (Architecture(audio_frames=...)), or the batch was not made by model.prepare"
+            )
+        return self.frames[stage]
+
+    def frame_mask(self, name: str) -> Bool[Tensor, "batch frames"]:
+        """True at the frames of each row that come from its clip, for an encoder or projector
+        hook's ``(batch, frames, d)`` activation; padding of shorter clips is False.
+
+        Example:
+            >>> mask = batch.frame_mask("encoder.blocks.0.hook_resid_post")  # doctest: +SKIP
+            >>> per_clip = cache["encoder.blocks.0.hook_resid_post"][mask]  # doctest: +SKIP
+        """
+        return self.frame_axis(name).mask()
+
+    def frame_seconds(self, name: str) -> Float[Tensor, "batch frames"]:
+        """Start time in seconds (from the clip's start) of every frame of an encoder or
+        projector hook's activation; NaN at padding. For ``projector.hook_out`` these are the
+        times of the audio tokens.
+
+        Example:
+            >>> batch.frame_seconds("projector.hook_out")[0, :3]  # doctest: +SKIP
+            tensor([0.0000, 0.0400, 0.0800])
+        """
+        return self.frame_axis(name).starts()
+
+    def token_seconds(self) -> Float[Tensor, "batch seq"]:
+        """Start time in seconds (from the clip's start) of every audio token at its position in
+        the token sequence; NaN at every other position, and at audio rows past the clip's end
+        (a family that reads its window's silence as audio).
+
+        Example:
+            >>> t = batch.token_seconds()  # doctest: +SKIP
+            >>> t[batch.span("audio")][:3]  # doctest: +SKIP
+            tensor([0.0000, 0.0400, 0.0800])
+        """
+        axis = self.frame_axis("projector")
+        out = torch.full((len(self), self.seq_len), float("nan"))
+        audio = self.span("audio")
+        for row in range(len(self)):
+            where = audio[row].nonzero().flatten()
+            n = min(len(where), int(axis.lengths[row]))
+            out[row, where[:n]] = (torch.arange(n, dtype=torch.float64) * axis.seconds).float()
+        return out
 
     @property
     def seq_len(self) -> int:
@@ -168,6 +272,7 @@ class AudioBatch:
             positions={k: v[index] for k, v in self.positions.items()},
             targets=None if self.targets is None else self.targets[index],
             ids=[self.ids[i] for i in rows],
+            frames={k: replace(v, lengths=v.lengths[index]) for k, v in self.frames.items()},
         )
 
     def to(self, device: str | torch.device) -> AudioBatch:

@@ -120,6 +120,10 @@ class TunedLensFileError(AudiolensError, ValueError):
     wrong shapes, non-finite values, a different depth or width)."""
 
 
+class EncoderLayerError(AudiolensError, IndexError):
+    """An audio-encoder layer outside ``0..model.n_encoder_layers``."""
+
+
 class RemoteUnavailable(AudiolensError, RuntimeError):
     """Remote (NDIF) execution was asked for but cannot run from here."""
 
@@ -181,8 +185,8 @@ def warn_user(message: str, category: type[Warning]) -> None:
 
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
-    "BatchError", "CommandError", "DataError", "DataWarning", "FolderBusy", "HookError",
-    "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
+    "BatchError", "CommandError", "DataError", "DataWarning", "EncoderLayerError", "FolderBusy",
+    "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
     "ParameterError", "PatchError", "PositionError", "RankError", "RecordError", "RecordWarning",
     "RemoteUnavailable", "StepSkipped", "SynthError", "TunedLensFileError",
     "UndefinedCriticalLayer", "UnknownHookError", "UnsupportedModelError", "WeakEvidence",

@@ -13,6 +13,16 @@ PyTorch hooks on its decoder layers route the residual stream through named
   True where a query may attend to a key (for masking interventions)
 - ``ln_final.hook_normalized``    output of the final norm
 
+and, on families whose architecture describes its audio encoder (``model.encoder_missing`` says
+why not, elsewhere):
+
+- ``encoder.hook_embed``                 input of the encoder's first layer ``(batch, frames, d_encoder)``
+- ``encoder.blocks.{l}.hook_resid_post`` output of encoder layer l (l = 0..n_encoder_layers-1)
+- ``encoder.hook_out``                   the audio tower's output (after its final norm and pooling)
+- ``projector.hook_out``                 the projector's output ``(batch, audio tokens, d_model)``
+
+Their frame axes (valid frames, seconds) are ``batch.frame_mask(name)`` / ``batch.frame_seconds(name)``.
+
 Layer numbers in the paper's sense (ℓ = 0 embedding output, ℓ = output of block ℓ) map onto
 these names with :meth:`HookedAudioLM.resid_name`.
 """
@@ -49,6 +59,7 @@ from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
 from .checks import whole_number
+from .errors import EncoderLayerError as EncoderLayerError
 from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
 
@@ -72,6 +83,27 @@ class _Block(nn.Module):
             self.hook_attn_out = HookPoint()
             self.hook_mlp_out = HookPoint()
             self.attn = _Attn()
+
+
+class _EncoderBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_resid_post = HookPoint()
+
+
+class _Encoder(nn.Module):
+    def __init__(self, n_layers: int) -> None:
+        super().__init__()
+        if n_layers:  # without layers nothing separates the front end from the tower's output
+            self.hook_embed = HookPoint()
+        self.blocks = nn.ModuleList(_EncoderBlock() for _ in range(n_layers))
+        self.hook_out = HookPoint()
+
+
+class _Projector(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_out = HookPoint()
 
 
 class _FinalNorm(nn.Module):
@@ -124,6 +156,13 @@ class HookedAudioLM(HookedRootModule):
             for _ in found["layers"]
         )
         self.ln_final = _FinalNorm()
+        missing = arch.encoder_missing()
+        audio = {} if missing else arch.resolve_encoder(hf_model)
+        self.__dict__["_encoder_missing"] = missing
+        self.__dict__["_audio"] = audio
+        if not missing:
+            self.encoder = _Encoder(len(audio["encoder_layers"]))
+            self.projector = _Projector()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
             residual_multiplier=float(multiplier) if multiplier is not None else 1.0,
@@ -275,6 +314,52 @@ class HookedAudioLM(HookedRootModule):
             if value is not None:
                 return value
         return None
+
+    @property
+    def n_encoder_layers(self) -> int:
+        """How many transformer layers the audio encoder has (0 when it has none, or when the
+        family offers no encoder hooks: see :attr:`encoder_missing`)."""
+        return len(self._audio["encoder_layers"]) if self._audio else 0
+
+    @property
+    def encoder_missing(self) -> str | None:
+        """Why the encoder and projector hooks are not offered (None: they are)."""
+        return self._encoder_missing
+
+    @property
+    def audio_encoder(self) -> nn.Module | None:
+        """The HF audio tower (its output is ``encoder.hook_out``); None without encoder hooks."""
+        return self._audio.get("audio_encoder")
+
+    @property
+    def encoder_output(self) -> nn.Module | None:
+        """The HF module whose output is ``encoder.hook_out`` (the tower, unless the family
+        projects inside it); None without encoder hooks."""
+        return self._audio.get("encoder_output", self._audio.get("audio_encoder"))
+
+    @property
+    def encoder_layers(self) -> nn.ModuleList:
+        """The HF audio encoder's layers (empty without encoder hooks)."""
+        return self._audio.get("encoder_layers", nn.ModuleList())
+
+    @property
+    def audio_projector(self) -> nn.Module | None:
+        """The HF projector (its output is ``projector.hook_out``); None without encoder hooks."""
+        return self._audio.get("projector")
+
+    def encoder_name(self, layer: int) -> str:
+        """Hook name of the encoder residual at encoder layer ℓ (0 = ``encoder.hook_embed``,
+        ℓ = output of encoder layer ℓ, i.e. ``encoder.blocks.{ℓ-1}.hook_resid_post``).
+
+        Example:
+            >>> model.encoder_name(0), model.encoder_name(2)  # doctest: +SKIP
+            ('encoder.hook_embed', 'encoder.blocks.1.hook_resid_post')
+        """
+        self.check_hook_names(["encoder.hook_out"])
+        if not 0 <= layer <= self.n_encoder_layers:
+            raise EncoderLayerError(f"encoder layer {layer} is outside 0..{self.n_encoder_layers} "
+                                    f"({self.architecture.name} has {self.n_encoder_layers} encoder layers)")
+        return "encoder.hook_embed" if layer == 0 else f"encoder.blocks.{layer - 1}.hook_resid_post"
 
     def unembed(
         self, hidden: Float[Tensor, "... d_model"], token_ids: Sequence[int] | None = None
@@ -438,7 +523,7 @@ class HookedAudioLM(HookedRootModule):
         """
         inputs = {k: v.to(self.input_device) for k, v in inputs.items()}
         start = 0 if past_key_values is None else self.architecture.kv_cache.length(past_key_values)
-        with self._run_lock, self.starting_at(start), routed(self, inputs["attention_mask"]):
+        with self._run_lock, self.starting_at(start), routed(self, inputs["attention_mask"], inputs):
             return self._hf["backbone"](
                 **self.architecture.hf_kwargs(inputs), **self.cache_kwargs(past_key_values, use_cache),
                 **kwargs,
@@ -458,15 +543,22 @@ class HookedAudioLM(HookedRootModule):
         ``positions`` is a name (``"last"``, ``"attribute"``), an int, a list of them, or a
         ``(batch, k)`` index tensor; cached activations then have shape ``(batch, k, ...)``.
         Without ``names_filter`` every hook point is cached except the attention patterns
-        (``attn.hook_pattern``), which are recomputed only when named.
+        (``attn.hook_pattern``), which are recomputed only when named. Encoder and projector
+        hooks (``encoder.*``, ``projector.*``) have frames, not tokens: ``positions`` does not
+        apply to them; they are cached whole when named, and left out of a filter's choice when
+        ``positions`` is given.
         """
         index = None if positions is None else position_index(batch, positions)
         names = self._hook_names(names_filter)
+        if index is not None and (names_filter is None or callable(names_filter)):
+            # Encoder and projector activations have frames, not token positions: with
+            # ``positions`` a filter selects among the decoder's hooks (name them to get them whole).
+            names = [n for n in names if not is_audio_hook(n)]
         cache: dict[str, Tensor] = {}
 
         def save(act: Tensor, hook: HookPoint) -> None:
             assert hook.name is not None  # set by HookedRootModule.setup()
-            if index is not None:
+            if index is not None and not is_audio_hook(hook.name):
                 local = torch.where(index >= 0, index - self.chunk_start, index)
                 if hook.name.endswith(_QUERY_AXIS_2):  # (batch, head, query, key): pick queries
                     act = gather_positions(act.transpose(1, 2), local).transpose(1, 2)
@@ -494,6 +586,8 @@ class HookedAudioLM(HookedRootModule):
         for name in names:
             if name in self.hook_dict:
                 continue
+            if is_audio_hook(name):
+                self._check_audio_hook(name)
             if name.endswith("hook_resid_mid") and self.architecture.resid_mid_unavailable:
                 raise HookUnavailable(
                     f"{name}: {self.architecture.name} has no exact mid-residual "
@@ -506,10 +600,30 @@ class HookedAudioLM(HookedRootModule):
             hint = f"; did you mean {close}?" if close else f"; e.g. {list(self.hook_dict)[:4]}"
             raise UnknownHookError(f"unknown hook name {name!r}{hint}")
 
+    def _check_audio_hook(self, name: str) -> None:
+        """Raise the named error for an encoder or projector hook this model lacks."""
+        if self._encoder_missing:
+            raise HookUnavailable(f"{name}: {self.architecture.name} offers no encoder or projector hooks "
+                                  f"({self._encoder_missing})")
+        n = self.n_encoder_layers
+        parts = name.split(".")
+        if len(parts) == 4 and parts[1] == "blocks" and parts[2].isdigit() and parts[3] == "hook_resid_post":
+            have = f"{n} encoder layers (0..{n - 1})" if n else "0 encoder layers (no encoder.blocks hooks)"
+            raise EncoderLayerError(f"{name}: encoder layer {parts[2]} is out of range; "
+                                    f"{self.architecture.name} has {have}; model.n_encoder_layers says how many")
+        if name == "encoder.hook_embed" and n == 0:
+            raise HookUnavailable(f"{name}: this {self.architecture.name} encoder has no transformer layers, so "
+                                  "nothing separates its front end from its output; read encoder.hook_out")
+
     def _enable_hook_with_name(self, name: str, hook: Callable[..., Any], dir: Any) -> None:
         self.check_hook_names([name])
         # A hook that raises or returns the wrong shape or dtype is named (HookError).
         super()._enable_hook_with_name(name, checked_hook(name, hook) if dir == "fwd" else hook, dir)
+
+
+def is_audio_hook(name: str) -> bool:
+    """Whether ``name`` is an encoder or projector hook (frames, not token positions)."""
+    return name.startswith(("encoder.", "projector."))
 
 
 _COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")

@@ -38,9 +38,11 @@ from . import (  # noqa: F401  (each registers itself)
 from .base import (
     ARCHITECTURES,
     DYNAMIC_CACHE,
+    FRAME_STAGES,
     HUB_OPTIONS,
     UNSUPPORTED,
     Architecture,
+    AudioFrames,
     KVCacheOps,
     WrappedModel,
     architecture_for,
@@ -48,10 +50,11 @@ from .base import (
     hub_options,
     register,
     tuple_cache,
+    whisper_frames,
 )
 
 __all__ = [
-    "ARCHITECTURES", "DYNAMIC_CACHE", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError",
+    "ARCHITECTURES", "DYNAMIC_CACHE", "FRAME_STAGES", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError", "AudioFrames",
     "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for", "config_value", "hub_options",
-    "register", "tuple_cache",
+    "register", "tuple_cache", "whisper_frames",
 ]

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-from torch import nn
+from jaxtyping import Int
+from torch import Tensor, nn
 
+from ..batch import FRAME_STAGES as FRAME_STAGES
 from ..errors import (
     ArchitectureError as ArchitectureError,
 )
@@ -81,6 +83,60 @@ def tuple_cache(seq_dim: int) -> KVCacheOps:
         return tuple(tuple(t.narrow(seq_dim, 0, n) for t in layer) for layer in cache)
 
     return KVCacheOps(length=lambda cache: int(cache[0][0].shape[seq_dim]), crop=crop)
+
+
+#: Reasons families give for offering no encoder hooks.
+PACKED_ENCODER = ("its audio encoder convolves each clip in fixed windows and runs the frames of every clip "
+                  "packed into one flat (frames, d) sequence; how many frames each window keeps depends on "
+                  "the window size, which the library does not describe yet (Architecture.audio_frames), so "
+                  "the frames cannot be shown per row exactly")
+CLIPWISE_ENCODER = ('its audio is encoded clip by clip when the batch is prepared (the conformer encoder has no padding mask), so the forward receives finished input embeddings and never runs the encoder')
+REMOTE_ENCODER = ("its audio tower is remote code shipped with the checkpoint, whose layer outputs "
+                  "the library does not describe, so encoder and projector hooks are not offered")
+
+
+
+@dataclass(frozen=True)
+class AudioFrames:
+    """How a family's audio path counts the frames of one clip, stage by stage.
+
+    Args:
+        lengths: ``lengths(mel) -> (encoder, encoder_out, projector)``: from each row's count of
+            mel frames, how many frames each stage of :data:`FRAME_STAGES` holds (applied to
+            the full feature width, the width of that stage's activations).
+        seconds: how long one frame of each stage lasts, in seconds.
+        feature_mask: the input holding each row's valid mel frames; None when the encoder has
+            none (the count is then the clip's own length in mel frames).
+
+    Example:
+        >>> frames = whisper_frames(pool=2, feature_mask="feature_attention_mask")
+        >>> [int(n) for n in frames.lengths(torch.tensor([100]))], frames.seconds
+        ([50, 25, 25], (0.02, 0.04, 0.04))
+    """
+
+    lengths: Callable[[Int[Tensor, " batch"]], tuple[Tensor, Tensor, Tensor]] = field(compare=False)
+    seconds: tuple[float, float, float]
+    feature_mask: str | None = None
+
+
+def whisper_frames(pool: int = 1, merge: int = 1, feature_mask: str | None = None) -> AudioFrames:
+    """Frames of a Whisper-style tower: 100 mel frames per second, two convolutions (the second
+    of stride 2) give 50 encoder frames per second, average pooling by ``pool`` gives the tower's
+    output, and the projector reads ``merge`` consecutive output frames per audio token.
+
+    Example:
+        >>> [int(n) for n in whisper_frames(merge=4).lengths(torch.tensor([3000]))]
+        [1500, 1500, 375]
+    """
+
+    def lengths(mel: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        encoder = (mel - 1) // 2 + 1  # conv kernel 3, padding 1, stride 2
+        out = (encoder - pool) // pool + 1 if pool > 1 else encoder
+        tokens = (out - merge) // merge + 1 if merge > 1 else out
+        return encoder, out, tokens
+
+    step = 0.02
+    return AudioFrames(lengths=lengths, seconds=(step, step * pool, step * pool * merge), feature_mask=feature_mask)
 
 
 #: ``from_pretrained`` options that locate files: they apply to config, tokenizer and processor too.
@@ -181,6 +237,23 @@ class Architecture:
         kv_cache: how to measure and crop the family's cache.
         load: ``load(name_or_path, **kwargs) -> (nn.Module, processor)`` for families that load
             unusually.
+        audio_encoder: the audio tower (its output is ``encoder.hook_out``); None: the family
+            names none, and the encoder and projector hooks are unavailable.
+        encoder_layers: the tower's transformer layers (a ModuleList, possibly empty): the input
+            of the first is ``encoder.hook_embed``, the output of layer l
+            ``encoder.blocks.{l}.hook_resid_post``.
+        encoder_final_norm, encoder_pooling: the tower's final norm and pooling modules (None
+            where it has none); they run after the last layer, inside the tower.
+        projector: the module that maps the tower's frames to the decoder's audio rows (its
+            output is ``projector.hook_out``).
+        audio_frames: how the audio path counts frames (:class:`AudioFrames`), for
+            ``AudioBatch.frame_mask`` and ``frame_seconds``.
+        encoder_unavailable: why the encoder and projector hooks cannot be exact (None: they
+            are, where ``audio_encoder`` is given).
+        encoder_output: the module whose output is ``encoder.hook_out`` (None: the tower), for
+            towers that project inside themselves.
+        encoder_packed: the tower runs every clip's frames concatenated on one axis (no batch
+            axis); the hooks show them per row, ``(batch, frames, d)``, using ``audio_frames``.
 
     A family without a placeholder token (audio enters as input embeddings) sets
     ``audio_token_id_keys=()`` and ``audio_token=None``.
@@ -216,6 +289,55 @@ class Architecture:
     forward_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
     kv_cache: KVCacheOps = field(default=DYNAMIC_CACHE, compare=False)
     load: Callable[..., tuple[nn.Module, Any]] | None = field(default=None, compare=False)
+    audio_encoder: str | None = None
+    encoder_layers: str | None = None
+    encoder_final_norm: str | None = None
+    encoder_pooling: str | None = None
+    projector: str | None = None
+    audio_frames: AudioFrames | None = None
+    encoder_unavailable: str | None = None
+    encoder_output: str | None = None
+    encoder_packed: bool = False
+
+    def packed_lengths(self, inputs: dict[str, Tensor]) -> dict[str, tuple[Tensor, int]] | None:
+        """For a packed tower: each stage's per-row frame counts and padded width for these
+        inputs (from ``audio_frames`` and the feature mask); None for a tower with a batch axis."""
+        if not self.encoder_packed:
+            return None
+        frames = self.audio_frames
+        if frames is None or frames.feature_mask is None:
+            raise ArchitectureError(f"{self.name}: a packed encoder needs audio_frames with a feature_mask")
+        if frames.feature_mask not in inputs:  # no audio in this forward (a cached step): nothing to show
+            return None
+        mel = inputs[frames.feature_mask].sum(-1).long()
+        widths = frames.lengths(torch.tensor([inputs[frames.feature_mask].shape[-1]]))
+        return {stage: (n, int(w)) for stage, n, w in zip(FRAME_STAGES, frames.lengths(mel), widths)}
+
+    def encoder_missing(self) -> str | None:
+        """Why the encoder and projector hooks are not offered (None: they are)."""
+        if self.encoder_unavailable:
+            return self.encoder_unavailable
+        if self.audio_encoder is None or self.encoder_layers is None or self.projector is None:
+            return ("its architecture names no audio encoder; describe it with Architecture("
+                    "audio_encoder=..., encoder_layers=..., projector=...)")
+        return None
+
+    def resolve_encoder(self, hf_model: nn.Module) -> dict[str, nn.Module]:
+        """The audio tower, its layers, final norm, pooling and projector on ``hf_model`` (the
+        ones the description names); raise :class:`ArchitectureError` naming a bad path."""
+        found: dict[str, nn.Module] = {}
+        for name in ("audio_encoder", "encoder_layers", "encoder_final_norm", "encoder_pooling", "projector",
+                     "encoder_output"):
+            path = getattr(self, name)
+            if path is not None:
+                found[name] = self._get(hf_model, path, name)
+        layers = found["encoder_layers"]
+        if not isinstance(layers, nn.ModuleList):
+            raise ArchitectureError(
+                f"{self.name}: {self.encoder_layers!r} is {type(layers).__name__}, expected the "
+                "ModuleList of the audio encoder's layers"
+            )
+        return found
 
     def resolve(self, hf_model: nn.Module) -> dict[str, nn.Module]:
         """Look up every path on ``hf_model``; raise :class:`ArchitectureError` naming a bad one."""

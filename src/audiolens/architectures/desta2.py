@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .base import Architecture, register
+from .base import REMOTE_ENCODER, Architecture, register
 
 if TYPE_CHECKING:
     from .base import WrappedModel
@@ -168,4 +168,5 @@ DESTA2 = register(Architecture(
     masked_spans=("audio", "transcript"),
     encode=encode,
     load=load,
+    encoder_unavailable=REMOTE_ENCODER,
 ))

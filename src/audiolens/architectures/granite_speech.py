@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, register, with_auto_processor
+from .base import CLIPWISE_ENCODER, Architecture, register, with_auto_processor
 from .clipwise import encode_clipwise
 from .lora import adapter_loaded, missing_adapter
 
@@ -68,5 +68,6 @@ GRANITE_SPEECH = register(Architecture(
     tokens_per_second=10.0,
     render=render,
     encode=encode_clipwise(embed),
+    encoder_unavailable=CLIPWISE_ENCODER,
     load=load,
 ))

@@ -19,7 +19,7 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from ..audio import prepare_clips
-from ..batch import AudioBatch
+from ..batch import FRAME_STAGES, AudioBatch, FrameAxis
 from ..errors import ParameterError
 from ..labels import check_labels
 from ..tasks import Prompt
@@ -194,6 +194,30 @@ def processor_encode(model: WrappedModel, texts: list[str], waves: list[np.ndarr
     return Encoded(inputs=inputs, spans={"audio": inputs["input_ids"] == model.audio_token_id})
 
 
+def frame_axes(model: WrappedModel, inputs: dict[str, Tensor], waves: Sequence[np.ndarray]) -> dict[str, FrameAxis]:
+    """Each stage's :class:`~audiolens.batch.FrameAxis` for a batch, from the family's
+    :class:`~audiolens.architectures.base.AudioFrames` (empty when it describes none).
+
+    A row's mel frames are counted by the family's feature mask, else from the clip's own
+    length (the padding up to the encoder's window is then not counted as audio).
+    """
+    frames = model.architecture.audio_frames
+    features = inputs.get("input_features")
+    if frames is None or features is None:
+        return {}
+    width = int(features.shape[-1])
+    if frames.feature_mask is not None and frames.feature_mask in inputs:
+        mel = inputs[frames.feature_mask].sum(-1).long()
+    else:
+        fe = getattr(model.processor, "feature_extractor", None)
+        hop = int(getattr(fe, "hop_length", 160))
+        mel = torch.tensor([len(w) // hop for w in waves], dtype=torch.long).clamp(max=width)
+    lengths = frames.lengths(mel)
+    widths = frames.lengths(torch.tensor([width]))
+    return {stage: FrameAxis(lengths=n.long().cpu(), width=int(w), seconds=s)
+            for stage, n, w, s in zip(FRAME_STAGES, lengths, widths, frames.seconds)}
+
+
 def prepare_batch(
     model: WrappedModel,
     audios: Sequence[np.ndarray | Tensor],
@@ -259,4 +283,5 @@ def prepare_batch(
         targets=targets,
         label_set=label_set,
         ids=ids,
+        frames=frame_axes(model, inputs, waves),
     )

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Architecture, hub_options, register, with_auto_processor
+from .base import CLIPWISE_ENCODER, Architecture, hub_options, register, with_auto_processor
 from .clipwise import encode_clipwise
 from .lora import adapter_loaded, missing_adapter
 
@@ -69,5 +69,6 @@ PHI4_MULTIMODAL = register(Architecture(
     audio_token="<|audio|>",
     tokens_per_second=12.5,
     encode=encode_clipwise(embed),
+    encoder_unavailable=CLIPWISE_ENCODER,
     load=load,
 ))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .base import Architecture, register
+from .base import PACKED_ENCODER, Architecture, register
 
 QWEN3_OMNI_MOE_THINKER = register(Architecture(
     name="qwen3_omni_moe_thinker",
     hf_class="Qwen3OmniMoeThinkerForConditionalGeneration",
     audio_token="<|audio_pad|>",
     tokens_per_second=13.0,  # 13 per 100-frame (1 s) encoder chunk
+    encoder_unavailable=PACKED_ENCODER,
 ))
 
 # A composite checkpoint loads through the thinker class, which reads the thinker's weights

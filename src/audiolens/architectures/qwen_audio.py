@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import (
+    REMOTE_ENCODER,
     Architecture,
     ArchitectureError,
     UnsupportedModelError,
@@ -290,4 +291,5 @@ QWEN_AUDIO = register(Architecture(
     forward_inputs=forward_inputs,
     kv_cache=tuple_cache(seq_dim=1),
     load=load,
+    encoder_unavailable=REMOTE_ENCODER,
 ))

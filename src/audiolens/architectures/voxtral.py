@@ -8,6 +8,10 @@ reads the question and prefix back from that text and hands the processor the co
 (audio, question, then the prefix as an assistant turn to continue). The encoder takes exactly
 ``2 × max_source_positions`` mel frames per chunk; a clip longer than one chunk would give its
 row several feature rows, so clips are limited to one chunk (the feature extractor's window).
+
+``encoder.hook_out`` is the tower's output (after its final norm), one row per encoder frame; the
+model then joins four consecutive frames into one projector input row. The projector's output is
+flat (all audio tokens of the batch); ``projector.hook_out`` shows it as (batch, tokens, d_model).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, register
+from .base import Architecture, register, whisper_frames
 from .inputs import Encoded, processor_encode, render_prompt
 
 if TYPE_CHECKING:
@@ -120,4 +124,11 @@ VOXTRAL = register(Architecture(
     tokens_per_second=12.5,
     render=render,
     encode=encode,
+    audio_encoder="model.audio_tower",
+    encoder_layers="model.audio_tower.layers",
+    encoder_final_norm="model.audio_tower.layer_norm",
+    projector="model.multi_modal_projector",
+    # The encoder has no padding mask: a clip's frames are counted from its own length, and the
+    # audio rows the decoder sees past the clip's end (the chunk's silence) are not audio.
+    audio_frames=whisper_frames(merge=4),
 ))

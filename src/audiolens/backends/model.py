@@ -56,6 +56,25 @@ class HookedModel(WrappedModel, Protocol):
 
     @property
     def ln_final(self) -> NormHooks: ...
+    #: the audio path's hook points (``hook_embed``, ``blocks[l].hook_resid_post``, ``hook_out``),
+    #: present when ``encoder_missing`` is None
+    encoder: nn.Module
+    projector: nn.Module
+
+    @property
+    def encoder_missing(self) -> str | None: ...
+
+    @property
+    def encoder_layers(self) -> nn.ModuleList: ...
+
+    @property
+    def audio_encoder(self) -> nn.Module | None: ...
+
+    @property
+    def audio_projector(self) -> nn.Module | None: ...
+
+    @property
+    def encoder_output(self) -> nn.Module | None: ...
 
     @property
     def chunk_start(self) -> int: ...

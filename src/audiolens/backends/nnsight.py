@@ -4,8 +4,10 @@ Each site maps onto the module whose input or output the hook backend routes thr
 HookPoint (decoder layer input → ``resid_pre``, attention keyword ``attention_mask`` →
 ``hook_attn_mask``, attention output → ``hook_attn_out`` / ``hook_resid_mid``, MLP output →
 ``hook_mlp_out``, output projection input → ``attn.hook_z``, layer output → ``resid_post``,
-final norm output → ``ln_final.hook_normalized``), visited in execution order as nnsight
-requires. The functions run on real tensors, so any intervention runs unchanged.
+final norm output → ``ln_final.hook_normalized``; on the audio path, first encoder layer input →
+``encoder.hook_embed``, encoder layer output → ``encoder.blocks.{l}.hook_resid_post``, audio tower
+output → ``encoder.hook_out``, projector output → ``projector.hook_out``), visited in execution
+order as nnsight requires (the audio path runs before the decoder). The functions run on real tensors, so any intervention runs unchanged.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from .sites import (
     checked_hook,
     head_dim_of,
     model_attention_mask,
+    pack_rows,
     scaled,
+    unpack_rows,
     unscaled,
 )
+from .torch_hooks import first_tensor, with_first
 
 
 def _envoy(root: Any, path: str) -> Any:
@@ -108,6 +113,9 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
         # would otherwise receive it.
         with model.starting_at(start), net.trace(**arch.hf_kwargs(inputs), **model.cache_kwargs(past_key_values, use_cache),
                        **({"remote": True} if remote else {})):
+            if any(n.startswith(("encoder.", "projector.")) for n in wanted):
+                _audio_sites(model, net, wanted, apply, rows=mask_2d.shape[0],
+                             packed=arch.packed_lengths(inputs))
             for i in range(model.n_layers):
                 b = f"blocks.{i}."
                 layer = _envoy(net, f"{layers_path}.{i}")
@@ -160,6 +168,46 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
             raise RemoteUnavailable(f"remote execution failed: {exc}") from exc
         raise
     return result
+
+
+def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable[[str, Tensor], Tensor],
+                 rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> None:
+    """The encoder and projector sites, in the order the audio path runs them (a packed
+    tower's frames shown per row, as the hook backend shows them)."""
+    arch = model.architecture
+
+    def at(name: str, stage: str, value: Tensor) -> Tensor:
+        if packed is None:
+            return apply(name, value)
+        lengths, width = packed[stage]
+        shown = unpack_rows(value, lengths, width)
+        new = apply(name, shown)
+        return value if new is shown else pack_rows(new, lengths)
+
+    layers_path = _relative(arch.encoder_layers, arch.backbone)
+    if "encoder.hook_embed" in wanted:
+        first = _envoy(net, f"{layers_path}.0")
+        first.input = at("encoder.hook_embed", "encoder", first.input)
+    for i in range(len(model.encoder_layers)):
+        name = f"encoder.blocks.{i}.hook_resid_post"
+        if name in wanted:
+            layer = _envoy(net, f"{layers_path}.{i}")
+            output = layer.output
+            layer.output = with_first(output, at(name, "encoder", first_tensor(output)))
+    if "encoder.hook_out" in wanted:
+        tower = _envoy(net, _relative(arch.encoder_output or arch.audio_encoder, arch.backbone))
+        output = tower.output
+        tower.output = with_first(output, at("encoder.hook_out", "encoder_out", first_tensor(output)))
+    if "projector.hook_out" in wanted:
+        proj = _envoy(net, _relative(arch.projector, arch.backbone))
+        output = proj.output
+        if packed is not None:
+            proj.output = at("projector.hook_out", "projector", output)
+            return
+        flat = output.ndim == 2
+        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
+        new = apply("projector.hook_out", shown)
+        proj.output = new.reshape(output.shape) if flat else new
 
 
 __all__ = ["RemoteUnavailable", "run_traced"]

@@ -99,3 +99,28 @@ def bool_attention_mask(mask: Tensor | None, mask_2d: Tensor, q_len: int, past: 
     causal = torch.arange(k_len, device=device)[None, :] <= q_pos
     keep = mask_2d.to(device=device, dtype=torch.bool)[:, None, None, -k_len:]
     return causal[None, None] & keep
+
+
+def unpack_rows(flat: Tensor, lengths: Tensor, width: int) -> Tensor:
+    """Frames of every clip concatenated on axis 0 ``(sum(lengths), d)`` shown per row as
+    ``(batch, width, d)``, zeros past each row's length (a packed encoder's layout).
+
+    Example:
+        >>> unpack_rows(torch.arange(3.0)[:, None], torch.tensor([2, 1]), 2)[..., 0].tolist()
+        [[0.0, 1.0], [2.0, 0.0]]
+    """
+    lengths = lengths.to(flat.device)
+    if int(lengths.sum()) != flat.shape[0]:
+        raise HookUnavailable(f"a packed encoder activation has {flat.shape[0]} frames, but the rows' "
+                              f"frame counts sum to {int(lengths.sum())}: Architecture.audio_frames does not "
+                              "describe this encoder")
+    mask = torch.arange(width, device=flat.device)[None, :] < lengths[:, None]
+    out = flat.new_zeros(len(lengths), width, *flat.shape[1:])
+    out[mask] = flat
+    return out
+
+
+def pack_rows(rows: Tensor, lengths: Tensor) -> Tensor:
+    """The inverse of :func:`unpack_rows`: each row's first ``lengths`` frames, concatenated."""
+    mask = torch.arange(rows.shape[1], device=rows.device)[None, :] < lengths.to(rows.device)[:, None]
+    return rows[mask]

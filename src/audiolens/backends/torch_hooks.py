@@ -7,6 +7,11 @@ Decoder layer input → ``hook_resid_pre``; attention keyword ``attention_mask``
 ``hook_resid_post``; final norm output → ``ln_final.hook_normalized``. Component hooks are
 attached only when something listens to them.
 
+On the audio path (families that describe it): first encoder layer input →
+``encoder.hook_embed``; encoder layer outputs → ``encoder.blocks.{l}.hook_resid_post``; audio
+tower output (``last_hidden_state``) → ``encoder.hook_out``; projector output →
+``projector.hook_out`` (a flat ``(tokens, d)`` output is shown per row).
+
 Example:
     >>> with routed(model, batch.inputs["attention_mask"]):  # doctest: +SKIP
     ...     out = model.backbone(**batch.inputs)
@@ -24,12 +29,21 @@ from transformer_lens.hook_points import HookPoint
 
 from ..errors import HookUnavailable
 from .model import BlockHooks, HookedModel, NormHooks
-from .sites import bool_attention_mask, head_dim_of, model_attention_mask, scaled, unscaled
+from .sites import (
+    bool_attention_mask,
+    head_dim_of,
+    model_attention_mask,
+    pack_rows,
+    scaled,
+    unpack_rows,
+    unscaled,
+)
 
 
 @contextlib.contextmanager
-def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
-    """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards."""
+def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor] | None = None) -> Iterator[None]:
+    """Attach the PyTorch hooks that feed the HookPoints; always removed afterwards. ``inputs``
+    (the forward's) give a packed encoder's per-row frame counts."""
     handles = []
     layers = model.layers
     arch, m = model.architecture, model.cfg.residual_multiplier
@@ -54,12 +68,106 @@ def routed(model: HookedModel, attention_mask: Tensor) -> Iterator[None]:
                 handles.append(attn.register_forward_hook(
                     _pattern_hook(block, model, attention_mask), with_kwargs=True))
         handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
+        if not model.encoder_missing:
+            packed = model.architecture.packed_lengths(inputs) if inputs is not None else None
+            handles += _route_audio(model, attention_mask.shape[0], packed)
         yield
     finally:
         for h in handles:
             h.remove()
         for module in model.blocks:
             module.__dict__.pop("_resid_pre", None)
+
+
+def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
+    """Hooks on the audio tower, its layers and the projector, for the hook points listened to.
+    A packed tower's frames are shown per row (``packed``: each stage's counts and width)."""
+    enc, handles = model.encoder, []
+    layers = model.encoder_layers
+    per_row = (lambda hp, stage: hp) if packed is None else (lambda hp, stage: _PerRow(hp, *packed[stage]))
+    if len(layers) and active(enc.hook_embed):
+        handles.append(layers[0].register_forward_pre_hook(_input_hook(per_row(enc.hook_embed, "encoder")),
+                                                           with_kwargs=True))
+    for layer, block in zip(layers, enc.blocks):
+        if active(block.hook_resid_post):
+            handles.append(layer.register_forward_hook(_output_hook(per_row(block.hook_resid_post, "encoder"))))
+    if active(enc.hook_out):
+        handles.append(model.encoder_output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
+    if active(model.projector.hook_out):
+        hook = (_projector_hook(model.projector.hook_out, rows) if packed is None
+                else _output_hook(per_row(model.projector.hook_out, "projector")))
+        handles.append(model.audio_projector.register_forward_hook(hook))
+    return handles
+
+
+class _PerRow:
+    """A hook point seen through a packed encoder's layout: called with the flat frames, it
+    shows them to ``hp`` as ``(batch, width, d)`` and packs an edit back."""
+
+    def __init__(self, hp: HookPoint, lengths: Tensor, width: int) -> None:
+        self.hp, self.lengths, self.width = hp, lengths, width
+
+    def __call__(self, flat: Tensor) -> Tensor:
+        rows = unpack_rows(flat, self.lengths, self.width)
+        new = self.hp(rows)
+        return flat if new is rows else pack_rows(new, self.lengths)
+
+
+def first_tensor(output):
+    """The hidden state in a module's output: the tensor, the first of a tuple, or
+    ``last_hidden_state`` of a model output."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "last_hidden_state"):
+        return output.last_hidden_state
+    return output[0]
+
+
+def with_first(output, new):
+    """``output`` with its hidden state (see :func:`first_tensor`) replaced by ``new``."""
+    if isinstance(output, torch.Tensor):
+        return new
+    if hasattr(output, "last_hidden_state"):
+        output.last_hidden_state = new
+        return output
+    return (new, *output[1:])
+
+
+def _input_hook(hp):
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        new = hp(hidden)
+        if new is hidden:
+            return None
+        if args:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
+
+    return hook
+
+
+def _output_hook(hp):
+    def hook(module, args, output):
+        hidden = first_tensor(output)
+        new = hp(hidden)
+        return None if new is hidden else with_first(output, new)
+
+    return hook
+
+
+def _projector_hook(hp: HookPoint, rows: int):
+    """The projector's output as ``(batch, tokens, d_model)``; a flat ``(rows · tokens, d)``
+    output (one family joins every clip's tokens) is shown per row and flattened back."""
+
+    def hook(module, args, output):
+        flat = output.ndim == 2
+        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
+        new = hp(shown)
+        if new is shown:
+            return None
+        return new.reshape(output.shape) if flat else new
+
+    return hook
 
 
 def active(hook: HookPoint | None) -> TypeGuard[HookPoint]:

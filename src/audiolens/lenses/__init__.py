@@ -6,6 +6,8 @@
   (:mod:`~audiolens.lenses.plots`, matplotlib only when asked).
 - :class:`TunedLens`: a trained affine translator per layer before the same head.
 - :class:`TokenLens`: the top-k vocabulary tokens each layer decodes to, at every position.
+- :class:`EncoderLens`: the decoder's answer when the audio encoder stops after each of its
+  layers (through the encoder's own final norm, pooling and projector).
 
 Modules: :mod:`~audiolens.lenses.logit` (:class:`Lens`, :class:`LogitLens`),
 :mod:`~audiolens.lenses.result`, :mod:`~audiolens.lenses.tuned`, :mod:`~audiolens.lenses.token`,
@@ -15,9 +17,10 @@ Example:
     >>> res = al.LogitLens(task).run(model, batch)  # doctest: +SKIP
 """
 
+from .encoder import EncoderLens, EncoderLensResult
 from .logit import Lens, LogitLens
 from .result import LensResult
 from .token import TokenLens, TokenLensResult
 from .tuned import TunedLens
 
-__all__ = ["Lens", "LensResult", "LogitLens", "TokenLens", "TokenLensResult", "TunedLens"]
+__all__ = ["EncoderLens", "EncoderLensResult", "Lens", "LensResult", "LogitLens", "TokenLens", "TokenLensResult", "TunedLens"]
