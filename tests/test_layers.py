@@ -6,7 +6,7 @@ cannot hide behind laziness or a type hint.
 
 Layers, lowest first; a module may import from its own layer and from the layers below it:
 
-1. core: errors, files, audio, tasks, labels, metrics, batch (no model in sight).
+1. core: errors, checks, files, audio, tasks, labels, metrics, batch (no model in sight).
 2. data: the data sets. They read clips and tasks (core) and know nothing of models, so they
    sit right above the core and below everything that runs a model.
 3. architectures: the family descriptions and input preparation.
@@ -33,7 +33,7 @@ PACKAGE = "audiolens"
 
 # Each layer is a list of groups; groups of one layer may not import each other.
 LAYERS: list[tuple[str, list[list[str]]]] = [
-    ("core", [["errors", "files", "audio", "tasks", "labels", "metrics", "batch"]]),
+    ("core", [["errors", "checks", "files", "audio", "tasks", "labels", "metrics", "batch"]]),
     ("data", [["data"]]),
     ("architectures", [["architectures"]]),
     ("backends", [["backends"]]),
