@@ -421,7 +421,7 @@ def prepare_clips(
                          truncate=truncate, notes=notes)
         for a, sr, name in zip(audios, rates, names)
     ]
-    counts: dict[tuple, tuple[Conversion, int]] = {}
+    counts: dict[tuple[str, float] | tuple[str, float, float], tuple[Conversion, int]] = {}
     for c in notes:
         first, n = counts.get(c.key, (c, 0))
         counts[c.key] = (first, n + 1)
@@ -525,7 +525,7 @@ def wav_declared_frames(path: str | Path) -> int | None:
                 elif kind == b"data":
                     if not block_align or size == 0xFFFFFFFF:  # streamed WAV: size unknown
                         return None
-                    return size // block_align
+                    return int(size // block_align)
                 else:
                     f.seek(size + size % 2, 1)
     except OSError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from types import FrameType
 
 
 class AudiolensError(Exception):
@@ -172,6 +173,7 @@ def user_stacklevel() -> int:
     """The ``stacklevel`` that makes a warning point at the first frame outside audiolens (the
     user's call), wherever inside the library it is raised (Python 3.11 has no
     ``skip_file_prefixes``)."""
+    frame: FrameType | None
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1

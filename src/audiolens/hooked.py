@@ -134,6 +134,9 @@ class HookedAudioLM(HookedRootModule):
     _hf: dict[str, Any]
     _components_missing: str | None
     _audio_token_id: int | None
+    _encoder_missing: str | None
+    _audio: dict[str, nn.Module]  # the HF audio path's modules (empty without encoder hooks)
+    _run_lock: threading.RLock
 
     def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
         super().__init__()
@@ -161,7 +164,7 @@ class HookedAudioLM(HookedRootModule):
         self.__dict__["_encoder_missing"] = missing
         self.__dict__["_audio"] = audio
         if not missing:
-            self.encoder = _Encoder(len(audio["encoder_layers"]))
+            self.encoder = _Encoder(len(cast(nn.ModuleList, audio["encoder_layers"])))
             self.projector = _Projector()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
@@ -319,7 +322,7 @@ class HookedAudioLM(HookedRootModule):
     def n_encoder_layers(self) -> int:
         """How many transformer layers the audio encoder has (0 when it has none, or when the
         family offers no encoder hooks: see :attr:`encoder_missing`)."""
-        return len(self._audio["encoder_layers"]) if self._audio else 0
+        return len(cast(nn.ModuleList, self._audio["encoder_layers"])) if self._audio else 0
 
     @property
     def encoder_missing(self) -> str | None:
@@ -340,7 +343,7 @@ class HookedAudioLM(HookedRootModule):
     @property
     def encoder_layers(self) -> nn.ModuleList:
         """The HF audio encoder's layers (empty without encoder hooks)."""
-        return self._audio.get("encoder_layers", nn.ModuleList())
+        return cast(nn.ModuleList, self._audio.get("encoder_layers", nn.ModuleList()))
 
     @property
     def audio_projector(self) -> nn.Module | None:
@@ -410,7 +413,8 @@ class HookedAudioLM(HookedRootModule):
 
     @contextlib.contextmanager
     def hooks(
-        self, fwd_hooks: Sequence[tuple[Any, Callable]] = (), bwd_hooks: Sequence[tuple[Any, Callable]] = (),
+        self, fwd_hooks: Sequence[tuple[Any, Callable[..., Any]]] = (),
+        bwd_hooks: Sequence[tuple[Any, Callable[..., Any]]] = (),
         reset_hooks_end: bool = True, clear_contexts: bool = False,
     ) -> Iterator[HookedAudioLM]:
         """TransformerLens' ``hooks()``, holding the model for this thread until it exits:

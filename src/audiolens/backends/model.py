@@ -42,6 +42,27 @@ class NormHooks(Protocol):
     hook_normalized: HookPoint
 
 
+class EncoderBlockHooks(Protocol):
+    """The hook point of one encoder layer: ``hook_resid_post``."""
+
+    hook_resid_post: HookPoint
+
+
+class EncoderHooks(Protocol):
+    """The audio tower's hook points: ``hook_embed`` (absent when the tower has no layers),
+    ``blocks[l].hook_resid_post`` and ``hook_out``."""
+
+    hook_embed: HookPoint
+    blocks: nn.ModuleList  # of EncoderBlockHooks
+    hook_out: HookPoint
+
+
+class ProjectorHooks(Protocol):
+    """The projector's hook point."""
+
+    hook_out: HookPoint
+
+
 class HookedModel(WrappedModel, Protocol):
     """A :class:`~audiolens.architectures.base.WrappedModel` with named hook points.
 
@@ -58,8 +79,11 @@ class HookedModel(WrappedModel, Protocol):
     def ln_final(self) -> NormHooks: ...
     #: the audio path's hook points (``hook_embed``, ``blocks[l].hook_resid_post``, ``hook_out``),
     #: present when ``encoder_missing`` is None
-    encoder: nn.Module
-    projector: nn.Module
+    @property
+    def encoder(self) -> EncoderHooks: ...
+
+    @property
+    def projector(self) -> ProjectorHooks: ...
 
     @property
     def encoder_missing(self) -> str | None: ...

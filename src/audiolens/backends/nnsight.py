@@ -184,6 +184,9 @@ def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable
         new = apply(name, shown)
         return value if new is shown else pack_rows(new, lengths)
 
+    # encoder_missing() is None, so the description names every module of the audio path
+    assert arch.encoder_layers is not None and arch.audio_encoder is not None
+    assert arch.projector is not None
     layers_path = _relative(arch.encoder_layers, arch.backbone)
     if "encoder.hook_embed" in wanted:
         first = _envoy(net, f"{layers_path}.0")

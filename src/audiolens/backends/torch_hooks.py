@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeGuard, cast
 
 import torch
@@ -28,7 +28,7 @@ from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
 from ..errors import HookUnavailable
-from .model import BlockHooks, HookedModel, NormHooks
+from .model import BlockHooks, EncoderBlockHooks, HookedModel, NormHooks
 from .sites import (
     bool_attention_mask,
     head_dim_of,
@@ -88,14 +88,16 @@ def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, 
     if len(layers) and active(enc.hook_embed):
         handles.append(layers[0].register_forward_pre_hook(_input_hook(per_row(enc.hook_embed, "encoder")),
                                                            with_kwargs=True))
-    for layer, block in zip(layers, enc.blocks):
+    for layer, block in zip(layers, cast(Iterable[EncoderBlockHooks], enc.blocks)):
         if active(block.hook_resid_post):
             handles.append(layer.register_forward_hook(_output_hook(per_row(block.hook_resid_post, "encoder"))))
     if active(enc.hook_out):
+        assert model.encoder_output is not None  # present whenever encoder_missing is None
         handles.append(model.encoder_output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
     if active(model.projector.hook_out):
         hook = (_projector_hook(model.projector.hook_out, rows) if packed is None
                 else _output_hook(per_row(model.projector.hook_out, "projector")))
+        assert model.audio_projector is not None  # present whenever encoder_missing is None
         handles.append(model.audio_projector.register_forward_hook(hook))
     return handles
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from ..backends import execute
 from ..batch import AudioBatch, gather_positions, position_index
 from ..errors import HookUnavailable
 from ..hooked import HookedAudioLM
-from ..interventions import Intervention, collect_hooks
+from ..interventions import HookFn, Intervention, collect_hooks
 from ..labels import LabelTokens, check_labels, label_token_ids
 from ..tasks import Task
 from .result import LensResult
@@ -174,8 +174,8 @@ class EncoderLens:
         )
         return EncoderLensResult(lens=result, decoder_layer=decoder_layer)
 
-    def _pass(self, model: HookedAudioLM, batch: AudioBatch, layers: list[int], edits, read: str,
-              index: Tensor, backend: str) -> Tensor:
+    def _pass(self, model: HookedAudioLM, batch: AudioBatch, layers: list[int],
+              edits: list[tuple[str, HookFn]], read: str, index: Tensor, backend: str) -> Tensor:
         """One forward over ``len(layers)`` copies of the batch (copy c holds rows c·B..c·B+B-1)
         in which copy c's encoder stops after ``layers[c]``; the residual ``read`` at ``index``."""
         k, rows, n = len(layers), len(batch), model.n_encoder_layers
@@ -183,12 +183,12 @@ class EncoderLens:
         stopped: dict[int, Tensor] = {}
         hooks = [(name, _per_copy(fn, k, rows)) for name, fn in edits]
 
-        def stop_at(c: int):
-            def keep(act: Tensor, hook) -> None:
+        def stop_at(c: int) -> HookFn:
+            def keep(act: Tensor, hook: Any) -> None:
                 stopped[c] = act[c * rows:(c + 1) * rows].clone()
             return keep
 
-        def replace_last(act: Tensor, hook) -> Tensor:
+        def replace_last(act: Tensor, hook: Any) -> Tensor:
             act = act.clone()
             for c, part in stopped.items():
                 act[c * rows:(c + 1) * rows] = part.to(act.device)
@@ -201,7 +201,7 @@ class EncoderLens:
             hooks.append((model.encoder_name(n), replace_last))
         kept: dict[str, Tensor] = {}
 
-        def keep_read(act: Tensor, hook) -> None:
+        def keep_read(act: Tensor, hook: Any) -> None:
             kept["x"] = gather_positions(act, index.repeat(k, 1)).to(model.device)
 
         hooks.append((read, keep_read))
@@ -218,10 +218,10 @@ class EncoderLens:
         return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
 
 
-def _per_copy(fn, k: int, rows: int):
+def _per_copy(fn: HookFn, k: int, rows: int) -> HookFn:
     """``fn`` (written for one batch of ``rows`` rows) applied to each of ``k`` stacked copies."""
 
-    def on_copies(act: Tensor, hook) -> Tensor | None:
+    def on_copies(act: Tensor, hook: Any) -> Tensor | None:
         if k == 1:
             return fn(act, hook)
         parts, changed = [], False
