@@ -298,7 +298,7 @@ def _write_track(
         for p, wav in zip(plans, pool.map(render, plans)):
             sf.write(str(audio_dir / p.file), wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     multi = task.prompt("P3").question
-    extra = ("text", "voice", "pitch", "speed", "split")
+    extra = ("text", "voice", "pitch", "speed", "split", "speaker")
     with open(track_dir / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(SAKURA_COLUMNS + extra)
@@ -316,6 +316,7 @@ def _write_track(
                     p.pitch,
                     p.speed,
                     split or "",
+                    p.variant,  # the speaker identity (accents share it)
                 ]
             )
     return track_dir
@@ -334,7 +335,8 @@ def synthesize(
 
     Produces ``out_dir/data/{Track}/audio/*.wav`` (16 kHz mono 16-bit) and
     ``out_dir/data/{Track}/metadata.csv`` with the official columns (instructions are Table I's
-    question, answers the label) followed by ``text, voice, pitch, speed, split``.
+    question, answers the label) followed by ``text, voice, pitch, speed, split, speaker`` (the
+    voice variant, which both English accents share).
 
     Example:
         >>> from audiolens.data import load_sakura
