@@ -51,8 +51,11 @@ def test_pooled_activations_equal_hf_hidden_states(tiny_model, gender_batch, pos
     # HF's last hidden state is final-normed; the raw output of the last block comes from a
     # plain PyTorch hook on it.
     raw = {}
-    handle = tiny_model.layers[-1].register_forward_hook(
-        lambda m, a, o: raw.setdefault("last", o[0] if isinstance(o, tuple) else o))
+
+    def keep(module, args, out) -> None:  # returns None: the output stays as it is
+        raw["last"] = out[0] if isinstance(out, tuple) else out
+
+    handle = tiny_model.layers[-1].register_forward_hook(keep)
     try:
         with torch.no_grad():
             out = tiny_model.hf_model(**gender_batch.inputs, output_hidden_states=True)
@@ -271,3 +274,150 @@ def test_demo_last_layer_probe_knows_gender_at_least_as_well_as_the_model():
     assert last.accuracy >= own
     assert last.control_ci_low <= 0.5 <= last.control_ci_high
     assert last.accuracy > last.control_ci_high
+
+
+# --------------------------------------------------------------------------- encoder layers
+#
+# The encoder hook points (``encoder.hook_embed``, ``encoder.blocks.{l}.hook_resid_post``,
+# ``model.n_encoder_layers``, ``batch.frame_mask``) come with the whole-model hooks. Until they
+# land, a small subclass offers exactly that interface on the tiny Qwen2-Audio (plain PyTorch
+# hooks on its audio tower), so the probes' encoder path is checked against the tower's own
+# layer outputs.
+
+
+class _FramedBatch(al.AudioBatch):
+    def frame_mask(self, name: str) -> torch.Tensor:
+        mel = self.inputs["feature_attention_mask"]
+        valid = (mel.sum(1) - 1) // 2 + 1  # the tower's stride-2 convolution
+        return torch.arange(mel.shape[1] // 2)[None] < valid[:, None]
+
+
+class _EncoderHooked(al.HookedAudioLM):
+    def __init__(self, base: al.HookedAudioLM):
+        from torch import nn
+        from transformer_lens.hook_points import HookPoint
+
+        super().__init__(base.hf_model, base.processor, base.architecture)
+        self.encoder = nn.Module()
+        self.encoder.hook_embed = HookPoint()
+        self.encoder.blocks = nn.ModuleList(nn.Module() for _ in self.tower.layers)
+        for block in self.encoder.blocks:
+            block.hook_resid_post = HookPoint()
+        self.setup()
+
+    @property
+    def tower(self):
+        return self.hf_model.model.audio_tower
+
+    @property
+    def n_encoder_layers(self) -> int:
+        return len(self.tower.layers)
+
+    def prepare(self, *args, **kwargs):
+        b = super().prepare(*args, **kwargs)
+        return _FramedBatch(b.inputs, b.spans, b.positions, b.prompt, b.targets, b.label_set, b.ids)
+
+    def run_backbone(self, inputs, **kwargs):
+        def pre(module, args):
+            return (self.encoder.hook_embed(args[0]), *args[1:])
+
+        def post(block):
+            def hook(module, args, out):
+                if isinstance(out, tuple):
+                    return (block.hook_resid_post(out[0]), *out[1:])
+                return block.hook_resid_post(out)
+            return hook
+
+        handles = [self.tower.layers[0].register_forward_pre_hook(pre)]
+        handles += [layer.register_forward_hook(post(b)) for layer, b in zip(self.tower.layers, self.encoder.blocks)]
+        try:
+            return super().run_backbone(inputs, **kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+
+
+@pytest.fixture(scope="module")
+def encoder_model(tiny_model):
+    return _EncoderHooked(tiny_model)
+
+
+def test_encoder_sites_come_first(encoder_model, tiny_model):
+    sites = probe_sites(encoder_model)
+    assert sites[:3] == [("encoder", 0, "encoder.hook_embed"), ("encoder", 1, "encoder.blocks.0.hook_resid_post"),
+                         ("encoder", 2, "encoder.blocks.1.hook_resid_post")]
+    assert sites[3:] == probe_sites(tiny_model)
+    assert all(stack == "decoder" for stack, _, _ in probe_sites(tiny_model))  # no encoder layers: none probed
+
+
+def test_encoder_activations_are_the_towers_layers_averaged_over_valid_frames(encoder_model, clips):
+    batch = encoder_model.prepare(clips, 16000, al.sakura_task("gender").prompt("P3"), ["male", "female"] * 2)
+    reader = PooledActivations(probe_sites(encoder_model), "last")
+    al.LogitLens(al.sakura_task("gender"), positions=("last",)).run(encoder_model, batch, interventions=[reader])
+    acts = reader.stacked()
+    tower = encoder_model.tower
+    seen = {}
+
+    def keep(key, value) -> None:  # a hook returning None changes nothing
+        seen[key] = value[0] if isinstance(value, tuple) else value
+
+    handles = [tower.layers[0].register_forward_pre_hook(lambda m, a: keep(0, a))]
+    handles += [layer.register_forward_hook(lambda m, a, o, i=i: keep(i + 1, o)) for i, layer in enumerate(tower.layers)]
+    try:
+        with torch.no_grad():
+            encoder_model.hf_model(**batch.inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    # Valid frames by hand: the clip's mel frames through the stride-2 convolution.
+    valid = [int(np.ceil(len(w) / 160 / 2)) for w in clips]
+    for layer, name in enumerate(["encoder.hook_embed", "encoder.blocks.0.hook_resid_post",
+                                  "encoder.blocks.1.hook_resid_post"]):
+        want = torch.stack([seen[layer][r, : valid[r]].mean(0) for r in range(len(clips))])
+        torch.testing.assert_close(torch.from_numpy(acts[name]), want, rtol=1e-5, atol=1e-5)
+
+
+def test_probes_cover_encoder_then_decoder(encoder_model, toy):
+    res = run_probes(encoder_model, toy, "audio", folds=2, progress=False)
+    t = res.table
+    n_dec = encoder_model.n_layers + 1
+    assert t["stack"].tolist() == ["encoder"] * 3 + ["decoder"] * n_dec
+    assert t["layer"].tolist() == [0, 1, 2, *range(n_dec)]
+    assert t.info_score[t["stack"] == "encoder"].isna().all() and t.info_score[t["stack"] == "decoder"].notna().all()
+    fig = res.plot()
+    assert [x.get_text() for x in fig.axes[0].get_xticklabels()][:4] == ["e0", "e1", "e2", "0"]
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def test_figure_draws_the_table_encoder_first():
+    import pandas as pd
+
+    rows = [{"stack": s, "layer": layer, "accuracy": 0.5 + 0.05 * i, "ci_low": 0.4, "ci_high": 0.9,
+             "control_accuracy": 0.5, "control_ci_low": 0.3, "control_ci_high": 0.7, "chance": 0.5, "n": 20,
+             "folds": 4, "grouped_by": "speaker", "positions": "last",
+             "info_score": np.nan if s == "encoder" else 0.1 * layer, "info_ci_low": 0.0, "info_ci_high": 1.0}
+            for i, (s, layer) in enumerate([("encoder", 0), ("encoder", 1), ("decoder", 0), ("decoder", 1),
+                                            ("decoder", 2)])]
+    table = pd.DataFrame(rows)
+
+    class Enc:  # an encoder-lens stand-in: a score per encoder layer, over 20 clips
+        def info_scores(self):
+            return np.array([0.5, 0.75])
+
+        def __len__(self):
+            return 20
+
+    from audiolens.analysis.plots import plot_probes
+
+    fig = plot_probes(table, encoder_lens=Enc())
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    probe = lines["probe (present)"]
+    np.testing.assert_array_equal(probe.get_xdata(), [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(probe.get_ydata(), table.accuracy)
+    lens = lines["logit lens (read by the head)"]
+    np.testing.assert_array_equal(lens.get_xdata(), [2, 3, 4])  # decoder layers after the encoder's
+    np.testing.assert_allclose(lens.get_ydata(), [0.0, 0.1, 0.2])
+    np.testing.assert_allclose(lines["encoder lens (usable by the LLM)"].get_ydata(), [0.5, 0.75])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["e0", "e1", "0", "1", "2"]
