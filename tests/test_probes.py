@@ -242,19 +242,6 @@ def test_run_probes_table_and_lens_match_separate_runs(tiny_model, toy):
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
 
-def synth_gender(split: str, n_per_label: int, seed: int = 0) -> AttributeDataset:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from audiolens.data.synth import plan, render
-
-    plans = plan("gender", n_per_label, seed=seed, split=split)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        wavs = list(pool.map(render, plans))
-    samples = [Sample(f"{split}_{p.label}_{i}", p.label, audio=w, sampling_rate=16000, speaker=p.variant,
-                      sentence=p.text) for i, (p, w) in enumerate(zip(plans, wavs))]
-    return AttributeDataset(al.sakura_task("gender"), samples, f"{split} gender")
-
-
 @needs_espeak
 def test_demo_last_layer_probe_knows_gender_at_least_as_well_as_the_model():
     """Done-when of the probes. Probe and model are scored alike: fitted on clips of the
@@ -263,7 +250,9 @@ def test_demo_last_layer_probe_knows_gender_at_least_as_well_as_the_model():
     least as well as the model's own answer on the same clips, while its control stays near
     chance. Measured (16 clips per label each side, seed 0): probe 0.938 at block 8 (1.000 at
     block 5), model 0.938, control at block 8 0.531."""
-    train, test = synth_gender("train", 16), synth_gender("test", 16)
+    from audiolens.data import synthetic_dataset
+
+    train, test = synthetic_dataset("gender", 16, split="train"), synthetic_dataset("gender", 16, split="test")
     model = al.models.demo()
     res = run_probes(model, train, "last", held_out=test, truncate=True, progress=False)
     last = res.table.iloc[-1]

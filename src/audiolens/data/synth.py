@@ -28,6 +28,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from audiolens.data.dataset import AttributeDataset, Sample
 from audiolens.data.sakura import SAKURA_COLUMNS, TRACKS
 from audiolens.tasks import sakura_task
 
@@ -283,6 +284,30 @@ def generate(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for p, wav in zip(plans, pool.map(render, plans)):
             yield Utterance(wav, p.label, p.text, p.voice)
+
+
+def synthetic_dataset(
+    track: str, n_per_label: int, seed: int = 0, split: Split = None, *, workers: int = 2
+) -> AttributeDataset:
+    """An in-memory :class:`AttributeDataset` of ``track`` whose samples name their speaker (the
+    voice variant) and sentence, so that probes can group folds by them.
+
+    Example:
+        >>> ds = synthetic_dataset("gender", 4, split="test")  # doctest: +SKIP
+        >>> ds[0].speaker, ds.counts()  # doctest: +SKIP
+        ('m8', {'male': 4, 'female': 4})
+    """
+    require_espeak()
+    plans = plan(track, n_per_label, seed, split)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        wavs = list(pool.map(render, plans))
+    name = f"espeak-ng {sakura_task(track).name}" + (f" ({split})" if split else "")
+    samples = [
+        Sample(f"{split or 'all'}/{p.file}", p.label, audio=wav, sampling_rate=SAMPLE_RATE, speaker=p.variant,
+               sentence=p.text)
+        for p, wav in zip(plans, wavs)
+    ]
+    return AttributeDataset(sakura_task(track), samples, name)
 
 
 def _write_track(
