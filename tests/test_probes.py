@@ -127,7 +127,7 @@ def test_held_out_design_fits_on_train_and_scores_the_rest():
     from sklearn.preprocessing import StandardScaler
 
     scale = StandardScaler().fit(x[train])
-    clf = LogisticRegression(max_iter=2000, random_state=0).fit(scale.transform(x[train]), y[train])
+    clf = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=0).fit(scale.transform(x[train]), y[train])
     np.testing.assert_array_equal(preds.prediction, clf.predict(scale.transform(x[~train])))
 
 
@@ -410,3 +410,41 @@ def test_figure_draws_the_table_encoder_first():
     np.testing.assert_allclose(lens.get_ydata(), [0.0, 0.1, 0.2])
     np.testing.assert_allclose(lines["encoder lens (usable by the LLM)"].get_ydata(), [0.5, 0.75])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["e0", "e1", "0", "1", "2"]
+
+
+# --------------------------------------------------------------------------- study
+
+
+def test_study_records_probes_resumably(tiny_model, toy, tmp_path):
+    notes = []
+    study = al.Study(tiny_model, [toy], prompts=["P3"], enrich=None, out=tmp_path, probes=True,
+                     probe_positions="audio", probe_folds=2, progress=False, log=notes.append)
+    study.run()
+    direct = run_probes(tiny_model, toy, "audio", folds=2, progress=False)
+    table = study.probe_table()
+    cols = ["layer", "accuracy", "ci_low", "ci_high", "control_accuracy", "info_score"]
+    np.testing.assert_allclose(table[cols].to_numpy(float), direct.table[cols].to_numpy(float))
+    # The probe pass's lens is the study's own plain P3 record.
+    np.testing.assert_allclose(table.info_score, study.result("gender", "P3").info_scores())
+    assert (tmp_path / "tables" / "probes.csv").is_file()
+    assert study.probe_figure("gender").is_file()
+    # Stored: a table, per-fold predictions and a setup; no activations.
+    folder = tmp_path / "records" / study.model_name / "gender"
+    assert sorted(p.name for p in folder.glob("probes.*")) == [
+        "probes.audio.json", "probes.audio.predictions.csv", "probes.audio.table.csv"]
+    frame = study.to_frame()
+    probe_rows = frame[frame.intervention == "probe"]
+    assert len(probe_rows) == 8 * (tiny_model.n_layers + 1)
+    assert set(frame.intervention) == {"none", "audio_mask", "probe", "probe_control"}
+    last = probe_rows[probe_rows.layer == tiny_model.n_layers]
+    assert last.correct.mean() == table.accuracy.iloc[-1]
+    # A second run reuses the stored probes; a changed setup (fold count) runs them again.
+    setup = folder / "probes.audio.json"
+    stamp = setup.stat().st_mtime_ns
+    study.run()
+    assert setup.stat().st_mtime_ns == stamp and any("probes of gender found on disk" in n for n in notes)
+    al.Study(tiny_model, [toy], prompts=["P3"], enrich=None, out=tmp_path, probes=True, probe_positions="audio",
+             probe_folds=3, progress=False).run()
+    assert '"folds": 3' in setup.read_text()
+    # Loaded without a model, the report still has them.
+    assert len(al.Study.load(tmp_path).probe_table()) == tiny_model.n_layers + 1

@@ -281,7 +281,8 @@ def control_labels(targets: np.ndarray, n_labels: int, seed: int = 0) -> np.ndar
 def cross_validated(
     features: np.ndarray, targets: np.ndarray, folds: np.ndarray, *, C: float = 1.0, seed: int = 0
 ) -> np.ndarray:
-    """Out-of-fold predictions of a standardized logistic regression (one fit per fold).
+    """Out-of-fold predictions of a standardized logistic regression with balanced class
+    weights (one fit per fold).
 
     Clips in fold -1 only ever train (their prediction is -1): a held-out design is fold -1
     for the training clips and fold 0 for the scored ones. A training part holding a single
@@ -303,7 +304,10 @@ def cross_validated(
         if len(seen) == 1:
             pred[test] = seen[0]
             continue
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
+        # Balanced class weights: a fold whose training part is unbalanced (grouped folds often
+        # are) would otherwise lean to the majority class where a layer carries nothing.
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, class_weight="balanced",
+                                                                 random_state=seed))
         clf.fit(features[train], targets[train])
         pred[test] = clf.predict(features[test])
     return pred
