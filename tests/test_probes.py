@@ -8,6 +8,7 @@ import shutil
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -249,7 +250,7 @@ def test_demo_last_layer_probe_knows_gender_at_least_as_well_as_the_model():
     voices, which neither has seen). The probe on the last decoder layer recognises gender at
     least as well as the model's own answer on the same clips, while its control stays near
     chance. Measured (16 clips per label each side, seed 0): probe 0.938 at block 8 (1.000 at
-    block 5), model 0.938, control at block 8 0.531."""
+    block 5), model 0.938, control at block 8 0.562 (scripts/make_probe_figure.py prints them)."""
     from audiolens.data import synthetic_dataset
 
     train, test = synthetic_dataset("gender", 16, split="train"), synthetic_dataset("gender", 16, split="test")
@@ -448,3 +449,18 @@ def test_study_records_probes_resumably(tiny_model, toy, tmp_path):
     assert '"folds": 3' in setup.read_text()
     # Loaded without a model, the report still has them.
     assert len(al.Study.load(tmp_path).probe_table()) == tiny_model.n_layers + 1
+
+
+def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tmp_path):
+    from audiolens.study.reproduce import reproduce
+
+    lines: list[str] = []
+    done = reproduce(tiny_model, [toy], tmp_path, prompts=("P3",), n_probe=3, scales=(0.0,), progress=False,
+                     echo=lines.append, whole_model=True)
+    table = pd.read_csv(tmp_path / "tables" / "probes.csv")
+    assert table["layer"].tolist() == list(range(tiny_model.n_layers + 1))
+    assert (table["folds"] == 4).all() and (table["grouped_by"] == "speaker").all()  # four speakers
+    assert done.probe_figures == {"gender": tmp_path / "figures" / "probes_gender.png"}
+    assert done.probe_figures["gender"].is_file()
+    assert any(line.startswith("layer-wise probes") for line in lines)
+    assert any("gender: above control from" in line for line in lines)

@@ -55,6 +55,7 @@ class Reproduction:
     summary: pd.DataFrame | None
     tables: dict[str, Path] = field(default_factory=dict)
     figures: dict[int, Path] = field(default_factory=dict)
+    probe_figures: dict[str, Path] = field(default_factory=dict)
 
 
 def cache_dir() -> Path:
@@ -168,6 +169,7 @@ def reproduce(
     wait: float = 0.0,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
+    whole_model: bool = False,
 ) -> Reproduction:
     """Run the study, write Tables II–III (CSV + Markdown) and Figs. 2–5, print a summary.
 
@@ -177,12 +179,15 @@ def reproduce(
     by default one for the built-in models, whose matrices are too small to share out.
     ``wait``: seconds to wait when another run holds the folder (else it stops with
     "folder busy").
+    ``whole_model``: also fit layer-wise probes per attribute (every encoder and decoder layer;
+    ``Study(probes=True)``), write ``tables/probes.{csv,md}`` and draw
+    ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
     """
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads), world() as ranks:
         return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                    n_probe, scales, wait, progress, echo, ranks)
+                    n_probe, scales, wait, progress, echo, ranks, whole_model)
 
 
 @contextmanager
@@ -202,7 +207,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[AttributeDataset] | None,
          out: str | Path, attributes: Sequence[str] | None, prompts: Sequence[str], batch_size: int,
          n_per_label: int, seed: int, n_probe: int, scales: Sequence[float], wait: float, progress: bool,
-         echo: Callable[[str], None] | None, ranks: World) -> Reproduction:
+         echo: Callable[[str], None] | None, ranks: World, whole_model: bool = False) -> Reproduction:
     say = (echo if ranks.is_main else None) or (lambda _: None)
     # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
     # from the cache are synthesized once, then the other ranks read them.
@@ -231,6 +236,9 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         truncate=True,
         progress=progress,
         log=say,
+        # The synthesized test split has four voices per attribute: folds grouped by speaker.
+        probes=whole_model,
+        probe_folds=4,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -247,8 +255,31 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     figures = draw_figures(study)
     summary = study.summary()
     say(format_summary(study, summary, table3))
-    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values()]))
-    return Reproduction(study, summary, tables, figures)
+    probe_figures: dict[str, Path] = {}
+    if whole_model:
+        probes = study.probe_table()
+        tables.update({f"probes.{ext}": study.out / "tables" / f"probes.{ext}" for ext in ("csv", "md")})
+        say(format_probes(probes))
+        if importlib.util.find_spec("matplotlib") is not None:
+            probe_figures = {d.task.name: study.probe_figure(d.task.name) for d in datasets}
+    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values()]))
+    return Reproduction(study, summary, tables, figures, probe_figures)
+
+
+def format_probes(table: pd.DataFrame) -> str:
+    """One line per attribute: where the probe first beats its control's interval, its best
+    layer, and the last layer's probe against the logit lens (the model's own answer)."""
+    lines = ["layer-wise probes (held-out accuracy, folds grouped by speaker; control: shuffled labels):"]
+    for attribute, t in table.groupby("attribute", sort=False):
+        above = t[t["ci_low"] > t["control_ci_high"]]
+        first = f"{above['stack'].iloc[0]} {int(above['layer'].iloc[0])}" if len(above) else "none"
+        best = t.loc[t["accuracy"].idxmax()]
+        last = t.iloc[-1]
+        lines.append(
+            f"  {attribute}: above control from {first}; best {best['stack']} {int(best['layer'])} "
+            f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
+            f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")
+    return "\n".join(lines)
 
 
 def draw_figures(study: Study) -> dict[int, Path]:
