@@ -111,7 +111,7 @@ def test_separable_data_is_found_and_its_control_is_not():
     assert ((p0.control_target == 1) & (p0.target == 1)).sum() == 20
     again, _ = fit_probes({("decoder", 0): signal, **noise}, y, 2, folds=5, seed=0)
     assert again.equals(table)
-    lo, hi = al.metrics.wilson_interval(int(round(sig.accuracy * 80)), 80)
+    lo, hi = al.metrics.wilson_interval(round(sig.accuracy * 80), 80)
     assert (sig.ci_low, sig.ci_high) == (lo, hi)
 
 

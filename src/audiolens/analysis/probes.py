@@ -132,7 +132,8 @@ class PooledActivations(Intervention):
             decoder = _mean_reader(batch.span(self.positions), f"span {self.positions!r}")
         hooks = []
         for stack, _, name in self.sites:
-            read = decoder if stack == "decoder" else _mean_reader(batch.frame_mask(name), name)
+            # frame_mask comes with the encoder hook points (whole-model hooks), as do encoder sites.
+            read = decoder if stack == "decoder" else _mean_reader(batch.frame_mask(name), name)  # type: ignore[attr-defined]
             hooks.append((name, self._keep(read)))
         return hooks
 
@@ -489,12 +490,14 @@ def run_probes(
         raise OneClass(f"{dataset.name}: every clip is labelled {dataset[0].label!r}; a probe needs two classes")
     groups, grouped_by = (None, None) if held_out is not None else sample_groups(dataset, group_by)
     sites = probe_sites(model)
-    run = dict(positions=positions, prompt=prompt, batch_size=batch_size, truncate=truncate,
-               interventions=interventions, progress=progress)
-    acts, lens_result = _collect(model, dataset, sites, lens=lens and held_out is None, **run)
+    def collect(ds: AttributeDataset, with_lens: bool) -> tuple[dict[str, np.ndarray], LensResult | None]:
+        return _collect(model, ds, sites, positions=positions, prompt=prompt, batch_size=batch_size,
+                        truncate=truncate, interventions=interventions, progress=progress, lens=with_lens)
+
+    acts, lens_result = collect(dataset, lens and held_out is None)
     parts = [dataset]
     if held_out is not None:
-        test_acts, lens_result = _collect(model, held_out, sites, lens=lens, **run)
+        test_acts, lens_result = collect(held_out, lens)
         acts = {name: np.concatenate([acts[name], test_acts[name]]) for name in acts}
         parts.append(held_out)
     features = {(stack, layer): acts[name] for stack, layer, name in sites}
@@ -505,7 +508,7 @@ def run_probes(
     )
     table["positions"] = positions
     table["hook"] = [name for _, _, name in sites]
-    if lens_result is not None:
+    if lens_result is not None and lens_result.targets is not None:
         info = lens_result.info_scores("last")
         lo, hi = info_score_interval(lens_result.logits_at("last"), lens_result.targets)
         dec = (table["stack"] == "decoder").to_numpy()
