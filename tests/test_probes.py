@@ -463,4 +463,4 @@ def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tm
     assert done.probe_figures == {"gender": tmp_path / "figures" / "probes_gender.png"}
     assert done.probe_figures["gender"].is_file()
     assert any(line.startswith("layer-wise probes") for line in lines)
-    assert any("gender: above control from" in line for line in lines)
+    assert any("gender (4 folds grouped by speaker): above control from" in line for line in lines)

@@ -58,6 +58,8 @@ def plot_probes(result, encoder_lens=None, title=None, ax=None):
 
     ``result`` is a :class:`~audiolens.analysis.probes.ProbeResult` or its table;
     ``encoder_lens`` anything with ``info_scores()`` per encoder layer and a length (clips).
+    The title always ends with the design (positions, clips, folds and grouping); ``title``
+    replaces its first words.
 
     Example:
         >>> fig = plot_probes(al.run_probes(model, dataset))  # doctest: +SKIP
@@ -102,7 +104,8 @@ def plot_probes(result, encoder_lens=None, title=None, ax=None):
     ax.grid(alpha=0.3)
     design = table["grouped_by"].iloc[0]
     how = "held-out clips" if design == "held-out" else f"{table['folds'].iloc[0]}-fold CV, grouped by {design}"
-    ax.set_title(title or f"present vs read at '{table['positions'].iloc[0]}' "
-                          f"(n = {int(table['n'].iloc[0])}, {how}; 95 % Wilson bands)", fontsize=9)
+    # The design (clips, folds, grouping) is always said: a title given names the rest.
+    ax.set_title(f"{title or 'present vs read'} at '{table['positions'].iloc[0]}'\n"
+                 f"(n = {int(table['n'].iloc[0])}, {how}; 95 % Wilson bands)", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     return fig

@@ -59,6 +59,8 @@ SPEED_RANGE = (140, 185)  # espeak -s, words per minute
 HELD_OUT_EVERY = 4  # every 4th sentence / voice belongs to the test split
 
 SYNTH_TRACKS = ("gender", "language")
+# Columns of metadata.csv after SAKURA's own (the speaker is the voice variant, for probe folds).
+METADATA_EXTRA = ("text", "voice", "pitch", "speed", "split", "speaker")
 
 
 class Utterance(NamedTuple):
@@ -323,10 +325,9 @@ def _write_track(
         for p, wav in zip(plans, pool.map(render, plans)):
             sf.write(str(audio_dir / p.file), wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     multi = task.prompt("P3").question
-    extra = ("text", "voice", "pitch", "speed", "split", "speaker")
     with open(track_dir / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(SAKURA_COLUMNS + extra)
+        w.writerow(SAKURA_COLUMNS + METADATA_EXTRA)
         for p in plans:
             w.writerow(
                 [

@@ -112,7 +112,7 @@ def load_data(
     from ..data import AttributeDataset, DataError, load_sakura
     from ..data.dataset import existing_folder
     from ..data.sakura import find_track_dir
-    from ..data.synth import plan, synthesize
+    from ..data.synth import METADATA_EXTRA, plan, synthesize
     from ..tasks import SAKURA_TASKS
 
     if data is not None and not isinstance(data, (str, Path)):
@@ -130,7 +130,7 @@ def load_data(
         # The folder name carries a digest of what would be synthesized, so clips cached before
         # an edit of the sentence lists or voices are never mistaken for the current ones.
         plans = [plan(a, n_per_label, seed, "test") for a in SYNTH_ATTRIBUTES]
-        digest = zlib.crc32(repr(plans).encode())
+        digest = zlib.crc32(repr((plans, METADATA_EXTRA)).encode())  # the columns written too
         root = cache_dir() / f"synth-n{n_per_label}-seed{seed}-{digest:08x}"
         missing = [
             a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()
@@ -269,14 +269,15 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
 def format_probes(table: pd.DataFrame) -> str:
     """One line per attribute: where the probe first beats its control's interval, its best
     layer, and the last layer's probe against the logit lens (the model's own answer)."""
-    lines = ["layer-wise probes (held-out accuracy, folds grouped by speaker; control: shuffled labels):"]
+    lines = ["layer-wise probes (held-out accuracy; control: shuffled labels):"]
     for attribute, t in table.groupby("attribute", sort=False):
         above = t[t["ci_low"] > t["control_ci_high"]]
         first = f"{above['stack'].iloc[0]} {int(above['layer'].iloc[0])}" if len(above) else "none"
         best = t.loc[t["accuracy"].idxmax()]
         last = t.iloc[-1]
         lines.append(
-            f"  {attribute}: above control from {first}; best {best['stack']} {int(best['layer'])} "
+            f"  {attribute} ({int(t['folds'].iloc[0])} folds grouped by {t['grouped_by'].iloc[0]}): "
+            f"above control from {first}; best {best['stack']} {int(best['layer'])} "
             f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
             f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")
     return "\n".join(lines)
