@@ -4,6 +4,7 @@ and (on the demo model) the model's own answers on held-out speech."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 
@@ -464,3 +465,17 @@ def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tm
     assert done.probe_figures["gender"].is_file()
     assert any(line.startswith("layer-wise probes") for line in lines)
     assert any("gender (4 folds grouped by speaker): above control from" in line for line in lines)
+
+
+def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_model, toy, tmp_path):
+    train, studied = toy[:4], toy[4:]
+    study = al.Study(tiny_model, [studied], prompts=["P3"], enrich=None, out=tmp_path, probes=True,
+                     probe_train=[train], progress=False)
+    study.run()
+    table = study.probe_table()
+    direct = run_probes(tiny_model, train, "last", held_out=studied, progress=False).table
+    assert (table.grouped_by == "held-out").all() and (table.n == 4).all()
+    np.testing.assert_allclose(table[["accuracy", "control_accuracy", "info_score"]].to_numpy(float),
+                               direct[["accuracy", "control_accuracy", "info_score"]].to_numpy(float))
+    setup = json.loads((tmp_path / "records" / study.model_name / "gender" / "probes.last.json").read_text())
+    assert setup["train_ids"] == [s.id for s in train] and setup["ids"] == [s.id for s in studied]

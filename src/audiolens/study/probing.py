@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.probes import run_probes
@@ -40,12 +40,14 @@ class ProbePhase:
         datasets: one data set per attribute.
         positions, folds, seed, prompt: as in :func:`~audiolens.analysis.probes.run_probes`.
         say: where notes go (which attributes are reused).
+        train: per attribute, clips to fit the probes on; the attribute's own clips are then
+            held out and scored (else: cross-validation over them).
     """
 
     def __init__(
         self, store: RecordStore, model_name: str, datasets: Sequence[AttributeDataset], *,
         positions: str = "last", folds: int = 5, seed: int = 0, prompt: str = "P3",
-        say: Callable[[str], None] | None = None,
+        say: Callable[[str], None] | None = None, train: Mapping[str, AttributeDataset] | None = None,
     ):
         self.store = store
         self.model_name = model_name
@@ -55,11 +57,14 @@ class ProbePhase:
         self.seed = seed
         self.prompt = prompt
         self.say = say or (lambda _: None)
+        self.train = dict(train or {})
 
     def setup(self, ds: AttributeDataset) -> dict[str, Any]:
         """What a stored run must match to be reused."""
+        train = self.train.get(ds.task.name)
         return {"positions": self.positions, "folds": self.folds, "seed": self.seed, "prompt": self.prompt,
-                "labels": list(ds.task.labels), "ids": [s.id for s in ds]}
+                "labels": list(ds.task.labels), "ids": [s.id for s in ds],
+                "train_ids": None if train is None else [s.id for s in train]}
 
     def done(self, ds: AttributeDataset) -> bool:
         return self.store.probe_setup(self.model_name, ds.task.name, self.positions) == self.setup(ds)
@@ -76,8 +81,11 @@ class ProbePhase:
             with warnings.catch_warnings():
                 if truncate:
                     warnings.simplefilter("ignore", AudioNote)  # cutting was asked for
-                res = run_probes(model, ds, self.positions, prompt=self.prompt, folds=self.folds, seed=self.seed,
-                                 batch_size=batch_size, truncate=truncate, progress=progress)
+                train = self.train.get(ds.task.name)
+                fit, held_out = (ds, None) if train is None else (train, ds)
+                res = run_probes(model, fit, self.positions, held_out=held_out, prompt=self.prompt,
+                                 folds=self.folds, seed=self.seed, batch_size=batch_size, truncate=truncate,
+                                 progress=progress)
             table_path, preds_path, setup_path = self.store.probe_paths(
                 self.model_name, ds.task.name, self.positions)
             write_atomic(table_path, res.table.to_csv(index=False))

@@ -106,9 +106,11 @@ def load_data(
     attributes: Sequence[str] | None = None,
     n_per_label: int = DEFAULT_PER_LABEL,
     seed: int = 0,
+    split: str = "test",
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
-    ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
+    ``attributes``), or (None) espeak-ng clips of ``split`` synthesized once into
+    :func:`cache_dir` (``"test"``: sentences and voices a demo model never trained on)."""
     from ..data import AttributeDataset, DataError, load_sakura
     from ..data.dataset import existing_folder
     from ..data.sakura import find_track_dir
@@ -129,7 +131,7 @@ def load_data(
             )
         # The folder name carries a digest of what would be synthesized, so clips cached before
         # an edit of the sentence lists or voices are never mistaken for the current ones.
-        plans = [plan(a, n_per_label, seed, "test") for a in SYNTH_ATTRIBUTES]
+        plans = [plan(a, n_per_label, seed, split) for a in SYNTH_ATTRIBUTES]
         digest = zlib.crc32(repr((plans, METADATA_EXTRA)).encode())  # the columns written too
         root = cache_dir() / f"synth-n{n_per_label}-seed{seed}-{digest:08x}"
         missing = [
@@ -137,7 +139,7 @@ def load_data(
         ]
         if missing:
             # The held-out test split: sentences and voices a demo model never trained on.
-            synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
+            synthesize(root, missing, n_per_label=n_per_label, seed=seed, split=split)
         return [load_sakura(root, a) for a in attributes]
     existing_folder(data)
     if attributes is None:
@@ -180,7 +182,9 @@ def reproduce(
     ``wait``: seconds to wait when another run holds the folder (else it stops with
     "folder busy").
     ``whole_model``: also fit layer-wise probes per attribute (every encoder and decoder layer;
-    ``Study(probes=True)``), write ``tables/probes.{csv,md}`` and draw
+    ``Study(probes=True)``; on synthesized clips fitted on the training split and scored on the
+    studied clips, else 4-fold cross-validation grouped by speaker), write
+    ``tables/probes.{csv,md}`` and draw
     ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
     """
     if threads is None and model is None:
@@ -215,6 +219,11 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     ranks.on_main(lambda: datasets.extend(load_data(data, attributes, n_per_label, seed)))
     if not ranks.is_main:
         datasets = load_data(data, attributes, n_per_label, seed)
+    # Probes on synthesized clips are fitted on the training split's voices and sentences and
+    # scored on the studied (held-out) clips, as the demo model itself is scored.
+    probe_train: list[AttributeDataset] = []
+    if whole_model and data is None:
+        ranks.on_main(lambda: probe_train.extend(load_data(None, attributes, n_per_label, seed, split="train")))
     hooked, name = load_model(model, seed)
     # The paper's gap leaves 27 of 32 layers as candidate sources; on a shallow model keep at
     # least half the depth as candidates, or the random-layer baseline has nothing to choose.
@@ -239,6 +248,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         # The synthesized test split has four voices per attribute: folds grouped by speaker.
         probes=whole_model,
         probe_folds=4,
+        probe_train=probe_train,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -271,12 +281,15 @@ def format_probes(table: pd.DataFrame) -> str:
     layer, and the last layer's probe against the logit lens (the model's own answer)."""
     lines = ["layer-wise probes (held-out accuracy; control: shuffled labels):"]
     for attribute, t in table.groupby("attribute", sort=False):
+        design = t["grouped_by"].iloc[0]
+        how = ("fitted on training voices, scored on these clips" if design == "held-out"
+               else f"{int(t['folds'].iloc[0])} folds grouped by {design}")
         above = t[t["ci_low"] > t["control_ci_high"]]
         first = f"{above['stack'].iloc[0]} {int(above['layer'].iloc[0])}" if len(above) else "none"
         best = t.loc[t["accuracy"].idxmax()]
         last = t.iloc[-1]
         lines.append(
-            f"  {attribute} ({int(t['folds'].iloc[0])} folds grouped by {t['grouped_by'].iloc[0]}): "
+            f"  {attribute} ({how}): "
             f"above control from {first}; best {best['stack']} {int(best['layer'])} "
             f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
             f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")

@@ -108,6 +108,8 @@ class Study:
             prompt (else the last format); per-fold predictions and tables are stored, never
             activations (:meth:`probe_table`, :meth:`probe_figure`).
         probe_positions, probe_folds: the probes' ``positions`` and ``folds``.
+        probe_train: per attribute, clips to fit the probes on (then scored on the study's own
+            clips, ``run_probes(held_out=...)``); attributes without one cross-validate.
     """
 
     def __init__(
@@ -131,11 +133,13 @@ class Study:
         probes: bool = False,
         probe_positions: str = "last",
         probe_folds: int = 5,
+        probe_train: Sequence[AttributeDataset] = (),
     ):
         self.model = model
         self.probes = probes
         self.probe_positions = probe_positions
         self.probe_folds = int(probe_folds)
+        self.probe_train = {d.task.name: d for d in probe_train}
         self.datasets = list(datasets)
         self.prompts = list(prompts)
         self.batch_size = int(batch_size)
@@ -203,7 +207,8 @@ class Study:
             return None
         prompt = "P3" if "P3" in self.prompts else self.prompts[-1]
         return ProbePhase(self.store, self.model_name, self.datasets, positions=self.probe_positions,
-                          folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say)
+                          folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say,
+                          train=self.probe_train)
 
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
