@@ -464,7 +464,7 @@ def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tm
     assert done.probe_figures == {"gender": tmp_path / "figures" / "probes_gender.png"}
     assert done.probe_figures["gender"].is_file()
     assert any(line.startswith("layer-wise probes") for line in lines)
-    assert any("gender (4 folds grouped by speaker): above control from" in line for line in lines)
+    assert any("gender (4 folds grouped by speaker): interval clear of the control's from" in line for line in lines)
 
 
 def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_model, toy, tmp_path):

@@ -277,7 +277,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
 
 
 def format_probes(table: pd.DataFrame) -> str:
-    """One line per attribute: where the probe first beats its control's interval, its best
+    """One line per attribute: where the probe's interval first clears its control's, its best
     layer, and the last layer's probe against the logit lens (the model's own answer)."""
     lines = ["layer-wise probes (held-out accuracy; control: shuffled labels):"]
     for attribute, t in table.groupby("attribute", sort=False):
@@ -290,7 +290,7 @@ def format_probes(table: pd.DataFrame) -> str:
         last = t.iloc[-1]
         lines.append(
             f"  {attribute} ({how}): "
-            f"above control from {first}; best {best['stack']} {int(best['layer'])} "
+            f"interval clear of the control's from {first}; best {best['stack']} {int(best['layer'])} "
             f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
             f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")
     return "\n".join(lines)
