@@ -107,7 +107,9 @@ class PooledActivations(Intervention):
     Decoder hooks: ``positions`` a position name (``"last"``, ``"attribute"``) takes that token;
     a span name (``"audio"``, ...) takes the mean over the row's tokens of the span. Encoder
     hooks (``encoder.*``) take the mean over the row's valid frames (``batch.frame_mask``),
-    whatever ``positions`` is: the encoder sees only the audio.
+    whatever ``positions`` is: the encoder sees only the audio. It reads whole sequences: use it
+    in :meth:`LogitLens.run <audiolens.lenses.logit.LogitLens.run>` or a plain forward, not in
+    a run that splits the sequence over a key/value cache.
 
     Example:
         >>> rec = PooledActivations(probe_sites(model), "last")        # doctest: +SKIP
