@@ -50,7 +50,7 @@ def plot_patch(result: Any, ax: Any = None) -> Any:
     return fig
 
 
-def plot_probes(result, encoder_lens=None, title=None, ax=None):
+def plot_probes(result: Any, encoder_lens: Any = None, title: str | None = None, ax: Any = None) -> Any:
     """Encoder layers, then decoder layers, on one axis: probe accuracy (what is *present*),
     its shuffled-label control, the logit lens's information score (what the head *reads*)
     and, when given, an encoder lens's score (what the LLM can *use* when the encoder stops

@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,7 +39,7 @@ from torch import Tensor
 from ..backends import execute
 from ..batch import AudioBatch
 from ..errors import OneClass, PositionError, TooFewClips, UngroupedFolds, WeakEvidence
-from ..interventions import Intervention, collect_hooks
+from ..interventions import HookFn, Intervention, collect_hooks
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
 from ..metrics import info_score_interval, wilson_interval
@@ -47,6 +47,7 @@ from ..metrics import info_score_interval, wilson_interval
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..backends.model import HookedModel
     from ..data.dataset import AttributeDataset
     from ..hooked import HookedAudioLM
 
@@ -123,24 +124,24 @@ class PooledActivations(Intervention):
         self.positions = positions
         self.store: dict[str, list[Tensor]] = {name: [] for _, _, name in self.sites}
 
-    def writes(self, model: HookedAudioLM) -> list[str]:
+    def writes(self, model: HookedModel) -> list[str]:
         return []
 
-    def hooks(self, model: HookedAudioLM, batch: AudioBatch) -> list[tuple[str, Any]]:
+    def hooks(self, model: HookedModel, batch: AudioBatch) -> list[tuple[str, HookFn]]:
         check_positions(batch, self.positions)
         if self.positions in batch.positions:
             decoder = _token_reader(batch.position(self.positions))
         else:
             decoder = _mean_reader(batch.span(self.positions), f"span {self.positions!r}")
-        hooks = []
+        hooks: list[tuple[str, HookFn]] = []
         for stack, _, name in self.sites:
             # frame_mask comes with the encoder hook points (whole-model hooks), as do encoder sites.
             read = decoder if stack == "decoder" else _mean_reader(batch.frame_mask(name), name)  # type: ignore[attr-defined]
             hooks.append((name, self._keep(read)))
         return hooks
 
-    def _keep(self, read):
-        def keep(act: Tensor, hook) -> None:
+    def _keep(self, read: Reader) -> HookFn:
+        def keep(act: Tensor, hook: Any) -> None:
             self.store[hook.name].append(read(act).detach().float().cpu())
 
         return keep
@@ -150,14 +151,17 @@ class PooledActivations(Intervention):
         return {name: torch.cat(parts).numpy() for name, parts in self.store.items() if parts}
 
 
-def _token_reader(index: Tensor):
+Reader = Callable[[Tensor], Tensor]
+
+
+def _token_reader(index: Tensor) -> Reader:
     def read(act: Tensor) -> Tensor:
         return act[torch.arange(act.shape[0], device=act.device), index.to(act.device)]
 
     return read
 
 
-def _mean_reader(mask: Tensor, what: str):
+def _mean_reader(mask: Tensor, what: str) -> Reader:
     counts = mask.sum(1)
     if bool((counts == 0).any()):
         rows = (counts == 0).nonzero().flatten().tolist()

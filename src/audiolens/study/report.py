@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -154,7 +154,7 @@ class Report:
             self.write_table(df[cols], "probes", index=False)
         return df
 
-    def probe_figure(self, attribute: str, model: str | None = None, encoder_lens=None) -> Path:
+    def probe_figure(self, attribute: str, model: str | None = None, encoder_lens: Any = None) -> Path:
         """Draw the probe figure of ``attribute`` (present vs read per layer, see
         :func:`audiolens.analysis.plots.plot_probes`) into
         ``out/figures/probes_{attribute}.png``; its path."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..audio import AudioNote
 from ..errors import StepSkipped
@@ -106,7 +106,7 @@ def load_data(
     attributes: Sequence[str] | None = None,
     n_per_label: int = DEFAULT_PER_LABEL,
     seed: int = 0,
-    split: str = "test",
+    split: Literal["train", "test"] = "test",
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
     ``attributes``), or (None) espeak-ng clips of ``split`` synthesized once into

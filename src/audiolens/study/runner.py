@@ -206,6 +206,7 @@ class Study:
         if not self.probes or self.model is None:
             return None
         prompt = "P3" if "P3" in self.prompts else self.prompts[-1]
+        assert self.model_name is not None  # named from the model when there is one
         return ProbePhase(self.store, self.model_name, self.datasets, positions=self.probe_positions,
                           folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say,
                           train=self.probe_train)
@@ -351,7 +352,7 @@ class Study:
             probing = self._probing
             if probing is not None:
                 # A probe needs every clip of an attribute at once: rank 0 runs them all.
-                ranks.on_main(lambda: probing.run(self.model, batch_size=self.batch_size,
+                ranks.on_main(lambda: probing.run(self._model, batch_size=self.batch_size,
                                                   truncate=self.truncate, progress=self.progress))
         return self
 
