@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..backends import execute
 from ..batch import AudioBatch
-from ..errors import OneClass, PositionError, TooFewClips, UngroupedFolds, WeakEvidence
+from ..errors import OneClass, PositionError, TooFewClips, UngroupedFolds, WeakEvidence, warn_user
 from ..interventions import HookFn, Intervention, collect_hooks
 from ..lenses.logit import LogitLens
 from ..lenses.result import LensResult
@@ -196,13 +196,12 @@ def sample_groups(dataset: AttributeDataset, group_by: GroupBy = "auto") -> tupl
         values = [getattr(s, field, None) for s in dataset]
         if all(v is not None for v in values):
             return np.asarray(values, dtype=object), field
-    warnings.warn(
+    warn_user(
         f"{dataset.name}: its samples name no {'speakers or sentences' if group_by == 'auto' else group_by + 's'}, "
         "so probe folds are not grouped and one speaker's clips may be on both sides of a split "
         "(held-out accuracy can be inflated); set Sample.speaker / Sample.sentence, or pass group_by=None "
         "to accept ungrouped folds",
         UngroupedFolds,
-        stacklevel=3,
     )
     return None, None
 
@@ -246,8 +245,8 @@ def probe_folds(
                 raise TooFewClips("every clip has the same speaker/sentence: grouped folds need at least two "
                                   "groups (pass group_by=None to fold by clip)")
             if n_groups < folds:
-                warnings.warn(f"{n_groups} speaker/sentence groups for {folds} folds: using {n_groups} folds",
-                              WeakEvidence, stacklevel=3)
+                warn_user(f"{n_groups} speaker/sentence groups for {folds} folds: using {n_groups} folds",
+                          WeakEvidence)
                 folds = n_groups
             codes = np.unique(groups.astype(str), return_inverse=True)[1]
             splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
