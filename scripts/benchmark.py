@@ -12,6 +12,8 @@ Methods:
   hidden_states    one forward with output_hidden_states=True, then norm + head by hand
   per_layer_rerun  the original code's scheme: one hidden-states pass, then one full forward
                    per layer with that layer's residual written into the last layer's output
+  lens + probes    the lens pass with the probes' reader on every layer (run_probes collects
+                   this way): the mean residual over each clip's audio tokens, kept on the CPU
 
 Peers on the same model and batch (``--peers``): an nnsight trace of the backbone saving the
 last-token residual of every layer, TransformerLens's TransformerBridge with a residual cache,
@@ -48,6 +50,7 @@ import numpy as np
 import torch
 
 import audiolens as al
+from audiolens.analysis.probes import PooledActivations, probe_sites
 from audiolens.models.tiny.qwen2_audio import build_processor, tiny_qwen2_audio_config
 
 
@@ -225,6 +228,7 @@ def main() -> None:
         "lens": lambda: lens.run(model, batch),
         "hidden_states": lambda: hidden_states_lens(model, batch, ids),
         "per_layer_rerun": lambda: per_layer_rerun(model, batch, ids),
+        "lens + probes": lambda: lens.run(model, batch, interventions=[PooledActivations(probe_sites(model), "audio")]),
     }
     # Every method agrees on the numbers before any of them is timed.
     ref = lens.run(model, batch).label_logits[:, :, 0]
@@ -252,6 +256,7 @@ def main() -> None:
         "lens": (L + 1) * args.batch * 2 * d * 4,
         "hidden_states": (L + 1) * args.batch * seq * d * 4 + args.batch * seq * args.vocab * 4,
         "per_layer_rerun": (L + 1) * args.batch * seq * d * 4 + args.batch * seq * args.vocab * 4,
+        "lens + probes": (L + 1) * args.batch * 3 * d * 4,  # the lens's 2 positions + 1 pooled row
     }
     base = statistics.median(times["hf_forward"])
     print(f"Qwen2-Audio: {L} layers, d_model {d}, vocab {args.vocab}, batch {args.batch} x {seq} tokens, "
@@ -259,12 +264,14 @@ def main() -> None:
     print(f"{'method':<17}{'median s':>10}{'x hf_forward':>14}{'forward passes':>16}{'MB kept':>10}")
     kept |= {"nnsight_trace": (L + 1) * args.batch * d * 4, "tl_bridge_cache": (L + 1) * args.batch * seq * d * 4 +
              args.batch * seq * args.vocab * 4, "lens, nnsight": kept["lens"]}
-    passes = {"hf_forward": 1, "lens": 1, "hidden_states": 1, "per_layer_rerun": L + 2, "nnsight_trace": 1,
+    passes = {"hf_forward": 1, "lens": 1, "lens + probes": 1, "hidden_states": 1, "per_layer_rerun": L + 2, "nnsight_trace": 1,
               "tl_bridge_cache": 1, "lens, nnsight": 1}
     for name in methods:
         med = statistics.median(times[name])
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{passes[name]:>16}{kept[name] / 2**20:>10.1f}")
     print(f"per-layer re-run / lens: {medians['per_layer_rerun'] / medians['lens']:.1f}x")
+    print(f"probes on top of the lens: {(medians['lens + probes'] - medians['lens']) / base:+.2f} plain forwards "
+          "per clip (target: at most 0.3)")
 
     src = max(1, L - 5)
     variants = {"none": [], "audio_mask": [al.AudioMask()]}

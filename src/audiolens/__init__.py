@@ -40,14 +40,18 @@ __version__ = "0.1.0"
 # Where each public name lives. `__all__` and the TYPE_CHECKING imports below say the same for
 # type checkers and IDEs; tests/test_imports.py checks that the three agree.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
+    "analysis": (
+        "ProbeResult", "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "probe_layers",
+        "run_probes",
+    ),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
     "errors": (
         "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
         "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-        "ParameterError", "UnsupportedModelError", "EncoderLayerError",
+        "OneClass", "ParameterError", "ProbeError", "TooFewClips", "UngroupedFolds", "UnsupportedModelError",
+        "EncoderLayerError",
     ),
     "hooked": ("HookedAudioLM",),
     "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
@@ -103,12 +107,17 @@ __all__ = [
     "LensResult",
     "LogitLens",
     "NonFiniteWarning",
+    "OneClass",
     "ParameterError",
+    "ProbeError",
+    "ProbeResult",
     "Prompt",
     "Study",
     "Task",
     "TokenLens",
+    "TooFewClips",
     "TunedLens",
+    "UngroupedFolds",
     "UnsupportedModelError",
     "analysis",
     "architectures",
@@ -126,7 +135,9 @@ __all__ = [
     "models",
     "patch",
     "prepare_waveform",
+    "probe_layers",
     "reproduce",
+    "run_probes",
     "sakura_task",
     "select_enrich_layer",
     "split",
@@ -135,7 +146,15 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
-    from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
+    from .analysis import (
+        ProbeResult,
+        attention_knockout,
+        corrupt_clips,
+        direct_logit_attribution,
+        patch,
+        probe_layers,
+        run_probes,
+    )
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform
     from .batch import AudioBatch
@@ -151,7 +170,11 @@ if TYPE_CHECKING:
         InterventionConflict,
         LabelTokenError,
         NonFiniteWarning,
+        OneClass,
         ParameterError,
+        ProbeError,
+        TooFewClips,
+        UngroupedFolds,
         UnsupportedModelError,
     )
     from .hooked import HookedAudioLM

@@ -137,6 +137,24 @@ class PatchError(AudiolensError, ValueError):
     """Clean and corrupted batches that cannot be patched position by position."""
 
 
+class ProbeError(AudiolensError, ValueError):
+    """Probes that cannot be fitted on the data as given."""
+
+
+class TooFewClips(ProbeError):
+    """Fewer clips (or speaker/sentence groups) than cross-validation folds, or fewer than two
+    clips of a class per fold."""
+
+
+class OneClass(ProbeError):
+    """Every clip has the same label: there is nothing for a probe to tell apart."""
+
+
+class UngroupedFolds(AudiolensWarning):
+    """The data set names no speakers or sentences, so probe folds are not grouped and clips of
+    one speaker may sit on both sides of a split (held-out accuracy can be inflated)."""
+
+
 # --------------------------------------------------------------------- studies
 class RecordError(AudiolensError, ValueError):
     """Records that cannot be read or do not fit the study asking for them."""
@@ -187,7 +205,8 @@ __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
     "BatchError", "CommandError", "DataError", "DataWarning", "EncoderLayerError", "FolderBusy",
     "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-    "ParameterError", "PatchError", "PositionError", "RankError", "RecordError", "RecordWarning",
-    "RemoteUnavailable", "StepSkipped", "SynthError", "TunedLensFileError",
-    "UndefinedCriticalLayer", "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
+    "OneClass", "ParameterError", "PatchError", "PositionError", "ProbeError", "RankError",
+    "RecordError", "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "TooFewClips",
+    "TunedLensFileError", "UndefinedCriticalLayer", "UngroupedFolds", "UnknownHookError",
+    "UnsupportedModelError", "WeakEvidence",
 ]

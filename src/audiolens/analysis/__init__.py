@@ -5,6 +5,8 @@ attribute, and whether the model uses what the lens sees.
 - :func:`direct_logit_attribution`: the label-logit gap split into embedding, attention and MLP
   (and head) contributions through the frozen final norm.
 - :class:`TokenLens`: the top-k tokens each layer's residual decodes to, at every position.
+- :func:`probe_layers` / :func:`run_probes`: a cross-validated linear probe per encoder and
+  decoder layer, with a shuffled-label control, next to the logit lens of the same pass.
 - :func:`patch`: activation patching from a clean into a corrupted run, per layer and position
   group (audio windows in seconds, text spans), as normalised recovery.
 
@@ -19,8 +21,10 @@ from ..lenses.token import TokenLens, TokenLensResult
 from .attribution import DLAResult, direct_logit_attribution
 from .knockout import KnockoutResult, attention_knockout
 from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_label_logits
+from .probes import ProbeResult, probe_layers, run_probes
 
 __all__ = [
-    "DLAResult", "KnockoutResult", "PatchError", "PatchResult", "TokenLens", "TokenLensResult",
+    "DLAResult", "KnockoutResult", "PatchError", "PatchResult", "ProbeResult", "TokenLens", "TokenLensResult",
     "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "patched_label_logits",
+    "probe_layers", "run_probes",
 ]

@@ -42,6 +42,7 @@ from .enrichment import (
     SweepPlan,
     by_length,
 )
+from .probing import ProbePhase
 from .report import Report
 from .sweep import candidate_layers
 
@@ -102,6 +103,13 @@ class Study:
             intervention, so it resumes like the rest (:meth:`knockout_table`).
         log: where the run's notes go (what a resumed run found and reuses); default: standard
             error when ``progress`` is on.
+        probes: also fit layer-wise linear probes per attribute (encoder and decoder layers,
+            :func:`~audiolens.analysis.probes.run_probes`) after the lens passes, under the P3
+            prompt (else the last format); per-fold predictions and tables are stored, never
+            activations (:meth:`probe_table`, :meth:`probe_figure`).
+        probe_positions, probe_folds: the probes' ``positions`` and ``folds``.
+        probe_train: per attribute, clips to fit the probes on (then scored on the study's own
+            clips, ``run_probes(held_out=...)``); attributes without one cross-validate.
     """
 
     def __init__(
@@ -122,8 +130,16 @@ class Study:
         log: Callable[[str], None] | None = None,
         backend: str = "hooks",
         knockout: int | None = None,
+        probes: bool = False,
+        probe_positions: str = "last",
+        probe_folds: int = 5,
+        probe_train: Sequence[AttributeDataset] = (),
     ):
         self.model = model
+        self.probes = probes
+        self.probe_positions = probe_positions
+        self.probe_folds = int(probe_folds)
+        self.probe_train = {d.task.name: d for d in probe_train}
         self.datasets = list(datasets)
         self.prompts = list(prompts)
         self.batch_size = int(batch_size)
@@ -184,6 +200,16 @@ class Study:
             self.enrich, self.store, self._name, self.datasets, prompts=self.prompts,
             seed=self.seed, n_layers=self.model.n_layers, say=self._say,
         )
+
+    @property
+    def _probing(self) -> ProbePhase | None:
+        if not self.probes or self.model is None:
+            return None
+        prompt = "P3" if "P3" in self.prompts else self.prompts[-1]
+        assert self.model_name is not None  # named from the model when there is one
+        return ProbePhase(self.store, self.model_name, self.datasets, positions=self.probe_positions,
+                          folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say,
+                          train=self.probe_train)
 
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
@@ -323,6 +349,11 @@ class Study:
                 ranks.on_main(lambda: enrichment.run(
                     setups, self._model, self._batch, batch_size=self.batch_size,
                     backend=self.backend, progress=self.progress))
+            probing = self._probing
+            if probing is not None:
+                # A probe needs every clip of an attribute at once: rank 0 runs them all.
+                ranks.on_main(lambda: probing.run(self._model, batch_size=self.batch_size,
+                                                  truncate=self.truncate, progress=self.progress))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -461,9 +492,20 @@ class Study:
         return self.report.knockout_table()
 
     def to_frame(self) -> pd.DataFrame:
-        """Every record as one tidy table (:meth:`Report.to_frame
-        <audiolens.study.report.Report.to_frame>`)."""
+        """Every record as one tidy table, stored probe predictions included
+        (:meth:`Report.to_frame <audiolens.study.report.Report.to_frame>`)."""
         return self.report.to_frame()
+
+    def probe_table(self) -> pd.DataFrame:
+        """The stored probes per model, attribute and layer (:meth:`Report.probe_table
+        <audiolens.study.report.Report.probe_table>`), also written to
+        ``out/tables/probes.{csv,md}``."""
+        return self.report.probe_table()
+
+    def probe_figure(self, attribute: str) -> Path:
+        """Draw ``out/figures/probes_{attribute}.png``: probe, control and logit lens per layer
+        (:meth:`Report.probe_figure <audiolens.study.report.Report.probe_figure>`)."""
+        return self.report.probe_figure(attribute, model=self.model_name)
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
