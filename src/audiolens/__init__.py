@@ -41,6 +41,7 @@ __version__ = "0.1.0"
 # type checkers and IDEs; tests/test_imports.py checks that the three agree.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
+    "analysis.attention": ("attention_to_spans",),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
@@ -106,6 +107,7 @@ __all__ = [
     "analysis",
     "architectures",
     "attention_knockout",
+    "attention_to_spans",
     "backends",
     "corrupt_clips",
     "data",
@@ -129,6 +131,7 @@ __all__ = [
 if TYPE_CHECKING:
     from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
     from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
+    from .analysis.attention import attention_to_spans
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform
     from .batch import AudioBatch

@@ -1,6 +1,7 @@
 """Causal and fine-grained analyses: which layers, components and seconds of audio carry an
 attribute, and whether the model uses what the lens sees.
 
+- :func:`attention_to_spans`: per layer and head, the share of attention on each named span.
 - :func:`attention_knockout`: block the answer's attention to a span over sliding layer windows.
 - :func:`direct_logit_attribution`: the label-logit gap split into embedding, attention and MLP
   (and head) contributions through the frozen final norm.
@@ -16,11 +17,12 @@ lenses and interventions; nothing below them imports an analysis.
 """
 
 from ..lenses.token import TokenLens, TokenLensResult
+from .attention import SpanAttention, attention_to_spans
 from .attribution import DLAResult, direct_logit_attribution
 from .knockout import KnockoutResult, attention_knockout
 from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_label_logits
 
 __all__ = [
-    "DLAResult", "KnockoutResult", "PatchError", "PatchResult", "TokenLens", "TokenLensResult",
+    "DLAResult", "KnockoutResult", "SpanAttention", "attention_to_spans", "PatchError", "PatchResult", "TokenLens", "TokenLensResult",
     "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "patched_label_logits",
 ]
