@@ -280,6 +280,42 @@ def attention_to_spans_equals_output_attentions(model, batch, task):
         torch.testing.assert_close(att.share.sum(-1), torch.ones_like(att.share.sum(-1)), atol=1e-5, rtol=0)
 
 
+def head_ablation_of_a_whole_layer_removes_its_attention(model, batch, task):
+    """Zeroing every head of a block equals a plain PyTorch hook that removes the attention
+    module's output (leaving the output projection's bias, which no head writes); HeadScale 1.0
+    is bit-identical to no intervention; both backends agree."""
+    if model.architecture.components_unavailable:
+        with pytest.raises(al.HookUnavailable):
+            al.LogitLens(task).run(model, batch, [al.HeadAblation({1: [0]})])
+        return
+    from audiolens.interventions import head_count
+
+    block = model.n_layers - 1
+    attn = model.layers[block].get_submodule(model.architecture.attention)
+    proj = attn.get_submodule(model.architecture.attn_output_proj)
+
+    def no_attention(mod, args, out):
+        kept = torch.zeros_like(out[0]) if proj.bias is None else proj.bias.expand_as(out[0]).clone()
+        return (kept, *out[1:])
+
+    handle = attn.register_forward_hook(no_attention)
+    try:
+        ref = hf_forward(model, batch.inputs).logits[:, -1]
+    finally:
+        handle.remove()
+    lens = al.LogitLens(task, positions=("last",))
+    ids = list(lens.run(model, batch).label_token_ids)
+    ablation = al.HeadAblation({block + 1: list(range(head_count(model, block + 1)))})
+    res = lens.run(model, batch, [ablation])
+    torch.testing.assert_close(res.logits_at("last")[model.n_layers], ref[:, ids].float().cpu(), atol=ATOL, rtol=1e-4)
+    assert not torch.allclose(res.label_logits, lens.run(model, batch).label_logits)
+    assert torch.equal(lens.run(model, batch, [al.HeadScale({1: [0], block + 1: [1]}, factor=1.0)]).label_logits,
+                       lens.run(model, batch).label_logits)
+    for iv in (ablation, al.HeadScale({1: [0, 1]}, factor=3.0)):
+        torch.testing.assert_close(lens.run(model, batch, [iv], backend="nnsight").label_logits,
+                                   lens.run(model, batch, [iv]).label_logits, atol=1e-5, rtol=1e-5)
+
+
 CHECKS = [
     lens_top_layer_equals_model_logits,
     lens_lower_layers_equal_head_on_hidden_states,
@@ -290,6 +326,7 @@ CHECKS = [
     component_hooks_reproduce_the_residual,
     editing_components_changes_the_forward_as_said,
     attention_to_spans_equals_output_attentions,
+    head_ablation_of_a_whole_layer_removes_its_attention,
 ]
 
 

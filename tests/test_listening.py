@@ -57,3 +57,77 @@ def test_attention_bad_input(setup):
         al.attention_to_spans(model, batch, queries="nowhere")
     with pytest.raises(ValueError, match="does not match"):
         SpanAttention([1], ["audio"], torch.zeros(2, 1, 1, 1), ["a"])
+
+
+def test_mean_ablation_equals_the_reference_mean_written_by_hand(setup):
+    """Mean ablation writes each position's mean head output over the reference's real rows; the
+    reference is a plain PyTorch pre-hook on the output projection writing that mean."""
+    model, task, batch, clips, labels = setup
+    ref_batch = model.prepare([c[::-1].copy() for c in clips], 16000, task.prompt("P3"), labels=labels)
+    layer, heads = 2, [0, 3]
+    name = f"blocks.{layer - 1}.attn.hook_z"
+    _, cache = model.run_with_cache(ref_batch, names_filter=[name], return_type=None)
+    z = cache[name]  # (rows, seq, head, d_head)
+    real = (~ref_batch.span("padding")).float()
+    mean = (z * real[:, :, None, None]).sum(0) / real.sum(0)[:, None, None]
+    proj = model.layers[layer - 1].self_attn.o_proj
+    d = z.shape[-1]
+
+    def write_mean(mod, args):
+        x = args[0].clone().reshape(*args[0].shape[:-1], -1, d)
+        x[:, :, heads] = mean[None, :, heads]
+        return (x.reshape(args[0].shape),)
+
+    handle = proj.register_forward_pre_hook(write_mean)
+    try:
+        expected = model.hf_model(**batch.inputs).logits[:, -1]
+    finally:
+        handle.remove()
+    lens = al.LogitLens(task, positions=("last",))
+    res = lens.run(model, batch, [al.HeadAblation({layer: heads}, mode="mean", reference=ref_batch)])
+    ids = list(res.label_token_ids)
+    torch.testing.assert_close(res.logits_at("last")[-1], expected[:, ids].float(), atol=1e-5, rtol=1e-4)
+
+
+def test_head_edits_at_the_last_token_share_the_prefix(setup):
+    model, task, batch, *_ = setup
+    lens = al.LogitLens(task, positions=("last",))
+    variants = {f"{h}": [al.HeadAblation({3: [h]}, positions="last")] for h in range(4)}
+    variants["scale"] = [al.HeadScale({2: [1]}, factor=2.5, positions="last")]
+    assert lens._shareable(batch, variants, True)
+    many = lens.run_many(model, batch, variants)
+    for name, ivs in variants.items():
+        torch.testing.assert_close(many[name].label_logits, lens.run(model, batch, ivs).label_logits,
+                                   atol=1e-5, rtol=1e-4)
+    # at the last token only: every earlier position is untouched
+    resid = lambda n: "resid_post" in n
+    _, clean = model.run_with_cache(batch, names_filter=resid)
+    with model.hooks(fwd_hooks=al.interventions.collect_hooks(variants["0"], model, batch)):
+        _, edited = model.run_with_cache(batch, names_filter=resid)
+    for n in clean:
+        assert torch.equal(clean[n][:, :-1], edited[n][:, :-1])
+    assert not torch.equal(clean["blocks.3.hook_resid_post"][:, -1], edited["blocks.3.hook_resid_post"][:, -1])
+
+
+def test_head_intervention_errors(setup):
+    model, task, batch, clips, labels = setup
+    lens = al.LogitLens(task)
+    with pytest.raises(al.errors.UnknownHeadError, match="layer 5 is outside 1..4"):
+        lens.run(model, batch, [al.HeadAblation({5: [0]})])
+    with pytest.raises(al.errors.UnknownHeadError, match=r"heads \[4\] of layer 1 are outside 0..3"):
+        lens.run(model, batch, [al.HeadScale({1: [0, 4]})])
+    with pytest.raises(al.errors.UnknownHeadError, match="no heads"):
+        lens.run(model, batch, [al.HeadScale({})])
+    with pytest.raises(ValueError, match="needs reference"):
+        al.HeadAblation({1: [0]}, mode="mean")
+    with pytest.raises(ValueError, match="finite"):
+        al.HeadScale({1: [0]}, factor=float("nan"))
+    other = model.prepare(clips[:2], 16000, task.prompt("P1"), labels=labels[:2])
+    with pytest.raises(al.errors.ReferenceMismatch, match="another prompt shape"):
+        lens.run(model, batch, [al.HeadAblation({1: [0]}, mode="mean", reference=other)])
+    short = model.prepare([clips[2]] * 2, 16000, task.prompt("P3"), labels=labels[:2])
+    longer = model.prepare([clips[1], clips[2]], 16000, task.prompt("P3"), labels=labels[:2])
+    with pytest.raises(al.errors.ReferenceMismatch):
+        lens.run(model, longer, [al.HeadAblation({1: [0]}, mode="mean", reference=short)])
+    with pytest.raises(al.InterventionConflict):
+        lens.run(model, batch, [al.HeadAblation({1: [0]}), al.HeadScale({1: [1]})])

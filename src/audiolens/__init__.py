@@ -50,7 +50,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "HookUnavailable", "InterventionConflict", "LabelTokenError", "UnsupportedModelError",
     ),
     "hooked": ("HookedAudioLM",),
-    "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
+    "interventions": ("AudioMask", "Enrich", "HeadAblation", "HeadScale", "HookIntervention", "Intervention"),
     "labels": ("label_token_ids",),
     "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens"),
     "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
@@ -89,6 +89,8 @@ __all__ = [
     "AudiolensError",
     "AudiolensWarning",
     "Enrich",
+    "HeadAblation",
+    "HeadScale",
     "HookIntervention",
     "HookUnavailable",
     "HookedAudioLM",
@@ -147,7 +149,14 @@ if TYPE_CHECKING:
         UnsupportedModelError,
     )
     from .hooked import HookedAudioLM
-    from .interventions import AudioMask, Enrich, HookIntervention, Intervention
+    from .interventions import (
+        AudioMask,
+        Enrich,
+        HeadAblation,
+        HeadScale,
+        HookIntervention,
+        Intervention,
+    )
     from .labels import label_token_ids
     from .lenses import Lens, LensResult, LogitLens, TokenLens, TunedLens
     from .study import Study, enrich_sweep, select_enrich_layer, split

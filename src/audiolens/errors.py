@@ -88,6 +88,19 @@ class InterventionConflict(AudiolensError, ValueError):
     """Two interventions would overwrite each other at the same hook point."""
 
 
+class UnknownHeadError(AudiolensError, ValueError):
+    """A head intervention names a layer or head the model does not have."""
+
+
+class ReferenceMismatch(AudiolensError, ValueError):
+    """A reference batch (for mean ablation) whose prompt shape differs from the batch's."""
+
+
+class CounterfactualError(AudiolensError, ValueError):
+    """A counterfactual audio condition that cannot be built for this data set or family
+    (a swap with one label, "no audio" where the family needs audio, an unknown kind)."""
+
+
 class PatchError(AudiolensError, ValueError):
     """Clean and corrupted batches that cannot be patched position by position."""
 
@@ -122,8 +135,9 @@ class CommandError(AudiolensError, ValueError):
 
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
-    "CommandError", "DataError", "DataWarning", "FolderBusy", "HookUnavailable",
-    "InterventionConflict", "LabelTokenError", "PatchError", "RankError", "RecordError",
-    "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "UndefinedCriticalLayer",
-    "UnknownHookError", "UnsupportedModelError", "WeakEvidence"
+    "CommandError", "CounterfactualError", "DataError", "DataWarning", "FolderBusy",
+    "HookUnavailable", "InterventionConflict", "LabelTokenError", "PatchError", "RankError",
+    "RecordError", "RecordWarning", "ReferenceMismatch", "RemoteUnavailable", "StepSkipped",
+    "SynthError", "UndefinedCriticalLayer", "UnknownHeadError", "UnknownHookError",
+    "UnsupportedModelError", "WeakEvidence"
 ]
