@@ -131,3 +131,65 @@ def test_head_intervention_errors(setup):
         lens.run(model, longer, [al.HeadAblation({1: [0]}, mode="mean", reference=short)])
     with pytest.raises(al.InterventionConflict):
         lens.run(model, batch, [al.HeadAblation({1: [0]}), al.HeadScale({1: [1]})])
+
+
+def test_find_audio_heads_equals_ablating_each_head_by_hand(setup):
+    """Each head's effect equals the gap drop when a plain PyTorch pre-hook zeroes that head's
+    slice of the output projection's input at the last token; its attention equals
+    attention_to_spans; two batches give the rows of one."""
+    model, task, batch, *_ = setup
+    heads = al.find_audio_heads(model, [batch.subset([0, 1]), batch.subset([2, 3])], task, top_k=3, progress=False)
+    assert heads.effect.shape == (4, 4, 4) and heads.ids == batch.ids
+    att = al.attention_to_spans(model, batch)
+    torch.testing.assert_close(heads.attention, att.of("audio").permute(0, 2, 1), atol=1e-6, rtol=1e-5)
+    ids = list(al.LogitLens(task).run(model, batch).label_token_ids)
+    targets = batch.targets
+    rows = torch.arange(len(batch))
+
+    def gap_of(logits):
+        lab = logits[:, -1, ids].float()
+        return lab, lab[rows, targets]
+
+    base, base_target = gap_of(model.hf_model(**batch.inputs).logits)
+    others = base.clone()
+    others[rows, targets] = float("-inf")
+    rival = others.argmax(-1)
+    for layer, h in [(1, 0), (3, 2), (4, 3)]:
+        proj = model.layers[layer - 1].self_attn.o_proj
+        d = proj.in_features // 4
+
+        def zero_head(mod, args, h=h, d=d):
+            x = args[0].clone()
+            x[:, -1, h * d:(h + 1) * d] = 0
+            return (x,)
+
+        handle = proj.register_forward_pre_hook(zero_head)
+        try:
+            lab, _ = gap_of(model.hf_model(**batch.inputs).logits)
+        finally:
+            handle.remove()
+        expected = (base_target - base[rows, rival]) - (lab[rows, targets] - lab[rows, rival])
+        torch.testing.assert_close(heads.effect[layer - 1, h], expected, atol=1e-4, rtol=1e-4)
+    frame = heads.to_frame()
+    assert len(frame) == 16 and {"audio_share", "effect", "effect_low", "rank_effect", "n"} <= set(frame.columns)
+    best = frame.loc[frame["rank_effect"] == 1].iloc[0]
+    top = heads.top()
+    assert sum(len(v) for v in top.values()) == 3 and int(best["head"]) in top[int(best["layer"])]
+    assert heads.plot().axes[0].get_images()[0].get_array().shape == (4, 4)
+
+
+def test_steer_heads_counts_changed_answers(setup):
+    model, task, batch, *_ = setup
+    top = {2: [1], 4: [0, 3]}
+    sweep = al.steer_heads(model, batch, task, top, factors=(0.0, 3.0), random_baseline_seeds=2, progress=False)
+    lens = al.LogitLens(task, positions=("last",))
+    plain = lens.run(model, batch)
+    scaled = lens.run(model, batch, [al.HeadScale(top, factor=3.0, positions="last")])
+    frame = sweep.to_frame()
+    row = frame[(frame["factor"] == 3.0) & (frame["method"] == "top")].iloc[0]
+    assert row["accuracy"] == pytest.approx(scaled.accuracy())
+    assert row["changed"] == int((scaled.predictions() != plain.predictions()).sum())
+    assert row["fixed"] == int((scaled.correct & ~plain.correct).sum())
+    assert set(frame["method"]) == {"top", "random"} and set(frame["factor"]) == {0.0, 1.0, 3.0}
+    one = frame[frame["factor"] == 1.0]
+    assert (one["changed"] == 0).all() and (one["accuracy"] == plain.accuracy()).all()

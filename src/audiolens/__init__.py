@@ -42,6 +42,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
     "analysis.attention": ("attention_to_spans",),
+    "analysis.heads": ("find_audio_heads", "steer_heads"),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
@@ -116,6 +117,7 @@ __all__ = [
     "direct_logit_attribution",
     "enrich_sweep",
     "errors",
+    "find_audio_heads",
     "label_token_ids",
     "lenses",
     "load_audio",
@@ -127,6 +129,7 @@ __all__ = [
     "sakura_task",
     "select_enrich_layer",
     "split",
+    "steer_heads",
     "study",
 ]
 
@@ -134,6 +137,7 @@ if TYPE_CHECKING:
     from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
     from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
     from .analysis.attention import attention_to_spans
+    from .analysis.heads import find_audio_heads, steer_heads
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform
     from .batch import AudioBatch

@@ -107,7 +107,8 @@ def attention_at_queries(
     (0-based) with its attention weights ``(batch, head, k, key)`` at the query positions
     ``rows`` (absolute; -1 = none, read as row 0 and left to the caller to ignore).
 
-    The forward must cover the whole sequence (no key/value cache in front of it).
+    Only a forward over the whole sequence is read; cached steps after it (``run_many``'s
+    last-token variants) run unread.
     """
     handles = []
     fallback = []
@@ -121,8 +122,8 @@ def attention_at_queries(
                 _register()
 
                 def reader(layer, module, query, key, mask, kwargs):
-                    if model.chunk_start:
-                        raise HookUnavailable("attention rows are read in a full forward, not a cached step")
+                    if model.chunk_start:  # a cached step (e.g. run_many's variants): not read
+                        return
                     allowed = bool_attention_mask(mask, attention_mask_2d, query.shape[2], 0, query.device)
                     window = kwargs.get("sliding_window")
                     if window:
@@ -151,6 +152,8 @@ def attention_at_queries(
                                           f"({model.components_missing})")
 
                 def from_pattern(pattern, hook, i=i):
+                    if model.chunk_start:
+                        return
                     index = rows.to(pattern.device)
                     b = torch.arange(pattern.shape[0], device=pattern.device)[:, None]
                     on_weights(i, pattern.transpose(1, 2)[b, index].transpose(1, 2).float())
