@@ -193,3 +193,65 @@ def test_steer_heads_counts_changed_answers(setup):
     assert set(frame["method"]) == {"top", "random"} and set(frame["factor"]) == {0.0, 1.0, 3.0}
     one = frame[frame["factor"] == 1.0]
     assert (one["changed"] == 0).all() and (one["accuracy"] == plain.accuracy()).all()
+
+
+def _dataset(clips, labels, task):
+    from audiolens.data.dataset import AttributeDataset, Sample
+
+    return AttributeDataset(task, [Sample(f"c{i}", lab, audio=c, sampling_rate=16000)
+                                   for i, (c, lab) in enumerate(zip(clips, labels))], name="toy")
+
+
+def test_grounding_answers_equal_the_models_own_logits(setup):
+    """The top layer's answers under each condition are the HF model's own argmax over the
+    label tokens on the counterfactual input; "no_audio" equals removing the audio from the 2-D
+    attention mask (text never reads it, and nothing else changes)."""
+    model, task, batch, clips, labels = setup
+    data = _dataset(clips, labels, task)
+    g = al.grounding(model, data, task, conditions=("silence", "swap", "no_audio"), batch_size=3, progress=False)
+    ids = list(al.LogitLens(task).run(model, batch).label_token_ids)
+
+    def answers(inputs):
+        with torch.no_grad():
+            return model.hf_model(**inputs).logits[:, -1, ids].argmax(-1).numpy()
+
+    real = answers(batch.inputs)
+    np.testing.assert_array_equal(g.answers["real"], real)
+    silent = model.prepare([np.zeros_like(c) for c in clips], 16000, task.prompt("P3"), labels=labels)
+    np.testing.assert_array_equal(g.answers["silence"], answers(silent.inputs))
+    keep = batch.inputs["attention_mask"].clone()
+    keep[batch.spans["audio"]] = 0
+    np.testing.assert_array_equal(g.answers["no_audio"], answers({**batch.inputs, "attention_mask": keep}))
+    rates = g.listening_rate()
+    assert rates["silence"] == pytest.approx(float(np.mean(answers(silent.inputs) != real)))
+    frame = g.to_frame()
+    assert list(frame.columns[:5]) == ["condition", "layer", "info_real", "info_counterfactual", "grounding"]
+    assert len(frame) == 3 * (model.n_layers + 1)
+    top = frame[(frame["condition"] == "silence") & (frame["layer"] == model.n_layers)].iloc[0]
+    right = real == batch.targets.numpy()
+    assert top["info_real"] == pytest.approx(right.mean())
+    assert top["grounding"] == pytest.approx(right.mean() - (answers(silent.inputs) == batch.targets.numpy()).mean())
+    assert (frame["low"] <= frame["grounding"] + 1e-12).all()
+    assert len(g.plot().axes[0].get_lines()) >= 3
+
+
+def test_counterfactual_clips_and_errors(setup):
+    model, task, _, clips, labels = setup
+    swapped = al.corrupt_clips(clips, "swap", labels=labels, seed=1)
+    for i, (clip, new) in enumerate(zip(clips, swapped)):
+        assert len(new) == len(clip)
+        source = [j for j, c in enumerate(clips) if np.array_equal(c[: len(new)][: 1000], new[:1000])]
+        assert source and all(labels[j] != labels[i] for j in source)
+    np.testing.assert_array_equal(al.corrupt_clips(clips[:1], "reversed")[0], clips[0][::-1])
+    noisy = al.corrupt_clips(clips[:1], "noise", snr_db=10, seed=0)[0]
+    snr = 10 * np.log10(np.mean(clips[0] ** 2) / np.mean((noisy - clips[0]) ** 2))
+    assert abs(snr - 10) < 0.5
+    with pytest.raises(al.errors.CounterfactualError, match="at least two labels"):
+        al.corrupt_clips(clips, "swap", labels=["male"] * 4)
+    with pytest.raises(al.errors.CounterfactualError, match="unknown corruption"):
+        al.corrupt_clips(clips, "backwards")
+    one_label = _dataset(clips[:2], ["male", "male"], task)
+    with pytest.raises(al.errors.CounterfactualError, match="swap needs clips of at least two labels"):
+        al.grounding(model, one_label, task, conditions=("swap",), progress=False)
+    with pytest.raises(al.errors.CounterfactualError, match="unknown conditions"):
+        al.grounding(model, one_label, task, conditions=("mute",), progress=False)

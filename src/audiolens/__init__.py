@@ -42,6 +42,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
     "analysis.attention": ("attention_to_spans",),
+    "analysis.grounding": ("grounding",),
     "analysis.heads": ("find_audio_heads", "steer_heads"),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
@@ -118,6 +119,7 @@ __all__ = [
     "enrich_sweep",
     "errors",
     "find_audio_heads",
+    "grounding",
     "label_token_ids",
     "lenses",
     "load_audio",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:
     from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
     from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
     from .analysis.attention import attention_to_spans
+    from .analysis.grounding import grounding
     from .analysis.heads import find_audio_heads, steer_heads
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform

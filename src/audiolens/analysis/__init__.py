@@ -4,6 +4,8 @@ attribute, and whether the model uses what the lens sees.
 - :func:`attention_to_spans`: per layer and head, the share of attention on each named span.
 - :func:`find_audio_heads`: heads ranked by attention to the audio and by the effect of
   ablating them; :func:`steer_heads` scales the top ones.
+- :func:`grounding`: each layer's information score with the real clip minus with counterfactual
+  audio (silence, noise, another label's clip, reversed, none), and the listening rate.
 - :func:`attention_knockout`: block the answer's attention to a span over sliding layer windows.
 - :func:`direct_logit_attribution`: the label-logit gap split into embedding, attention and MLP
   (and head) contributions through the frozen final norm.
@@ -21,6 +23,7 @@ lenses and interventions; nothing below them imports an analysis.
 from ..lenses.token import TokenLens, TokenLensResult
 from .attention import SpanAttention, attention_to_spans
 from .attribution import DLAResult, direct_logit_attribution
+from .grounding import GroundingResult, grounding
 from .heads import AudioHeads, HeadSweep, find_audio_heads, steer_heads
 from .knockout import KnockoutResult, attention_knockout
 from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_label_logits
@@ -28,6 +31,7 @@ from .patching import PatchError, PatchResult, corrupt_clips, patch, patched_lab
 __all__ = [
     "AudioHeads",
     "DLAResult",
+    "GroundingResult",
     "HeadSweep",
     "KnockoutResult",
     "PatchError",
@@ -40,6 +44,7 @@ __all__ = [
     "corrupt_clips",
     "direct_logit_attribution",
     "find_audio_heads",
+    "grounding",
     "patch",
     "patched_label_logits",
     "steer_heads",
