@@ -255,3 +255,67 @@ def test_counterfactual_clips_and_errors(setup):
         al.grounding(model, one_label, task, conditions=("swap",), progress=False)
     with pytest.raises(al.errors.CounterfactualError, match="unknown conditions"):
         al.grounding(model, one_label, task, conditions=("mute",), progress=False)
+
+
+def test_study_records_listening_resumably(setup, tmp_path):
+    """Study(listening=...) writes per-clip rows that equal find_audio_heads and grounding run
+    directly; a run killed mid-file redoes only the incomplete clip; a one-label data set leaves
+    out the swap."""
+    model, task, _, clips, labels = setup
+    gender = _dataset(clips, labels, task)
+    mono = _dataset(clips[:2], ["male", "male"], al.sakura_task("gender"))
+    study = al.Study(model, [gender], prompts=["P3"], out=tmp_path, enrich=None, progress=False, batch_size=2,
+                     listening={"conditions": ("silence", "swap", "no_audio")})
+    study.run()
+    heads, g = study.listening("gender")
+    direct = al.find_audio_heads(model, gender, task, batch_size=2, progress=False)
+    torch.testing.assert_close(heads.effect, direct.effect, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(heads.attention, direct.attention, atol=1e-6, rtol=1e-5)
+    ref = al.grounding(model, gender, task, conditions=("silence", "swap", "no_audio"), batch_size=2, progress=False)
+    assert g.listening_rate() == ref.listening_rate()
+    for c in ("real", "silence", "swap", "no_audio"):
+        assert torch.equal(g.correct[c], ref.correct[c])
+    frame = study.listening_frame()
+    assert set(frame["kind"]) == {"heads", "grounding"} and set(frame["attribute"]) == {"gender"}
+    assert study.listening_figure("gender").is_file()
+
+    from audiolens.study.listening import listening_path
+
+    path = listening_path(study.store, study.model_name, "gender", "P3")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-3]) + lines[-3][:10])  # killed: last clip cut, a line cut short
+    calls = []
+    import audiolens.study.listening as phase
+
+    original = phase.heads_of_batch
+    phase.heads_of_batch = lambda m, b, t, mode: calls.append(list(b.ids)) or original(m, b, t, mode)
+    try:
+        study.run()
+    finally:
+        phase.heads_of_batch = original
+    assert calls == [[gender.samples[-1].id]]
+    again, _ = study.listening("gender")
+    torch.testing.assert_close(again.effect, heads.effect, atol=1e-5, rtol=1e-4)
+    assert len(path.read_text().splitlines()) == len(lines)
+
+    one = al.Study(model, [mono], prompts=["P3"], out=tmp_path / "one", enrich=None, progress=False,
+                   listening=True, log=lambda m: None)
+    one.run()
+    assert one.listening("gender")[1].conditions == ["silence", "noise", "reversed"]
+    with pytest.raises(al.errors.CounterfactualError):
+        al.Study(model, [gender], out=tmp_path / "bad", listening={"conditions": ("mute",)})
+
+
+def test_reproduce_with_listening_from_the_command_line_options(setup, tmp_path):
+    """``reproduce(..., listening=True)`` (what ``audiolens reproduce --listening`` calls) records
+    the listening rows of every attribute and draws its figure."""
+    from audiolens.cli import build_parser
+
+    assert build_parser().parse_args(["reproduce", "--listening"]).listening is True
+    model, task, _, clips, labels = setup
+    data = _dataset(clips, labels, task)
+    done = al.reproduce(model, [data], tmp_path, prompts=("P3",), n_probe=2, scales=(0.0, 1.0), progress=False,
+                        echo=None, listening=True)
+    assert done.figures["listening_gender"].is_file()
+    heads, g = done.study.listening("gender")
+    assert heads.ids == [s.id for s in data] and g.conditions == ["silence", "noise", "swap", "reversed"]

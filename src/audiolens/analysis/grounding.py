@@ -46,6 +46,32 @@ class GroundingResult:
     ids: list[str]
     labels: tuple[str, ...]
 
+    @classmethod
+    def concat(cls, parts: Sequence[GroundingResult]) -> GroundingResult:
+        """The clips of several results (same conditions) as one."""
+        first = parts[0]
+        return cls(first.conditions, {c: torch.cat([p.correct[c] for p in parts], 1) for c in first.correct},
+                   {c: np.concatenate([p.answers[c] for p in parts]) for c in first.answers},
+                   [i for p in parts for i in p.ids], first.labels)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One row per clip and condition (``"real"`` included): id, condition, prediction (the
+        top layer's label), correct (per layer 0..L) (the per-clip record format of a study)."""
+        return [{"id": i, "condition": c, "prediction": self.labels[int(self.answers[c][r])],
+                 "correct": [bool(x) for x in self.correct[c][:, r].tolist()]}
+                for r, i in enumerate(self.ids) for c in ["real", *self.conditions]]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> GroundingResult:
+        """The result back from :meth:`to_rows` rows."""
+        ids = list(dict.fromkeys(str(r["id"]) for r in rows))
+        conditions = list(dict.fromkeys(r["condition"] for r in rows if r["condition"] != "real"))
+        by = {(str(r["id"]), r["condition"]): r for r in rows}
+        correct = {c: torch.tensor([by[(i, c)]["correct"] for i in ids]).T for c in ["real", *conditions]}
+        answers = {c: np.array([list(labels).index(by[(i, c)]["prediction"]) for i in ids])
+                   for c in ["real", *conditions]}
+        return cls(conditions, correct, answers, ids, tuple(labels))
+
     def grounding(self, condition: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per layer: mean of I(real) − I(condition) over clips, and its 95 % interval."""
         if condition not in self.conditions:
@@ -139,31 +165,44 @@ def grounding(
     clips = [s.load(rate, max_seconds=model.max_audio_seconds, truncate=True) for s in samples]
     labels = [s.label for s in samples]
     ids = [s.id for s in samples]
-    # Every counterfactual is drawn over the whole data set (a swap partner may sit in another batch).
-    waves = {c: corrupt_clips(clips, c, snr_db=snr_db, seed=seed, labels=labels)
-             for c in conditions if c != "no_audio"}
+    waves = counterfactual_waves(clips, labels, conditions, snr_db, seed)
+    parts = []
+    for start in tqdm(range(0, len(clips), batch_size), desc="grounding", disable=not progress):
+        part = slice(start, start + batch_size)
+        parts.append(grounding_of_clips(model, task, clips[part], {c: w[part] for c, w in waves.items()},
+                                        conditions, labels[part], ids[part], prompt))
+    return GroundingResult.concat(parts)
+
+
+def counterfactual_waves(clips: Sequence[np.ndarray], labels: Sequence[str], conditions: Sequence[str],
+                         snr_db: float = 0.0, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Each waveform condition's clips, drawn over the whole data set (a swap partner may sit in
+    another batch); ``"no_audio"`` needs none."""
+    return {c: corrupt_clips(clips, c, snr_db=snr_db, seed=seed, labels=labels)
+            for c in conditions if c != "no_audio"}
+
+
+@torch.no_grad()
+def grounding_of_clips(model: HookedAudioLM, task: Task, clips: Sequence[np.ndarray],
+                       waves: dict[str, Sequence[np.ndarray]], conditions: Sequence[str], labels: Sequence[str],
+                       ids: Sequence[str], prompt: str = "P3") -> GroundingResult:
+    """:func:`grounding` of one batch of clips, given each condition's counterfactual clips."""
+    rate = model.sampling_rate
     lens = LogitLens(label_names(task), positions=("last",))
-    correct: dict[str, list[Tensor]] = {c: [] for c in ["real", *conditions]}
-    answers: dict[str, list[np.ndarray]] = {c: [] for c in ["real", *conditions]}
+    correct: dict[str, Tensor] = {}
+    answers: dict[str, np.ndarray] = {}
 
     def keep(name: str, res) -> None:
         logits = res.logits_at("last")  # (layers, batch, labels)
-        correct[name].append(logits.argmax(-1) == res.targets[None])
-        answers[name].append(logits[-1].argmax(-1).numpy())
+        correct[name] = logits.argmax(-1) == res.targets[None]
+        answers[name] = logits[-1].argmax(-1).numpy()
 
-    for start in tqdm(range(0, len(clips), batch_size), desc="grounding", disable=not progress):
-        part = slice(start, start + batch_size)
-        batch = model.prepare(clips[part], rate, task.prompt(prompt), labels=labels[part], ids=ids[part])
-        keep("real", lens.run(model, batch))
-        for c in conditions:
-            if c == "no_audio":
-                keep(c, lens.run(model, batch, [_no_audio(batch)]))
-            else:
-                cf = model.prepare(waves[c][part], rate, task.prompt(prompt), labels=labels[part], ids=ids[part])
-                keep(c, lens.run(model, cf))
-    return GroundingResult(
-        conditions=conditions,
-        correct={c: torch.cat(v, dim=1) for c, v in correct.items()},
-        answers={c: np.concatenate(v) for c, v in answers.items()},
-        ids=ids, labels=tuple(label_names(task)),
-    )
+    batch = model.prepare(list(clips), rate, task.prompt(prompt), labels=list(labels), ids=list(ids))
+    keep("real", lens.run(model, batch))
+    for c in conditions:
+        if c == "no_audio":
+            keep(c, lens.run(model, batch, [_no_audio(batch)]))
+        else:
+            cf = model.prepare(list(waves[c]), rate, task.prompt(prompt), labels=list(labels), ids=list(ids))
+            keep(c, lens.run(model, cf))
+    return GroundingResult(list(conditions), correct, answers, list(ids), tuple(label_names(task)))

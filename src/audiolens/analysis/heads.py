@@ -77,6 +77,35 @@ class AudioHeads:
     def heads(self) -> int:
         return int(self.attention.shape[1])
 
+    @classmethod
+    def concat(cls, parts: Sequence[AudioHeads], top_k: int | None = None) -> AudioHeads:
+        """The clips of several results (same layers and heads) as one."""
+        first = parts[0]
+        return cls(first.layers, torch.cat([p.attention for p in parts], -1), torch.cat([p.effect for p in parts], -1),
+                   [i for p in parts for i in p.ids], first.mode, first.top_k if top_k is None else top_k)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One row per clip, layer and head: id, layer, head, audio_share, effect (the per-clip
+        record format of a study)."""
+        return [{"id": i, "layer": layer, "head": h, "audio_share": float(self.attention[li, h, r]),
+                 "effect": float(self.effect[li, h, r])}
+                for r, i in enumerate(self.ids) for li, layer in enumerate(self.layers) for h in range(self.heads)
+                if not torch.isnan(self.effect[li, h, r])]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]], mode: str = "zero", top_k: int = 10) -> AudioHeads:
+        """The result back from :meth:`to_rows` rows (clips in the order they first appear)."""
+        ids = list(dict.fromkeys(str(r["id"]) for r in rows))
+        layers = sorted({int(r["layer"]) for r in rows})
+        heads = max(int(r["head"]) for r in rows) + 1
+        att = torch.full((len(layers), heads, len(ids)), float("nan"))
+        eff = att.clone()
+        where = {i: k for k, i in enumerate(ids)}
+        for r in rows:
+            li, h, c = layers.index(int(r["layer"])), int(r["head"]), where[str(r["id"])]
+            att[li, h, c], eff[li, h, c] = float(r["audio_share"]), float(r["effect"])
+        return cls(layers, att, eff, ids, mode, top_k)
+
     def to_frame(self):
         """One row per (layer, head): audio_share and effect (means over clips) with 95 %
         intervals (``*_low``, ``*_high``), their ranks (1 = most), and n."""
@@ -140,35 +169,39 @@ def find_audio_heads(
 
     if mode not in ("zero", "mean"):
         raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
-    batches = as_batches(model, data, task, prompt, batch_size)
+    parts = [heads_of_batch(model, batch, task, mode)
+             for batch in tqdm(as_batches(model, data, task, prompt, batch_size), desc="audio heads",
+                               disable=not progress)]
+    return AudioHeads.concat(parts, top_k)
+
+
+@torch.no_grad()
+def heads_of_batch(model: HookedAudioLM, batch: AudioBatch, task: Task, mode: str = "zero") -> AudioHeads:
+    """:func:`find_audio_heads` of one batch: one pass (lens and attention together), then one
+    single-token step per layer with one copy of the batch per head."""
     layers = list(range(1, model.n_layers + 1))
     counts = {layer: head_count(model, layer) for layer in layers}
     n_heads = max(counts.values())
-    attention, effect, ids = [], [], []
-    for batch in tqdm(batches, desc="audio heads", disable=not progress):
-        targets = targets_of(batch)
-        lens = LogitLens(label_names(task), positions=("last",), variants_per_step=n_heads)
-        variants: dict[Any, list] = {"none": []}
-        for layer in layers:
-            for h in range(counts[layer]):
-                variants[(layer, h)] = [HeadAblation({layer: [h]}, mode=mode, positions="last",
-                                                     reference=batch if mode == "mean" else None)]
-        rec = SpanAttentionRecorder(model, batch, "last")
-        with rec.recording():
-            out = lens.run_many(model, batch, variants)
-        base = out["none"].logits_at("last")[model.n_layers]
-        rivals = rival_labels(base, targets)
-        base_gap = gap(base, targets, rivals)
-        eff = torch.full((len(layers), n_heads, len(batch)), float("nan"))
-        for (layer, h), res in ((k, v) for k, v in out.items() if k != "none"):
-            eff[layer - 1, h] = base_gap - gap(res.logits_at("last")[model.n_layers], targets, rivals)
-        share = rec.result().of("audio")  # (layers, rows, heads)
-        att = torch.full((len(layers), n_heads, len(batch)), float("nan"))
-        att[:, : share.shape[2]] = share.permute(0, 2, 1)
-        attention.append(att)
-        effect.append(eff)
-        ids += list(batch.ids)
-    return AudioHeads(layers, torch.cat(attention, -1), torch.cat(effect, -1), ids, mode, top_k)
+    targets = targets_of(batch)
+    lens = LogitLens(label_names(task), positions=("last",), variants_per_step=n_heads)
+    variants: dict[Any, list] = {"none": []}
+    for layer in layers:
+        for h in range(counts[layer]):
+            variants[(layer, h)] = [HeadAblation({layer: [h]}, mode=mode, positions="last",
+                                                 reference=batch if mode == "mean" else None)]
+    rec = SpanAttentionRecorder(model, batch, "last")
+    with rec.recording():
+        out = lens.run_many(model, batch, variants)
+    base = out["none"].logits_at("last")[model.n_layers]
+    rivals = rival_labels(base, targets)
+    base_gap = gap(base, targets, rivals)
+    eff = torch.full((len(layers), n_heads, len(batch)), float("nan"))
+    for (layer, h), res in ((k, v) for k, v in out.items() if k != "none"):
+        eff[layer - 1, h] = base_gap - gap(res.logits_at("last")[model.n_layers], targets, rivals)
+    share = rec.result().of("audio")  # (layers, rows, heads)
+    att = torch.full((len(layers), n_heads, len(batch)), float("nan"))
+    att[:, : share.shape[2]] = share.permute(0, 2, 1)
+    return AudioHeads(layers, att, eff, list(batch.ids), mode)
 
 
 @dataclass

@@ -54,7 +54,7 @@ class Reproduction:
     study: Study
     summary: pd.DataFrame | None
     tables: dict[str, Path] = field(default_factory=dict)
-    figures: dict[int, Path] = field(default_factory=dict)
+    figures: dict[int | str, Path] = field(default_factory=dict)
 
 
 def cache_dir() -> Path:
@@ -168,6 +168,7 @@ def reproduce(
     wait: float = 0.0,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
+    listening: bool = False,
 ) -> Reproduction:
     """Run the study, write Tables II–III (CSV + Markdown) and Figs. 2–5, print a summary.
 
@@ -176,13 +177,14 @@ def reproduce(
     30 s window; the tiny model's is 3 s). ``threads`` sets torch's CPU threads for the run;
     by default one for the built-in models, whose matrices are too small to share out.
     ``wait``: seconds to wait when another run holds the folder (else it stops with
-    "folder busy").
+    "folder busy"). ``listening``: also record audio heads and grounding per clip
+    (:mod:`audiolens.study.listening`) and draw ``figures/listening_<attribute>.png``.
     """
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads), world() as ranks:
         return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                    n_probe, scales, wait, progress, echo, ranks)
+                    n_probe, scales, wait, progress, echo, ranks, listening)
 
 
 @contextmanager
@@ -200,7 +202,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n_probe, scales,
-         wait, progress, echo, ranks: World) -> Reproduction:
+         wait, progress, echo, ranks: World, listening: bool = False) -> Reproduction:
     say = (echo if ranks.is_main else None) or (lambda _: None)
     # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
     # from the cache are synthesized once, then the other ranks read them.
@@ -229,6 +231,7 @@ def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n
         truncate=True,
         progress=progress,
         log=say,
+        listening={"prompt": prompts[-1]} if listening else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -243,6 +246,8 @@ def _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed, n
     study.table2()
     table3 = study.table3(exclude=["gender"])
     figures = draw_figures(study)
+    if listening and importlib.util.find_spec("matplotlib") is not None:
+        figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
     say(format_summary(study, summary, table3))
     say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values()]))
