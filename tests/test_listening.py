@@ -319,3 +319,25 @@ def test_reproduce_with_listening_from_the_command_line_options(setup, tmp_path)
     assert done.figures["listening_gender"].is_file()
     heads, g = done.study.listening("gender")
     assert heads.ids == [s.id for s in data] and g.conditions == ["silence", "noise", "swap", "reversed"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for a CPU + CUDA split")
+def test_listening_on_a_cpu_cuda_split(setup):
+    """Attention by span and head interventions give the same numbers on a model split across
+    CPU and GPU (every index and mean moves to the device of the activation it touches)."""
+    from accelerate import dispatch_model
+
+    model, task, batch, *_ = setup
+    ref = al.models.tiny("qwen2_audio", seed=0)
+    device_map = {"model.audio_tower": "cpu", "model.multi_modal_projector": "cpu",
+                  "model.language_model.embed_tokens": "cpu", "model.language_model.rotary_emb": "cpu",
+                  "model.language_model.layers.0": "cpu", "model.language_model.layers.1": "cpu",
+                  "model.language_model.layers.2": 0, "model.language_model.layers.3": 0,
+                  "model.language_model.norm": 0, "lm_head": 0}
+    split = al.HookedAudioLM.from_hf(dispatch_model(ref.hf_model, device_map=device_map), model.processor)
+    torch.testing.assert_close(al.attention_to_spans(split, batch).share, al.attention_to_spans(model, batch).share,
+                               atol=1e-5, rtol=1e-4)
+    lens = al.LogitLens(task)
+    for iv in (al.HeadAblation({1: [0], 4: [1, 2]}, mode="mean", reference=batch), al.HeadScale({3: [0]}, factor=2.0)):
+        torch.testing.assert_close(lens.run(split, batch, [iv]).label_logits, lens.run(model, batch, [iv]).label_logits,
+                                   atol=1e-4, rtol=1e-4)
