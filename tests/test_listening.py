@@ -341,3 +341,26 @@ def test_listening_on_a_cpu_cuda_split(setup):
     for iv in (al.HeadAblation({1: [0], 4: [1, 2]}, mode="mean", reference=batch), al.HeadScale({3: [0]}, factor=2.0)):
         torch.testing.assert_close(lens.run(split, batch, [iv]).label_logits, lens.run(model, batch, [iv]).label_logits,
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_mean_ablation_finder_takes_one_reference_pass(setup, monkeypatch):
+    """With mode="mean" every head's ablation shares one reference pass, and each head's effect
+    equals its own HeadAblation run at the answer token."""
+    model, task, batch, *_ = setup
+    calls = []
+    original = type(model).run_with_cache
+    monkeypatch.setattr(type(model), "run_with_cache", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    heads = al.find_audio_heads(model, batch, task, mode="mean", progress=False)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    lens = al.LogitLens(task, positions=("last",))
+    plain = lens.run(model, batch).logits_at("last")[-1]
+    rows, t = torch.arange(len(batch)), batch.targets
+    others = plain.clone()
+    others[rows, t] = float("-inf")
+    rival = others.argmax(-1)
+    for layer, h in [(2, 1), (4, 0)]:
+        one = lens.run(model, batch, [al.HeadAblation({layer: [h]}, mode="mean", reference=batch, positions="last")])
+        lg = one.logits_at("last")[-1]
+        expected = (plain[rows, t] - plain[rows, rival]) - (lg[rows, t] - lg[rows, rival])
+        torch.testing.assert_close(heads.effect[layer - 1, h], expected, atol=1e-5, rtol=1e-4)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -375,6 +375,20 @@ class HeadAblation(Intervention):
     def last_token_only(self, batch):
         return self.positions is not None and bool(
             (position_index(batch, self.positions) == batch.position("last")[:, None]).all())
+
+    def for_heads(self, heads: Mapping[int, Sequence[int] | int]) -> HeadAblation:
+        """The same ablation of other heads, sharing the reference means computed so far (so
+        many single-head ablations cost one reference pass, see :meth:`reference_means`)."""
+        other = replace(self, heads=heads)
+        other._means = self._means
+        return other
+
+    def reference_means(self, model: HookedModel, batch: AudioBatch,
+                        layers: Sequence[int] | None = None) -> dict[int, Tensor]:
+        """Each position's mean ``z`` ``(seq, head, d_head)`` over the reference's real rows, per
+        block (all blocks by default), computed in one pass and kept for later runs."""
+        chosen = list(range(1, model.n_layers + 1)) if layers is None else [int(x) for x in layers]
+        return self._reference_means(model, batch, chosen)
 
     def _reference_means(self, model: HookedModel, batch: AudioBatch, layers: list[int]) -> dict[int, Tensor]:
         """Per layer, each position's mean ``z`` over the reference's real rows ``(seq, head, d_head)``."""

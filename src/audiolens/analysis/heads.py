@@ -184,11 +184,13 @@ def heads_of_batch(model: HookedAudioLM, batch: AudioBatch, task: Task, mode: st
     n_heads = max(counts.values())
     targets = targets_of(batch)
     lens = LogitLens(label_names(task), positions=("last",), variants_per_step=n_heads)
+    base = HeadAblation({1: [0]}, mode=mode, positions="last", reference=batch if mode == "mean" else None)
+    if mode == "mean":
+        base.reference_means(model, batch)  # one pass for every layer; the variants share it
     variants: dict[Any, list] = {"none": []}
     for layer in layers:
         for h in range(counts[layer]):
-            variants[(layer, h)] = [HeadAblation({layer: [h]}, mode=mode, positions="last",
-                                                 reference=batch if mode == "mean" else None)]
+            variants[(layer, h)] = [base.for_heads({layer: [h]})]
     rec = SpanAttentionRecorder(model, batch, "last")
     with rec.recording():
         out = lens.run_many(model, batch, variants)
