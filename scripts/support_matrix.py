@@ -33,6 +33,8 @@ COLUMNS = {
     "resid_mid exact": ["resid_mid"],
     "component hooks": ["component_hooks_reproduce_the_residual", "editing_components_changes_the_forward_as_said"],
     "nnsight = hooks": ["nnsight_equals_hooks"],
+    "attention by span = output_attentions": ["attention_to_spans_equals_output_attentions"],
+    "head ablation = attention removed": ["head_ablation_of_a_whole_layer_removes_its_attention"],
     "save + from_pretrained": ["round_trip", "loads_only_with_trust_remote_code"],
 }
 

@@ -261,7 +261,7 @@ def attention_to_spans_equals_output_attentions(model, batch, task):
     except al.HookUnavailable:  # a family without patterns says so, here too
         with pytest.raises(al.HookUnavailable):
             al.attention_to_spans(model, batch)
-        return
+        pytest.skip(f"{model.architecture.name} offers no attention weights: attention_to_spans refuses, as checked")
     attentions = eager_attentions(model, batch.inputs)
     assert len(attentions) == model.n_layers
     names, member = span_partition(batch)
