@@ -364,3 +364,14 @@ def test_mean_ablation_finder_takes_one_reference_pass(setup, monkeypatch):
         lg = one.logits_at("last")[-1]
         expected = (plain[rows, t] - plain[rows, rival]) - (lg[rows, t] - lg[rows, rival])
         torch.testing.assert_close(heads.effect[layer - 1, h], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_recorder_reads_only_passes_that_reach_the_queries(setup):
+    """A pass that stops before the query rows (run_formats' shared audio prefix) or a cached
+    step records nothing, and asking for the result then says why."""
+    model, task, batch, *_ = setup
+    rec = SpanAttentionRecorder(model, batch)
+    with rec.recording():
+        model.run_backbone(batch.chunk(0, batch.seq_len - 1))
+    with pytest.raises(RuntimeError, match="whole sequence"):
+        rec.result()

@@ -178,7 +178,9 @@ class SpanAttentionRecorder:
     def result(self) -> SpanAttention:
         missing = [x for x in self.layers if x not in self._shares]
         if missing:
-            raise RuntimeError(f"no attention was recorded for blocks {missing}: run a forward inside recording()")
+            raise RuntimeError(
+                f"no attention was recorded for blocks {missing}: run a forward over the whole sequence inside "
+                "recording() (a pass over a cached prefix or a prefix alone does not reach the query rows)")
         share = torch.stack([self._shares[x] for x in self.layers])
         return SpanAttention(self.layers, self.spans, share, list(self.batch.ids), self.queries)
 

@@ -122,8 +122,8 @@ def attention_at_queries(
                 _register()
 
                 def reader(layer, module, query, key, mask, kwargs):
-                    if model.chunk_start:  # a cached step (e.g. run_many's variants): not read
-                        return
+                    if model.chunk_start or int(rows.max()) >= query.shape[2]:
+                        return  # a cached step, or a prefix that stops before the queries: not read
                     allowed = bool_attention_mask(mask, attention_mask_2d, query.shape[2], 0, query.device)
                     window = kwargs.get("sliding_window")
                     if window:
@@ -152,7 +152,7 @@ def attention_at_queries(
                                           f"({model.components_missing})")
 
                 def from_pattern(pattern, hook, i=i):
-                    if model.chunk_start:
+                    if model.chunk_start or int(rows.max()) >= pattern.shape[2]:
                         return
                     index = rows.to(pattern.device)
                     b = torch.arange(pattern.shape[0], device=pattern.device)[:, None]
