@@ -228,6 +228,8 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--whole-model", action="store_true",
                    help="also fit layer-wise probes (every encoder and decoder layer) per attribute: "
                    "tables/probes.{csv,md} and figures/probes_{attribute}.png")
+    p.add_argument("--listening", action="store_true",
+                   help="also record audio heads and grounding under counterfactual audio per clip")
     _debug(p)
     p.set_defaults(func=run_reproduce, parser=p)
 
@@ -244,6 +246,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     reproduce(
         args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
         n_per_label=n_per_label, seed=args.seed, wait=args.wait, whole_model=args.whole_model,
+        listening=args.listening,
     )
     return 0
 

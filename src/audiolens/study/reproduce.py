@@ -54,7 +54,7 @@ class Reproduction:
     study: Study
     summary: pd.DataFrame | None
     tables: dict[str, Path] = field(default_factory=dict)
-    figures: dict[int, Path] = field(default_factory=dict)
+    figures: dict[int | str, Path] = field(default_factory=dict)
     probe_figures: dict[str, Path] = field(default_factory=dict)
 
 
@@ -172,6 +172,7 @@ def reproduce(
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
     whole_model: bool = False,
+    listening: bool = False,
 ) -> Reproduction:
     """Run the study, write Tables II–III (CSV + Markdown) and Figs. 2–5, print a summary.
 
@@ -186,12 +187,14 @@ def reproduce(
     studied clips, else 4-fold cross-validation grouped by speaker), write
     ``tables/probes.{csv,md}`` and draw
     ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
+    ``listening``: also record audio heads and grounding per clip
+    (:mod:`audiolens.study.listening`) and draw ``figures/listening_<attribute>.png``.
     """
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads), world() as ranks:
         return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                    n_probe, scales, wait, progress, echo, ranks, whole_model)
+                    n_probe, scales, wait, progress, echo, ranks, whole_model, listening)
 
 
 @contextmanager
@@ -211,7 +214,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[AttributeDataset] | None,
          out: str | Path, attributes: Sequence[str] | None, prompts: Sequence[str], batch_size: int,
          n_per_label: int, seed: int, n_probe: int, scales: Sequence[float], wait: float, progress: bool,
-         echo: Callable[[str], None] | None, ranks: World, whole_model: bool = False) -> Reproduction:
+         echo: Callable[[str], None] | None, ranks: World, whole_model: bool = False,
+         listening: bool = False) -> Reproduction:
     say = (echo if ranks.is_main else None) or (lambda _: None)
     # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
     # from the cache are synthesized once, then the other ranks read them.
@@ -249,6 +253,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         probes=whole_model,
         probe_folds=4,
         probe_train=probe_train,
+        listening={"prompt": prompts[-1]} if listening else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -263,6 +268,8 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     study.table2()
     table3 = study.table3(exclude=["gender"])
     figures = draw_figures(study)
+    if listening and importlib.util.find_spec("matplotlib") is not None:
+        figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
     say(format_summary(study, summary, table3))
     probe_figures: dict[str, Path] = {}
