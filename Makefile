@@ -8,7 +8,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-EXTRAS ?= test,docs,plot
+EXTRAS ?= test,docs,plot,probes
 STAMP := $(VENV)/.audiolens-setup
 
 export PYTHON VENV EXTRAS

@@ -12,6 +12,8 @@ Methods:
   hidden_states    one forward with output_hidden_states=True, then norm + head by hand
   per_layer_rerun  the original code's scheme: one hidden-states pass, then one full forward
                    per layer with that layer's residual written into the last layer's output
+  lens + probes    the lens pass with the probes' reader on every layer (run_probes collects
+                   this way): the mean residual over each clip's audio tokens, kept on the CPU
 
 Peers on the same model and batch (``--peers``): an nnsight trace of the backbone saving the
 last-token residual of every layer, TransformerLens's TransformerBridge with a residual cache,
@@ -34,6 +36,9 @@ test clips with the sweep in the same pass.
 A fourth table times the encoder lens (``--encoder-layers`` audio encoder layers): EncoderLens,
 one forward over n + 1 copies of the batch (one decoder pass per encoder layer, batched), versus
 stopping the encoder with a plain PyTorch hook and running the HF forward once per layer.
+A fifth table (``--no-listening`` skips it) times the listening analyses per clip: attention by
+span read during a lens pass against the lens pass alone and against reading the recomputed eager
+patterns, and the audio-head finder (every head ablated at the answer token).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import numpy as np
 import torch
 
 import audiolens as al
+from audiolens.analysis.probes import PooledActivations, probe_sites
 from audiolens.models.tiny.qwen2_audio import build_processor, tiny_qwen2_audio_config
 
 
@@ -197,6 +203,39 @@ def protocol(model: al.HookedAudioLM, clips, labels, rounds: int) -> dict[str, f
                   "protocol, before": before, "protocol, run_formats": shared}, rounds)
 
 
+def listening(model: al.HookedAudioLM, batch: al.AudioBatch, rounds: int) -> dict[str, float]:
+    """Seconds of a lens pass alone and with attention by span read in it (the kernel's own
+    query/key states, last-token rows only), of attention by span from the recomputed eager
+    patterns (attn.hook_pattern), and of the audio-head finder (one pass plus a step per layer)."""
+    from audiolens.analysis.attention import SpanAttentionRecorder
+
+    task = al.sakura_task("gender")
+    lens = al.LogitLens(task, positions=("last",))
+
+    def with_spans():
+        rec = SpanAttentionRecorder(model, batch)
+        with rec.recording():
+            lens.run(model, batch)
+        return rec.result()
+
+    def from_patterns():
+        names = [f"blocks.{i}.attn.hook_pattern" for i in range(model.n_layers)]
+        _, cache = model.run_with_cache(batch, names_filter=names, positions="last", return_type=None)
+        return cache
+
+    # Both readings agree before either is timed.
+    att, cache = with_spans(), from_patterns()
+    audio = batch.span("audio").float()
+    for i in range(model.n_layers):
+        ref = (cache[f"blocks.{i}.attn.hook_pattern"][:, :, 0].float() * audio[:, None]).sum(-1)
+        torch.testing.assert_close(att.of("audio")[i], ref, rtol=1e-4, atol=1e-5)
+    return timed({"plain forward": lambda: model.hf_model(**batch.inputs).logits,
+                  "lens (last token)": lambda: lens.run(model, batch),
+                  "lens + span attention": with_spans,
+                  "span attention, eager patterns": from_patterns,
+                  "find_audio_heads": lambda: al.find_audio_heads(model, batch, task, progress=False)}, rounds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=8)
@@ -208,6 +247,7 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also time nnsight and TransformerBridge")
     ap.add_argument("--no-protocol", action="store_true", help="skip the whole-protocol table")
     ap.add_argument("--encoder-layers", type=int, default=4, help="audio encoder layers (encoder lens table)")
+    ap.add_argument("--no-listening", action="store_true", help="skip the listening table")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
@@ -225,6 +265,7 @@ def main() -> None:
         "lens": lambda: lens.run(model, batch),
         "hidden_states": lambda: hidden_states_lens(model, batch, ids),
         "per_layer_rerun": lambda: per_layer_rerun(model, batch, ids),
+        "lens + probes": lambda: lens.run(model, batch, interventions=[PooledActivations(probe_sites(model), "audio")]),
     }
     # Every method agrees on the numbers before any of them is timed.
     ref = lens.run(model, batch).label_logits[:, :, 0]
@@ -252,6 +293,7 @@ def main() -> None:
         "lens": (L + 1) * args.batch * 2 * d * 4,
         "hidden_states": (L + 1) * args.batch * seq * d * 4 + args.batch * seq * args.vocab * 4,
         "per_layer_rerun": (L + 1) * args.batch * seq * d * 4 + args.batch * seq * args.vocab * 4,
+        "lens + probes": (L + 1) * args.batch * 3 * d * 4,  # the lens's 2 positions + 1 pooled row
     }
     base = statistics.median(times["hf_forward"])
     print(f"Qwen2-Audio: {L} layers, d_model {d}, vocab {args.vocab}, batch {args.batch} x {seq} tokens, "
@@ -259,12 +301,14 @@ def main() -> None:
     print(f"{'method':<17}{'median s':>10}{'x hf_forward':>14}{'forward passes':>16}{'MB kept':>10}")
     kept |= {"nnsight_trace": (L + 1) * args.batch * d * 4, "tl_bridge_cache": (L + 1) * args.batch * seq * d * 4 +
              args.batch * seq * args.vocab * 4, "lens, nnsight": kept["lens"]}
-    passes = {"hf_forward": 1, "lens": 1, "hidden_states": 1, "per_layer_rerun": L + 2, "nnsight_trace": 1,
+    passes = {"hf_forward": 1, "lens": 1, "lens + probes": 1, "hidden_states": 1, "per_layer_rerun": L + 2, "nnsight_trace": 1,
               "tl_bridge_cache": 1, "lens, nnsight": 1}
     for name in methods:
         med = statistics.median(times[name])
         print(f"{name:<17}{med:>10.3f}{med / base:>14.2f}{passes[name]:>16}{kept[name] / 2**20:>10.1f}")
     print(f"per-layer re-run / lens: {medians['per_layer_rerun'] / medians['lens']:.1f}x")
+    print(f"probes on top of the lens: {(medians['lens + probes'] - medians['lens']) / base:+.2f} plain forwards "
+          "per clip (target: at most 0.3)")
 
     src = max(1, L - 5)
     variants = {"none": [], "audio_mask": [al.AudioMask()]}
@@ -307,6 +351,17 @@ def main() -> None:
         print(f"{'method':<24}{'median s':>10}{'plain forwards':>16}")
         for name, med in pt.items():
             print(f"{name:<24}{med:>10.3f}{med / unit:>16.2f}")
+
+    if not args.no_listening:
+        lt = listening(model, batch, args.rounds)
+        unit = lt["plain forward"]
+        print("\nlistening per clip (target: span attention adds <= 0.2 plain forwards to a lens pass; "
+              f"the head finder <= layers + 1 = {L + 1} passes)")
+        print(f"{'method':<32}{'median s':>10}{'plain forwards':>16}")
+        for name, med in lt.items():
+            print(f"{name:<32}{med:>10.3f}{med / unit:>16.2f}")
+        added = (lt["lens + span attention"] - lt["lens (last token)"]) / unit
+        print(f"span attention on top of the lens pass: {added:+.2f} plain forwards")
 
 
 if __name__ == "__main__":

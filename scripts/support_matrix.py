@@ -39,6 +39,8 @@ COLUMNS = {
                                            "zeroed_projector_equals_zeroed_audio_embeddings"],
     "EncoderLens = stopped encoder": ["encoder_lens_equals_stopped_encoder", "encoder_lens_composes_with_audio_mask"],
     "encoder nnsight = hooks": ["nnsight_encoder_hooks_equal_hooks"],
+    "attention by span = output_attentions": ["attention_to_spans_equals_output_attentions"],
+    "head ablation = attention removed": ["head_ablation_of_a_whole_layer_removes_its_attention"],
     "save + from_pretrained": ["round_trip", "loads_only_with_trust_remote_code"],
 }
 

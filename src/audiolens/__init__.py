@@ -40,17 +40,24 @@ __version__ = "0.1.0"
 # Where each public name lives. `__all__` and the TYPE_CHECKING imports below say the same for
 # type checkers and IDEs; tests/test_imports.py checks that the three agree.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "analysis": ("attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch"),
+    "analysis": (
+        "ProbeResult", "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "probe_layers",
+        "run_probes",
+    ),
+    "analysis.attention": ("attention_to_spans",),
+    "analysis.grounding": ("grounding",),
+    "analysis.heads": ("find_audio_heads", "steer_heads"),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
     "errors": (
         "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
         "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-        "ParameterError", "UnsupportedModelError", "EncoderLayerError",
+        "OneClass", "ParameterError", "ProbeError", "TooFewClips", "UngroupedFolds", "UnsupportedModelError",
+        "EncoderLayerError",
     ),
     "hooked": ("HookedAudioLM",),
-    "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
+    "interventions": ("AudioMask", "Enrich", "HeadAblation", "HeadScale", "HookIntervention", "Intervention"),
     "labels": ("label_token_ids",),
     "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens", "EncoderLens", "EncoderLensResult"),
     "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
@@ -93,6 +100,8 @@ __all__ = [
     "EncoderLensResult",
     "Enrich",
     "HookError",
+    "HeadAblation",
+    "HeadScale",
     "HookIntervention",
     "HookUnavailable",
     "HookedAudioLM",
@@ -103,22 +112,30 @@ __all__ = [
     "LensResult",
     "LogitLens",
     "NonFiniteWarning",
+    "OneClass",
     "ParameterError",
+    "ProbeError",
+    "ProbeResult",
     "Prompt",
     "Study",
     "Task",
     "TokenLens",
+    "TooFewClips",
     "TunedLens",
+    "UngroupedFolds",
     "UnsupportedModelError",
     "analysis",
     "architectures",
     "attention_knockout",
+    "attention_to_spans",
     "backends",
     "corrupt_clips",
     "data",
     "direct_logit_attribution",
     "enrich_sweep",
     "errors",
+    "find_audio_heads",
+    "grounding",
     "label_token_ids",
     "lenses",
     "load_audio",
@@ -126,16 +143,30 @@ __all__ = [
     "models",
     "patch",
     "prepare_waveform",
+    "probe_layers",
     "reproduce",
+    "run_probes",
     "sakura_task",
     "select_enrich_layer",
     "split",
+    "steer_heads",
     "study",
 ]
 
 if TYPE_CHECKING:
     from . import analysis, architectures, backends, data, errors, lenses, metrics, models, study
-    from .analysis import attention_knockout, corrupt_clips, direct_logit_attribution, patch
+    from .analysis import (
+        ProbeResult,
+        attention_knockout,
+        corrupt_clips,
+        direct_logit_attribution,
+        patch,
+        probe_layers,
+        run_probes,
+    )
+    from .analysis.attention import attention_to_spans
+    from .analysis.grounding import grounding
+    from .analysis.heads import find_audio_heads, steer_heads
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform
     from .batch import AudioBatch
@@ -151,11 +182,22 @@ if TYPE_CHECKING:
         InterventionConflict,
         LabelTokenError,
         NonFiniteWarning,
+        OneClass,
         ParameterError,
+        ProbeError,
+        TooFewClips,
+        UngroupedFolds,
         UnsupportedModelError,
     )
     from .hooked import HookedAudioLM
-    from .interventions import AudioMask, Enrich, HookIntervention, Intervention
+    from .interventions import (
+        AudioMask,
+        Enrich,
+        HeadAblation,
+        HeadScale,
+        HookIntervention,
+        Intervention,
+    )
     from .labels import label_token_ids
     from .lenses import (
         EncoderLens,

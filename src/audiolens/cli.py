@@ -225,6 +225,11 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", type=seconds, default=0.0, metavar="SECONDS",
                    help="when another run is writing this model's records into --out, wait up "
                    "to SECONDS for it to finish (default: stop at once with 'folder busy')")
+    p.add_argument("--whole-model", action="store_true",
+                   help="also fit layer-wise probes (every encoder and decoder layer) per attribute: "
+                   "tables/probes.{csv,md} and figures/probes_{attribute}.png")
+    p.add_argument("--listening", action="store_true",
+                   help="also record audio heads and grounding under counterfactual audio per clip")
     _debug(p)
     p.set_defaults(func=run_reproduce, parser=p)
 
@@ -240,7 +245,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     n_per_label = DEFAULT_PER_LABEL if args.per_label is None else args.per_label
     reproduce(
         args.model, args.data, args.out, attributes=args.attributes, batch_size=args.batch_size,
-        n_per_label=n_per_label, seed=args.seed, wait=args.wait,
+        n_per_label=n_per_label, seed=args.seed, wait=args.wait, whole_model=args.whole_model,
+        listening=args.listening,
     )
     return 0
 

@@ -134,8 +134,39 @@ class InterventionConflict(AudiolensError, ValueError):
     """Two interventions would overwrite each other at the same hook point."""
 
 
+class UnknownHeadError(AudiolensError, ValueError):
+    """A head intervention names a layer or head the model does not have."""
+
+
+class ReferenceMismatch(AudiolensError, ValueError):
+    """A reference batch (for mean ablation) whose prompt shape differs from the batch's."""
+
+
+class CounterfactualError(AudiolensError, ValueError):
+    """A counterfactual audio condition that cannot be built for this data set or family
+    (a swap with one label, "no audio" where the family needs audio, an unknown kind)."""
+
+
 class PatchError(AudiolensError, ValueError):
     """Clean and corrupted batches that cannot be patched position by position."""
+
+
+class ProbeError(AudiolensError, ValueError):
+    """Probes that cannot be fitted on the data as given."""
+
+
+class TooFewClips(ProbeError):
+    """Fewer clips (or speaker/sentence groups) than cross-validation folds, or fewer than two
+    clips of a class per fold."""
+
+
+class OneClass(ProbeError):
+    """Every clip has the same label: there is nothing for a probe to tell apart."""
+
+
+class UngroupedFolds(AudiolensWarning):
+    """The data set names no speakers or sentences, so probe folds are not grouped and clips of
+    one speaker may sit on both sides of a split (held-out accuracy can be inflated)."""
 
 
 # --------------------------------------------------------------------- studies
@@ -187,9 +218,11 @@ def warn_user(message: str, category: type[Warning]) -> None:
 
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
-    "BatchError", "CommandError", "DataError", "DataWarning", "EncoderLayerError", "FolderBusy",
-    "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-    "ParameterError", "PatchError", "PositionError", "RankError", "RecordError", "RecordWarning",
-    "RemoteUnavailable", "StepSkipped", "SynthError", "TunedLensFileError",
-    "UndefinedCriticalLayer", "UnknownHookError", "UnsupportedModelError", "WeakEvidence",
+    "BatchError", "CommandError", "CounterfactualError", "DataError", "DataWarning",
+    "EncoderLayerError", "FolderBusy", "HookError", "HookUnavailable", "InterventionConflict",
+    "LabelTokenError", "NonFiniteWarning", "OneClass", "ParameterError", "PatchError",
+    "PositionError", "ProbeError", "RankError", "RecordError", "RecordWarning", "ReferenceMismatch",
+    "RemoteUnavailable", "StepSkipped", "SynthError", "TooFewClips", "TunedLensFileError",
+    "UndefinedCriticalLayer", "UngroupedFolds", "UnknownHeadError", "UnknownHookError",
+    "UnsupportedModelError", "WeakEvidence",
 ]

@@ -6,14 +6,16 @@ above them (``hooked`` imports ``backends``, never the reverse).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from torch import Tensor, nn
+from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
 from ..architectures.base import WrappedModel
+from ..batch import AudioBatch, Positions
 
 
 class AttnHooks(Protocol):
@@ -118,6 +120,12 @@ class HookedModel(WrappedModel, Protocol):
     def cache_kwargs(self, cache: Any, use_cache: bool) -> dict[str, Any]: ...
 
     def hooks(self, fwd_hooks: list[Any] = ...) -> AbstractContextManager[Any]: ...
+
+    def run_with_cache(
+        self, batch: AudioBatch | dict[str, Tensor], *,
+        names_filter: str | Sequence[str] | Callable[[str], bool] | None = ...,
+        positions: Positions = ..., return_type: str | None = ..., device: Any = ...,
+    ) -> tuple[Tensor | None, ActivationCache]: ...
 
     def run_backbone(
         self, inputs: dict[str, Tensor], *, past_key_values: Any = None, use_cache: bool = False, **kwargs: Any

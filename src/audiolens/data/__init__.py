@@ -28,7 +28,14 @@ from audiolens.data.dataset import (
 from audiolens.data.folder import load_folder
 from audiolens.data.hf import from_hf_dataset
 from audiolens.data.sakura import find_track_dir, load_sakura
-from audiolens.data.synth import SynthError, Utterance, generate, speak, synthesize
+from audiolens.data.synth import (
+    SynthError,
+    Utterance,
+    generate,
+    speak,
+    synthesize,
+    synthetic_dataset,
+)
 
 __all__ = [
     "AttributeDataset",
@@ -49,4 +56,5 @@ __all__ = [
     "normalize_label",
     "speak",
     "synthesize",
+    "synthetic_dataset",
 ]

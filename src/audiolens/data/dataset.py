@@ -48,6 +48,9 @@ OnProblem = Literal["raise", "skip"]
 class Sample:
     """One labelled clip: either a file (``path``) or an in-memory array (``audio`` + rate).
 
+    ``speaker`` and ``sentence`` are optional metadata (a voice or speaker id, the text spoken);
+    :func:`audiolens.analysis.probes.probe_layers` groups its folds by them.
+
     Example:
         >>> s = Sample("a", "male", audio=np.full(8000, 0.1), sampling_rate=8000)
         >>> s.info()
@@ -61,6 +64,10 @@ class Sample:
     path: Path | None = None
     audio: np.ndarray | None = None
     sampling_rate: int | None = None
+    # Who speaks and what is said, when the source says so: probes keep clips of one speaker
+    # (or sentence) in one cross-validation fold, or held-out accuracy would be inflated.
+    speaker: str | None = None
+    sentence: str | None = None
     # Set by the first data set holding the sample: its conversions are reported there, once.
     _notes: _ConversionNotes | None = field(default=None, init=False, repr=False, compare=False)
     _info: ClipInfo | None = field(default=None, init=False, repr=False, compare=False)
@@ -308,6 +315,8 @@ class Entry:
     where: str = ""  # e.g. "row 7" for messages
     root: Path | None = None
     error: str | None = None
+    speaker: str | None = None
+    sentence: str | None = None
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
@@ -324,11 +333,14 @@ def read_metadata(path: Path) -> pd.DataFrame:
 
 def csv_entries(csv_path: Path, root: Path, file_column: str, label_column: str) -> list[Entry]:
     """One :class:`Entry` per row of the labels CSV ``csv_path``: the file column's value is the
-    id and the path under ``root``; messages name the row by its line in the file."""
+    id and the path under ``root``; messages name the row by its line in the file. Optional
+    ``speaker`` and ``sentence`` (or ``text``) columns become the samples' metadata."""
     df = read_metadata(csv_path)
     need = [c for c in (file_column, label_column) if c not in df.columns]
     if need:
         raise DataError(f"{csv_path}: missing column(s) {need}; found {list(df.columns)}")
+    speakers = _column(df, "speaker")
+    sentences = _column(df, "sentence", "text")
     return [
         Entry(
             id=str(f).strip(),
@@ -336,9 +348,20 @@ def csv_entries(csv_path: Path, root: Path, file_column: str, label_column: str)
             path=root / str(f).strip(),
             where=f"row {i + 2}",  # +1 header, +1 one-based: the line number in the file
             root=root,
+            speaker=speakers[i],
+            sentence=sentences[i],
         )
         for i, (f, lab) in enumerate(zip(df[file_column], df[label_column]))
     ]
+
+
+def _column(df, *names: str) -> list[str | None]:
+    """The first of ``names`` that ``df`` has, stripped, with empty cells as None (all None when
+    it has none of them)."""
+    for name in names:
+        if name in df.columns:
+            return [str(v).strip() or None for v in df[name]]
+    return [None] * len(df)
 
 
 def _check_on(value: str, name: str) -> None:
@@ -441,7 +464,8 @@ def build_dataset(
             problems[kind].append(text)
         if not bad:
             assert label is not None
-            sample = Sample(e.id, label, e.path, e.audio, e.sampling_rate)
+            sample = Sample(e.id, label, e.path, e.audio, e.sampling_rate,
+                            speaker=e.speaker, sentence=e.sentence)
             sample._info = info
             samples.append(sample)
 

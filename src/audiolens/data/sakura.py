@@ -88,3 +88,4 @@ def load_sakura(
         on_unreadable=on_unreadable,
         aliases=aliases,
     )
+

@@ -28,6 +28,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from audiolens.data.dataset import AttributeDataset, Sample
 from audiolens.data.sakura import SAKURA_COLUMNS, TRACKS
 from audiolens.tasks import sakura_task
 
@@ -58,6 +59,8 @@ SPEED_RANGE = (140, 185)  # espeak -s, words per minute
 HELD_OUT_EVERY = 4  # every 4th sentence / voice belongs to the test split
 
 SYNTH_TRACKS = ("gender", "language")
+# Columns of metadata.csv after SAKURA's own (the speaker is the voice variant, for probe folds).
+METADATA_EXTRA = ("text", "voice", "pitch", "speed", "split", "speaker")
 
 
 class Utterance(NamedTuple):
@@ -285,6 +288,30 @@ def generate(
             yield Utterance(wav, p.label, p.text, p.voice)
 
 
+def synthetic_dataset(
+    track: str, n_per_label: int, seed: int = 0, split: Split = None, *, workers: int = 2
+) -> AttributeDataset:
+    """An in-memory :class:`AttributeDataset` of ``track`` whose samples name their speaker (the
+    voice variant) and sentence, so that probes can group folds by them.
+
+    Example:
+        >>> ds = synthetic_dataset("gender", 4, split="test")  # doctest: +SKIP
+        >>> ds[0].speaker, ds.counts()  # doctest: +SKIP
+        ('m8', {'male': 4, 'female': 4})
+    """
+    require_espeak()
+    plans = plan(track, n_per_label, seed, split)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        wavs = list(pool.map(render, plans))
+    name = f"espeak-ng {sakura_task(track).name}" + (f" ({split})" if split else "")
+    samples = [
+        Sample(f"{split or 'all'}/{p.file}", p.label, audio=wav, sampling_rate=SAMPLE_RATE, speaker=p.variant,
+               sentence=p.text)
+        for p, wav in zip(plans, wavs)
+    ]
+    return AttributeDataset(sakura_task(track), samples, name)
+
+
 def _write_track(
     out_dir: Path, track: str, plans: list[UtterancePlan], split: Split, workers: int
 ) -> Path:
@@ -298,10 +325,9 @@ def _write_track(
         for p, wav in zip(plans, pool.map(render, plans)):
             sf.write(str(audio_dir / p.file), wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     multi = task.prompt("P3").question
-    extra = ("text", "voice", "pitch", "speed", "split")
     with open(track_dir / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(SAKURA_COLUMNS + extra)
+        w.writerow(SAKURA_COLUMNS + METADATA_EXTRA)
         for p in plans:
             w.writerow(
                 [
@@ -316,6 +342,7 @@ def _write_track(
                     p.pitch,
                     p.speed,
                     split or "",
+                    p.variant,  # the speaker identity (accents share it)
                 ]
             )
     return track_dir
@@ -334,7 +361,8 @@ def synthesize(
 
     Produces ``out_dir/data/{Track}/audio/*.wav`` (16 kHz mono 16-bit) and
     ``out_dir/data/{Track}/metadata.csv`` with the official columns (instructions are Table I's
-    question, answers the label) followed by ``text, voice, pitch, speed, split``.
+    question, answers the label) followed by ``text, voice, pitch, speed, split, speaker`` (the
+    voice variant, which both English accents share).
 
     Example:
         >>> from audiolens.data import load_sakura

@@ -768,7 +768,29 @@ class RecordStore:
             records, info["labels"], meta["positions"], info.get("label_token_ids", ())
         )
 
-    # ---- enrichment (RQ5)
+    # ---- layer-wise probes (per attribute: a per-layer table, per-fold predictions, a setup)
+    def probe_paths(self, model: str, attribute: str, positions: str) -> tuple[Path, Path, Path]:
+        """``(table.csv, predictions.csv, setup.json)`` of the probes of ``attribute`` at
+        ``positions``; the setup is written last, so it marks a complete run."""
+        folder = self.root / safe_name(model) / attribute
+        stem = f"probes.{safe_name(positions)}"
+        return folder / f"{stem}.table.csv", folder / f"{stem}.predictions.csv", folder / f"{stem}.json"
+
+    def probe_runs(self, model: str) -> list[tuple[str, str]]:
+        """(attribute, positions) pairs with complete probes on disk."""
+        folder = self.root / safe_name(model)
+        runs = []
+        for p in sorted(folder.glob("*/probes.*.json")):
+            setup = json.loads(p.read_text())
+            runs.append((p.parent.name, str(setup["positions"])))
+        return runs
+
+    def probe_setup(self, model: str, attribute: str, positions: str) -> dict[str, Any] | None:
+        """The stored setup of a complete probe run, or None."""
+        path = self.probe_paths(model, attribute, positions)[2]
+        return json.loads(path.read_text()) if path.is_file() else None
+
+        # ---- enrichment (RQ5)
     def enrich_paths(self, model: str, attribute: str, prompt: str) -> tuple[Path, Path]:
         folder = self.root / safe_name(model) / attribute
         return folder / f"enrich.{prompt}.jsonl", folder / f"enrich.{prompt}.json"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -126,11 +126,53 @@ class Report:
     def to_frame(self) -> pd.DataFrame:
         """Every record as one tidy table: ``model, attribute, prompt, intervention``, then one
         row per sample × position × layer × label as in :meth:`LensResult.to_frame`. Save it
-        with :func:`audiolens.files.write_parquet` (or ``df.to_parquet``)."""
+        with :func:`audiolens.files.write_parquet` (or ``df.to_parquet``).
+
+        With stored probes, their per-fold predictions follow, one row per clip and layer, as
+        interventions ``"probe"`` and ``"probe_control"`` with ``stack`` and ``fold`` columns
+        (see :func:`~audiolens.study.probing.probe_predictions`)."""
+        import pandas as pd
+
         from ..lenses.frames import lens_frame
+        from .probing import probe_predictions
         from .tables import over_records
 
-        return over_records(self.store, lens_frame)
+        df = over_records(self.store, lens_frame)
+        probes = probe_predictions(self.store)
+        return df if probes.empty else pd.concat([df, probes], ignore_index=True)
+
+    def probe_table(self) -> pd.DataFrame:
+        """Every stored probe table (per model, attribute and layer: accuracy, control, lens
+        information score; see :func:`audiolens.analysis.probes.probe_layers`), also written
+        to ``out/tables/probes.{csv,md}`` when there are any."""
+        from .probing import probe_tables
+
+        df = probe_tables(self.store)
+        if not df.empty:
+            cols = ["model", "attribute", "stack", "layer", "accuracy", "ci_low", "ci_high", "control_accuracy",
+                    "info_score", "n", "folds", "grouped_by", "positions"]
+            self.write_table(df[cols], "probes", index=False)
+        return df
+
+    def probe_figure(self, attribute: str, model: str | None = None, encoder_lens: Any = None) -> Path:
+        """Draw the probe figure of ``attribute`` (present vs read per layer, see
+        :func:`audiolens.analysis.plots.plot_probes`) into
+        ``out/figures/probes_{attribute}.png``; its path."""
+        from ..analysis.plots import plot_probes
+        from .probing import probe_tables
+
+        df = probe_tables(self.store, [model] if model else None)
+        df = df[df["attribute"] == attribute] if not df.empty else df
+        if df.empty:
+            raise KeyError(f"no stored probes of {attribute!r} under {self.store.root}")
+        first = df["model"].iloc[0]
+        table = df[df["model"] == first].reset_index(drop=True)
+        path = self.out / "figures" / f"probes_{attribute}.png"
+        with replacing(path) as tmp:
+            fig = plot_probes(table, encoder_lens=encoder_lens,
+                              title=f"{first}, {attribute}: present (probe) vs read (logit lens)")
+            fig.savefig(tmp, format="png")
+        return path
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""

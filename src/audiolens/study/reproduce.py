@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..audio import AudioNote
 from ..errors import StepSkipped
@@ -54,7 +54,8 @@ class Reproduction:
     study: Study
     summary: pd.DataFrame | None
     tables: dict[str, Path] = field(default_factory=dict)
-    figures: dict[int, Path] = field(default_factory=dict)
+    figures: dict[int | str, Path] = field(default_factory=dict)
+    probe_figures: dict[str, Path] = field(default_factory=dict)
 
 
 def cache_dir() -> Path:
@@ -105,13 +106,15 @@ def load_data(
     attributes: Sequence[str] | None = None,
     n_per_label: int = DEFAULT_PER_LABEL,
     seed: int = 0,
+    split: Literal["train", "test"] = "test",
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
-    ``attributes``), or (None) espeak-ng clips synthesized once into :func:`cache_dir`."""
+    ``attributes``), or (None) espeak-ng clips of ``split`` synthesized once into
+    :func:`cache_dir` (``"test"``: sentences and voices a demo model never trained on)."""
     from ..data import AttributeDataset, DataError, load_sakura
     from ..data.dataset import existing_folder
     from ..data.sakura import find_track_dir
-    from ..data.synth import plan, synthesize
+    from ..data.synth import METADATA_EXTRA, plan, synthesize
     from ..tasks import SAKURA_TASKS
 
     if data is not None and not isinstance(data, (str, Path)):
@@ -128,15 +131,15 @@ def load_data(
             )
         # The folder name carries a digest of what would be synthesized, so clips cached before
         # an edit of the sentence lists or voices are never mistaken for the current ones.
-        plans = [plan(a, n_per_label, seed, "test") for a in SYNTH_ATTRIBUTES]
-        digest = zlib.crc32(repr(plans).encode())
+        plans = [plan(a, n_per_label, seed, split) for a in SYNTH_ATTRIBUTES]
+        digest = zlib.crc32(repr((plans, METADATA_EXTRA)).encode())  # the columns written too
         root = cache_dir() / f"synth-n{n_per_label}-seed{seed}-{digest:08x}"
         missing = [
             a for a in attributes if not (root / "data" / a.capitalize() / "metadata.csv").is_file()
         ]
         if missing:
             # The held-out test split: sentences and voices a demo model never trained on.
-            synthesize(root, missing, n_per_label=n_per_label, seed=seed, split="test")
+            synthesize(root, missing, n_per_label=n_per_label, seed=seed, split=split)
         return [load_sakura(root, a) for a in attributes]
     existing_folder(data)
     if attributes is None:
@@ -168,6 +171,8 @@ def reproduce(
     wait: float = 0.0,
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
+    whole_model: bool = False,
+    listening: bool = False,
 ) -> Reproduction:
     """Run the study, write Tables II–III (CSV + Markdown) and Figs. 2–5, print a summary.
 
@@ -177,12 +182,19 @@ def reproduce(
     by default one for the built-in models, whose matrices are too small to share out.
     ``wait``: seconds to wait when another run holds the folder (else it stops with
     "folder busy").
+    ``whole_model``: also fit layer-wise probes per attribute (every encoder and decoder layer;
+    ``Study(probes=True)``; on synthesized clips fitted on the training split and scored on the
+    studied clips, else 4-fold cross-validation grouped by speaker), write
+    ``tables/probes.{csv,md}`` and draw
+    ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
+    ``listening``: also record audio heads and grounding per clip
+    (:mod:`audiolens.study.listening`) and draw ``figures/listening_<attribute>.png``.
     """
     if threads is None and model is None:
         threads = 1
     with torch_threads(threads), world() as ranks:
         return _run(model, data, out, attributes, prompts, batch_size, n_per_label, seed,
-                    n_probe, scales, wait, progress, echo, ranks)
+                    n_probe, scales, wait, progress, echo, ranks, whole_model, listening)
 
 
 @contextmanager
@@ -202,7 +214,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[AttributeDataset] | None,
          out: str | Path, attributes: Sequence[str] | None, prompts: Sequence[str], batch_size: int,
          n_per_label: int, seed: int, n_probe: int, scales: Sequence[float], wait: float, progress: bool,
-         echo: Callable[[str], None] | None, ranks: World) -> Reproduction:
+         echo: Callable[[str], None] | None, ranks: World, whole_model: bool = False,
+         listening: bool = False) -> Reproduction:
     say = (echo if ranks.is_main else None) or (lambda _: None)
     # Data first, so that a missing espeak-ng fails fast; rank 0 first, so that clips missing
     # from the cache are synthesized once, then the other ranks read them.
@@ -210,6 +223,11 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     ranks.on_main(lambda: datasets.extend(load_data(data, attributes, n_per_label, seed)))
     if not ranks.is_main:
         datasets = load_data(data, attributes, n_per_label, seed)
+    # Probes on synthesized clips are fitted on the training split's voices and sentences and
+    # scored on the studied (held-out) clips, as the demo model itself is scored.
+    probe_train: list[AttributeDataset] = []
+    if whole_model and data is None:
+        ranks.on_main(lambda: probe_train.extend(load_data(None, attributes, n_per_label, seed, split="train")))
     hooked, name = load_model(model, seed)
     # The paper's gap leaves 27 of 32 layers as candidate sources; on a shallow model keep at
     # least half the depth as candidates, or the random-layer baseline has nothing to choose.
@@ -231,6 +249,11 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         truncate=True,
         progress=progress,
         log=say,
+        # The synthesized test split has four voices per attribute: folds grouped by speaker.
+        probes=whole_model,
+        probe_folds=4,
+        probe_train=probe_train,
+        listening={"prompt": prompts[-1]} if listening else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -244,11 +267,40 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     }
     study.table2()
     table3 = study.table3(exclude=["gender"])
-    figures = draw_figures(study)
+    figures: dict[int | str, Path] = dict(draw_figures(study).items())  # listening figures join by name
+    if listening and importlib.util.find_spec("matplotlib") is not None:
+        figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
     say(format_summary(study, summary, table3))
-    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values()]))
-    return Reproduction(study, summary, tables, figures)
+    probe_figures: dict[str, Path] = {}
+    if whole_model:
+        probes = study.probe_table()
+        tables.update({f"probes.{ext}": study.out / "tables" / f"probes.{ext}" for ext in ("csv", "md")})
+        say(format_probes(probes))
+        if importlib.util.find_spec("matplotlib") is not None:
+            probe_figures = {d.task.name: study.probe_figure(d.task.name) for d in datasets}
+    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values()]))
+    return Reproduction(study, summary, tables, figures, probe_figures)
+
+
+def format_probes(table: pd.DataFrame) -> str:
+    """One line per attribute: where the probe's interval first clears its control's, its best
+    layer, and the last layer's probe against the logit lens (the model's own answer)."""
+    lines = ["layer-wise probes (held-out accuracy; control: shuffled labels):"]
+    for attribute, t in table.groupby("attribute", sort=False):
+        design = t["grouped_by"].iloc[0]
+        how = ("fitted on training voices, scored on these clips" if design == "held-out"
+               else f"{int(t['folds'].iloc[0])} folds grouped by {design}")
+        above = t[t["ci_low"] > t["control_ci_high"]]
+        first = f"{above['stack'].iloc[0]} {int(above['layer'].iloc[0])}" if len(above) else "none"
+        best = t.loc[t["accuracy"].idxmax()]
+        last = t.iloc[-1]
+        lines.append(
+            f"  {attribute} ({how}): "
+            f"interval clear of the control's from {first}; best {best['stack']} {int(best['layer'])} "
+            f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
+            f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")
+    return "\n".join(lines)
 
 
 def draw_figures(study: Study) -> dict[int, Path]:

@@ -42,12 +42,16 @@ from .enrichment import (
     SweepPlan,
     by_length,
 )
+from .listening import ListeningConfig, ListeningPhase
+from .probing import ProbePhase
 from .report import Report
 from .sweep import candidate_layers
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..analysis.grounding import GroundingResult
+    from ..analysis.heads import AudioHeads
     from ..batch import AudioBatch
     from ..data import AttributeDataset, Sample
     from ..hooked import HookedAudioLM
@@ -100,8 +104,19 @@ class Study:
             attention to ``"audio"`` and to ``"question"`` (P2, P3) is blocked in every window of
             ``knockout`` consecutive blocks, and in all blocks at once; each window is a recorded
             intervention, so it resumes like the rest (:meth:`knockout_table`).
+        listening: run the listening analyses after the lens records (True, a
+            :class:`~audiolens.study.listening.ListeningConfig` or its keyword arguments): per
+            clip, every head's attention to the audio and effect of ablating it, and grounding
+            under counterfactual audio, resumable (:meth:`listening`, :meth:`listening_frame`).
         log: where the run's notes go (what a resumed run found and reuses); default: standard
             error when ``progress`` is on.
+        probes: also fit layer-wise linear probes per attribute (encoder and decoder layers,
+            :func:`~audiolens.analysis.probes.run_probes`) after the lens passes, under the P3
+            prompt (else the last format); per-fold predictions and tables are stored, never
+            activations (:meth:`probe_table`, :meth:`probe_figure`).
+        probe_positions, probe_folds: the probes' ``positions`` and ``folds``.
+        probe_train: per attribute, clips to fit the probes on (then scored on the study's own
+            clips, ``run_probes(held_out=...)``); attributes without one cross-validate.
     """
 
     def __init__(
@@ -122,8 +137,17 @@ class Study:
         log: Callable[[str], None] | None = None,
         backend: str = "hooks",
         knockout: int | None = None,
+        probes: bool = False,
+        probe_positions: str = "last",
+        probe_folds: int = 5,
+        probe_train: Sequence[AttributeDataset] = (),
+        listening: bool | ListeningConfig | Mapping[str, Any] | None = None,
     ):
         self.model = model
+        self.probes = probes
+        self.probe_positions = probe_positions
+        self.probe_folds = int(probe_folds)
+        self.probe_train = {d.task.name: d for d in probe_train}
         self.datasets = list(datasets)
         self.prompts = list(prompts)
         self.batch_size = int(batch_size)
@@ -136,6 +160,7 @@ class Study:
         if knockout is not None and model is not None:
             self.interventions.update(knockout_interventions(model.n_layers, knockout))
         self.enrich = EnrichConfig.of(enrich) if model is not None else None
+        self.listening_config = ListeningConfig.of(listening)
         self.truncate = truncate
         self.alpha = alpha
         self.progress = progress
@@ -184,6 +209,16 @@ class Study:
             self.enrich, self.store, self._name, self.datasets, prompts=self.prompts,
             seed=self.seed, n_layers=self.model.n_layers, say=self._say,
         )
+
+    @property
+    def _probing(self) -> ProbePhase | None:
+        if not self.probes or self.model is None:
+            return None
+        prompt = "P3" if "P3" in self.prompts else self.prompts[-1]
+        assert self.model_name is not None  # named from the model when there is one
+        return ProbePhase(self.store, self.model_name, self.datasets, positions=self.probe_positions,
+                          folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say,
+                          train=self.probe_train)
 
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
@@ -323,6 +358,15 @@ class Study:
                 ranks.on_main(lambda: enrichment.run(
                     setups, self._model, self._batch, batch_size=self.batch_size,
                     backend=self.backend, progress=self.progress))
+            probing = self._probing
+            if probing is not None:
+                # A probe needs every clip of an attribute at once: rank 0 runs them all.
+                ranks.on_main(lambda: probing.run(self._model, batch_size=self.batch_size,
+                                                  truncate=self.truncate, progress=self.progress))
+            if self.listening_config is not None:
+                listening = self._listening_phase(self.listening_config)
+                ranks.on_main(lambda: listening.run(self._model, self.datasets, batch_size=self.batch_size,
+                                                truncate=self.truncate, progress=self.progress))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -460,10 +504,68 @@ class Study:
         and with the window blocked, and their difference."""
         return self.report.knockout_table()
 
+    def _listening_phase(self, config: ListeningConfig | None = None) -> ListeningPhase:
+        return ListeningPhase(config or self.listening_config or ListeningConfig(), self.store,
+                              self._only_model(), self.seed, say=self._say)
+
+    def listening(self, attribute: str, prompt: str = "P3",
+                  model: str | None = None) -> tuple[AudioHeads, GroundingResult]:
+        """The listening rows of one attribute as ``(AudioHeads, GroundingResult)``
+        (:mod:`audiolens.study.listening`): ``.to_frame()`` and ``.plot()`` on each."""
+        config = self.listening_config or ListeningConfig(prompt=prompt)
+        phase = ListeningPhase(config, self.store, model or self._only_model(), self.seed)
+        labels = self.store.meta(phase.model_name)["attributes"][attribute]["labels"]
+        return phase.read(attribute, labels)
+
+    def listening_frame(self, prompt: str = "P3", model: str | None = None) -> pd.DataFrame:
+        """Per attribute, layer and head: audio share and ablation effect with intervals
+        (``kind="heads"``), and per condition and layer: grounding with intervals and the
+        listening rate (``kind="grounding"``), one tidy table."""
+        import pandas as pd
+
+        name = model or self._only_model()
+        frames = []
+        for attribute in self.store.attributes(name):
+            try:
+                heads, g = self.listening(attribute, prompt, name)
+            except rec.RecordError:
+                continue
+            frames += [heads.to_frame().assign(kind="heads", attribute=attribute),
+                       g.to_frame().assign(kind="grounding", attribute=attribute)]
+        if not frames:
+            raise rec.RecordError(f"no listening rows for {name}; run the study with listening=True")
+        return pd.concat(frames, ignore_index=True)
+
+    def listening_figure(self, attribute: str, prompt: str = "P3") -> Path:
+        """The attribute's audio-head heatmap beside its grounding curves, drawn from the records
+        into ``out/figures/listening_<attribute>.png``; its path."""
+        from matplotlib.figure import Figure
+
+        heads, g = self.listening(attribute, prompt)
+        fig = Figure(figsize=(11, 3.8), dpi=120, layout="constrained")
+        left, right = fig.subplots(1, 2)
+        heads.plot(ax=left)
+        g.plot(ax=right)
+        path = self.out / "figures" / f"listening_{attribute}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png")
+        return path
+
     def to_frame(self) -> pd.DataFrame:
-        """Every record as one tidy table (:meth:`Report.to_frame
-        <audiolens.study.report.Report.to_frame>`)."""
+        """Every record as one tidy table, stored probe predictions included
+        (:meth:`Report.to_frame <audiolens.study.report.Report.to_frame>`)."""
         return self.report.to_frame()
+
+    def probe_table(self) -> pd.DataFrame:
+        """The stored probes per model, attribute and layer (:meth:`Report.probe_table
+        <audiolens.study.report.Report.probe_table>`), also written to
+        ``out/tables/probes.{csv,md}``."""
+        return self.report.probe_table()
+
+    def probe_figure(self, attribute: str) -> Path:
+        """Draw ``out/figures/probes_{attribute}.png``: probe, control and logit lens per layer
+        (:meth:`Report.probe_figure <audiolens.study.report.Report.probe_figure>`)."""
+        return self.report.probe_figure(attribute, model=self.model_name)
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""
