@@ -441,6 +441,13 @@ def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tm
     assert done.probe_figures["gender"].is_file()
     assert any(line.startswith("layer-wise probes") for line in lines)
     assert any("gender (4 folds grouped by speaker): interval clear of the control's from" in line for line in lines)
+    # --whole-model runs the encoder lens too: its table, its summary line, its rows.
+    enc = pd.read_csv(tmp_path / "tables" / "encoder_lens.csv")
+    assert enc.encoder_layer.tolist() == list(range(tiny_model.n_encoder_layers + 1)) and (enc.n == 8).all()
+    np.testing.assert_allclose(enc.info_score, done.study.encoder_lens_table().info_score)
+    assert any(line.startswith("encoder lens") for line in lines)
+    assert any("\n  gender (n = 8): e0 " in line for line in lines)
+    assert "tables/encoder_lens.csv" in lines[-1]
 
 
 def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_model, toy, tmp_path):
@@ -455,3 +462,74 @@ def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_mode
                                direct[["accuracy", "control_accuracy", "info_score"]].to_numpy(float))
     setup = json.loads((tmp_path / "records" / study.model_name / "gender" / "probes.last.json").read_text())
     assert setup["train_ids"] == [s.id for s in train] and setup["ids"] == [s.id for s in studied]
+
+
+# --------------------------------------------------------------------------- study: the encoder lens
+
+
+def test_study_records_the_encoder_lens_resumably(tiny_model, toy, tmp_path):
+    from audiolens.analysis.plots import plot_probes
+    from audiolens.study.encoder_lens import encoder_lens_result
+
+    notes: list[str] = []
+    study = al.Study(tiny_model, [toy], prompts=["P3"], enrich=None, out=tmp_path, probes=True,
+                     probe_folds=2, encoder_lens=True, progress=False, log=notes.append, batch_size=3)
+    study.run()
+    n = tiny_model.n_encoder_layers
+    # Against a run of its own: every clip in one batch, the plain EncoderLens.
+    task = al.sakura_task("gender")
+    batch = tiny_model.prepare([s.audio for s in toy], 16000, task.prompt("P3"), toy.labels, ids=[s.id for s in toy])
+    direct = al.EncoderLens(task).run(tiny_model, batch)
+    stored = encoder_lens_result(study.store, study.model_name, "gender")
+    assert stored.ids == direct.ids and len(stored) == 8 and stored.decoder_layer == tiny_model.n_layers
+    torch.testing.assert_close(stored.logits_at("last"), direct.logits_at("last"), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(stored.info_scores(), direct.info_scores())
+    # At the last encoder layer it is the plain run the study recorded.
+    plain = study.result("gender", "P3")
+    torch.testing.assert_close(stored.logits_at("last")[n], plain.logits_at("last")[-1], rtol=1e-4, atol=1e-5)
+    # The table, and the frame's rows: one per clip, encoder layer and label.
+    table = study.encoder_lens_table()
+    assert table.encoder_layer.tolist() == list(range(n + 1)) and (table.n == 8).all()
+    np.testing.assert_allclose(table.info_score, direct.info_scores())
+    assert (tmp_path / "tables" / "encoder_lens.csv").is_file()
+    frame = study.to_frame()
+    rows = frame[frame.intervention == "encoder_lens"]
+    assert len(rows) == 8 * (n + 1) * 2 and (rows["stack"] == "encoder").all()
+    per_layer = rows[rows.label == "male"].groupby("layer").correct.mean()
+    np.testing.assert_allclose(per_layer.to_numpy(float), direct.info_scores())
+    assert {"none", "audio_mask", "probe", "probe_control", "encoder_lens"} == set(frame.intervention)
+    # The figure: the encoder lens line at the encoder's x positions, before the decoder's.
+    assert study.probe_figure("gender").is_file()
+    fig = plot_probes(study.probe_table(), encoder_lens=stored)
+    line = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}["encoder lens (usable by the LLM)"]
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(n + 1))
+    np.testing.assert_allclose(line.get_ydata(), direct.info_scores())
+    with pytest.raises(ValueError, match="encoder layers but the probe table"):
+        plot_probes(study.probe_table().query("stack == 'decoder'"), encoder_lens=stored)
+    # Resumable: a second run reuses it; other clips run it again.
+    _, setup = study.store.encoder_lens_paths(study.model_name, "gender", "P3")
+    stamp = setup.stat().st_mtime_ns
+    study.run()
+    assert setup.stat().st_mtime_ns == stamp and any("encoder lens of gender found on disk" in m for m in notes)
+    al.Study(tiny_model, [toy[:6]], prompts=["P3"], enrich=None, out=tmp_path, encoder_lens=True,
+             progress=False).run()
+    assert json.loads(setup.read_text())["ids"] == [s.id for s in toy[:6]]
+    assert len(encoder_lens_result(al.Study.load(tmp_path).store, study.model_name, "gender")) == 6
+    # A file that does not fit its setup is refused, naming it.
+    logits, _ = study.store.encoder_lens_paths(study.model_name, "gender", "P3")
+    logits.write_text("\n".join(logits.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(al.study.records.RecordError, match="rows do not fit its setup"):
+        encoder_lens_result(study.store, study.model_name, "gender")
+
+
+def test_study_skips_the_encoder_lens_without_encoder_layers(clips, tmp_path):
+    demo = al.models.demo()
+    ds = dataset_of(clips, ["male", "female", "female", "male"], speakers=list("abcd"))
+    notes: list[str] = []
+    study = al.Study(demo, [ds], prompts=["P3"], enrich=None, out=tmp_path, encoder_lens=True,
+                     progress=False, log=notes.append)
+    study.run()
+    assert any("no encoder lens: its audio encoder has no transformer layers" in m for m in notes)
+    assert not list(tmp_path.rglob("encoder_lens.*"))
+    assert study.encoder_lens_table().empty
+    assert "encoder_lens" not in set(study.to_frame().intervention)

@@ -226,8 +226,9 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
                    help="when another run is writing this model's records into --out, wait up "
                    "to SECONDS for it to finish (default: stop at once with 'folder busy')")
     p.add_argument("--whole-model", action="store_true",
-                   help="also fit layer-wise probes (every encoder and decoder layer) per attribute: "
-                   "tables/probes.{csv,md} and figures/probes_{attribute}.png")
+                   help="also fit layer-wise probes (every encoder and decoder layer) and run the encoder "
+                   "lens per attribute: tables/probes.{csv,md}, tables/encoder_lens.{csv,md} and "
+                   "figures/probes_{attribute}.png")
     _debug(p)
     p.set_defaults(func=run_reproduce, parser=p)
 

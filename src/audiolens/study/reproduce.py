@@ -183,9 +183,10 @@ def reproduce(
     "folder busy").
     ``whole_model``: also fit layer-wise probes per attribute (every encoder and decoder layer;
     ``Study(probes=True)``; on synthesized clips fitted on the training split and scored on the
-    studied clips, else 4-fold cross-validation grouped by speaker), write
-    ``tables/probes.{csv,md}`` and draw
-    ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
+    studied clips, else 4-fold cross-validation grouped by speaker) and run the encoder lens
+    (``Study(encoder_lens=True)``; skipped with a note on a model without encoder layers),
+    write ``tables/probes.{csv,md}`` (and ``tables/encoder_lens.{csv,md}``) and draw
+    ``figures/probes_{attribute}.png`` (probe, control, logit lens and encoder lens per layer).
     """
     if threads is None and model is None:
         threads = 1
@@ -249,6 +250,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         probes=whole_model,
         probe_folds=4,
         probe_train=probe_train,
+        encoder_lens=whole_model,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioNote)  # cutting is asked for; one note below says so
@@ -270,6 +272,10 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         probes = study.probe_table()
         tables.update({f"probes.{ext}": study.out / "tables" / f"probes.{ext}" for ext in ("csv", "md")})
         say(format_probes(probes))
+        encoder = study.encoder_lens_table()
+        if not encoder.empty:
+            tables.update({f"encoder_lens.{ext}": study.out / "tables" / f"encoder_lens.{ext}" for ext in ("csv", "md")})
+            say(format_encoder_lens(encoder))
         if importlib.util.find_spec("matplotlib") is not None:
             probe_figures = {d.task.name: study.probe_figure(d.task.name) for d in datasets}
     say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values()]))
@@ -293,6 +299,15 @@ def format_probes(table: pd.DataFrame) -> str:
             f"interval clear of the control's from {first}; best {best['stack']} {int(best['layer'])} "
             f"({best['accuracy']:.2f}); last layer probe {last['accuracy']:.2f} vs logit lens "
             f"{last['info_score']:.2f}, control {last['control_accuracy']:.2f}")
+    return "\n".join(lines)
+
+
+def format_encoder_lens(table: pd.DataFrame) -> str:
+    """One line per attribute: the LLM's accuracy when the encoder stops after each layer."""
+    lines = ["encoder lens (the LLM's answer when the encoder stops after layer e; e = all is the plain run):"]
+    for attribute, t in table.groupby("attribute", sort=False):
+        scores = ", ".join(f"e{int(r.encoder_layer)} {r.info_score:.2f}" for r in t.itertuples())
+        lines.append(f"  {attribute} (n = {int(t['n'].iloc[0])}): {scores}")
     return "\n".join(lines)
 
 
