@@ -467,7 +467,8 @@ def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_mode
 # --------------------------------------------------------------------------- study: the encoder lens
 
 
-def test_study_records_the_encoder_lens_resumably(tiny_model, toy, tmp_path):
+def test_study_records_the_encoder_lens_resumably(tiny_model, toy, tmp_path, monkeypatch):
+    from audiolens.analysis import plots
     from audiolens.analysis.plots import plot_probes
     from audiolens.study.encoder_lens import encoder_lens_result
 
@@ -499,7 +500,12 @@ def test_study_records_the_encoder_lens_resumably(tiny_model, toy, tmp_path):
     np.testing.assert_allclose(per_layer.to_numpy(float), direct.info_scores())
     assert {"none", "audio_mask", "probe", "probe_control", "encoder_lens"} == set(frame.intervention)
     # The figure: the encoder lens line at the encoder's x positions, before the decoder's.
+    drawn = []
+    monkeypatch.setattr(plots, "plot_probes", lambda table, encoder_lens=None, **kw: drawn.append(encoder_lens)
+                        or plot_probes(table, encoder_lens=encoder_lens, **kw))
     assert study.probe_figure("gender").is_file()
+    assert len(drawn) == 1 and drawn[0].ids == stored.ids  # the stored encoder lens is drawn
+    np.testing.assert_array_equal(drawn[0].info_scores(), stored.info_scores())
     fig = plot_probes(study.probe_table(), encoder_lens=stored)
     line = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}["encoder lens (usable by the LLM)"]
     np.testing.assert_array_equal(line.get_xdata(), np.arange(n + 1))

@@ -186,7 +186,10 @@ class Report:
         first = df["model"].iloc[0]
         table = df[df["model"] == first].reset_index(drop=True)
         if encoder_lens is None and any(a == attribute for a, _ in self.store.encoder_lens_runs(first)):
-            encoder_lens = encoder_lens_result(self.store, first, attribute)
+            stored = encoder_lens_result(self.store, first, attribute)
+            # Probes stored without encoder rows (an older run) leave no x positions for it.
+            if stored.n_encoder_layers + 1 == int((table["stack"] == "encoder").sum()):
+                encoder_lens = stored
         path = self.out / "figures" / f"probes_{attribute}.png"
         with replacing(path) as tmp:
             fig = plot_probes(table, encoder_lens=encoder_lens,
