@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from ..data import AttributeDataset
     from ..hooked import HookedAudioLM
+    from .records import RecordStore
 
 DEFAULT_PER_LABEL = 16  # synthesized clips per label: 32 gender + 128 language clips
 PAPER_GAP = 5
@@ -319,14 +320,19 @@ def draw_figures(study: Study) -> dict[int, Path]:
 
 
 def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) -> str:
-    """A few lines per model and attribute: information scores per layer (last token), critical
-    layer and accuracy per prompt format, then Table III."""
+    """A few lines per model and attribute: per prompt format, the information score per layer
+    (last token), the critical layer, the accuracy and the accuracy with the audio masked at
+    the answer token (RQ4); the enrichment sweep's outcome (RQ5, Eq. 5) and whether its ℓ̄
+    rests on any evidence; then Table III."""
     import math
+
+    from .records import RecordError
 
     lines = []
     for model in study.models():
         meta = study.store.meta(model)
         lines.append(f"== {model} ({meta['n_layers']} layers) ==")
+        sweeps = dict(study.store.enrichments(model))
         for attr in attribute_order(meta["attributes"]):
             rows = summary[(summary["model"] == model) & (summary["attribute"] == attr)]
             if rows.empty:
@@ -340,14 +346,65 @@ def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) ->
                     if math.isnan(r["critical_layer"])
                     else f"{r['critical_layer']:.2f}"
                 )
+                try:
+                    masked = study.result(attr, r["prompt"], "audio_mask", model=model).accuracy()
+                    masked_text = f", audio masked {100 * masked:.1f}%"
+                except RecordError:  # a study run without the masking
+                    masked_text = ""
                 lines.append(f"  {r['prompt']}  I per layer: {' '.join(f'{v:.2f}' for v in info)}")
-                lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%")
+                lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%{masked_text}")
+            if attr in sweeps:
+                lines += enrichment_lines(study.store, model, attr, sweeps[attr])
+            elif sweeps:
+                lines.append("  enrichment: not run on this attribute (it runs on the one answered "
+                             "worst on its probe clips)")
     for _, r in table3.iterrows():
         lines.append(
             f"Table III {r['model']} ({r['subset']}, n = {r['n']}): "
             f"r = {r['pearson_r']:.3f}, p = {r['p_value']:.3g}"
         )
     return "\n".join(lines)
+
+
+def enrichment_lines(store: RecordStore, model: str, attribute: str, prompt: str) -> list[str]:
+    """The enrichment sweep of one attribute in a few lines: accuracy per λ with ℓ̄ and with a
+    random layer, the answers ℓ̄ changed, fixed and broken, and a caveat when ℓ̄ rests on no
+    evidence (the sweep then adds an arbitrary layer and shows nothing about ℓ̄)."""
+    import unicodedata
+
+    from .enrichment import choice_caveat
+    from .sweep import SweepResult
+
+    setup, rows = store.enrichment(model, attribute, prompt)
+    head = f"  enrichment ({prompt}, {setup['n_test']} test clips)"
+    if setup["source_layer"] is None or not rows:
+        return [f"{head}: {setup.get('note') or 'not run yet'}"]
+    source = setup["source_layer"]
+    sweep = SweepResult.from_rows(rows, source)
+    acc = sweep.summary().set_index(["method", "scale"])["mean"]
+    changed = sweep.changed_answers()
+    changed = changed[changed["method"] == "selected"].set_index("scale")
+    scales = sorted(changed.index)
+    table = [("λ", [f"{s:g}" for s in scales]),
+             (f"accuracy, ℓ̄ = {source}", [f"{100 * acc['selected', s]:.1f}%" for s in scales])]
+    if "random" in acc.index.get_level_values(0):
+        table.append((f"accuracy, random ({setup['seeds']} seeds)",
+                      [f"{100 * acc['random', s]:.1f}%" for s in scales]))
+    table.append(("ℓ̄: changed/fixed/broken",
+                  [f"{int(c.changed)}/{int(c.fixed)}/{int(c.broken)}" for c in changed.loc[scales].itertuples()]))
+    width = 2 + max(len(cell) for _, cells in table for cell in cells)
+
+    def row(name: str, cells: list[str]) -> str:
+        shown = sum(not unicodedata.combining(c) for c in name)  # ("ℓ̄" is two code points)
+        return "      " + name + " " * (28 - shown) + "".join(c.rjust(width) for c in cells)
+
+    lines = [f"{head}: add layer ℓ̄ = {source} to layer {source + setup['gap']}, scaled by λ"]
+    lines += [row(name, cells) for name, cells in table]
+    caveat = choice_caveat(store, model, setup)
+    if caveat:
+        lines.append(f"      ℓ̄ rests on no evidence ({caveat}): the sweep tests an arbitrary layer, "
+                     "not the information score's choice")
+    return lines
 
 
 __all__ = ["DEFAULT_PER_LABEL", "Reproduction", "cache_dir", "load_data", "load_model", "reproduce"]

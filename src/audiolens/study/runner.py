@@ -336,7 +336,8 @@ class Study:
             )
             setups: dict[str, dict[str, Any]] = {}
             with tqdm(
-                total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
+                total=total, desc=desc, unit="row",
+                disable=not (self.progress and ranks.is_main) or total == 0,  # (no empty bar)
             ) as bar:
                 sweeps: dict[str, SweepPlan] = {}
                 for k, phase in enumerate(phases):
