@@ -52,6 +52,38 @@ EXAMPLE_CHECKPOINTS["qwen2_5_omni_thinker"] = EXAMPLE_CHECKPOINTS["qwen2_5_omni"
 EXAMPLE_CHECKPOINTS["qwen3_omni_moe_thinker"] = EXAMPLE_CHECKPOINTS["qwen3_omni_moe"]
 
 
+#: model_type -> how its inputs differ from the common case (docs/models.md)
+INPUT_NOTES: dict[str, str] = {
+    "qwen2_audio": "log-mel `input_features` (B, 128, T) + `feature_attention_mask`; `<|AUDIO|>` "
+                   "placeholders; 30-s window",
+    "qwen2_5_omni": "hub checkpoints are the composite (thinker + speech talker): audiolens loads and reads "
+                    "the thinker; 3-D multimodal rotary positions (2-D ids are equivalent for audio-only "
+                    "input); the HF processor needs torchvision",
+    "qwen3_omni_moe": "the composite's thinker, as Qwen2.5-Omni; mixture-of-experts MLP (the residual stream "
+                      "is standard)",
+    "voxtral": "audio enters only through the processor's `apply_chat_template`, tokenized by mistral-common "
+               "(`pip install 'audiolens[voxtral]'`); 30-s encoder chunks, each clip must fit one",
+    "audioflamingo3": "`input_features` + `input_features_mask`; `<sound>` placeholders",
+    "musicflamingo": "as Audio Flamingo 3, with sound begin/end tokens and a rotary time embedding on the "
+                     "audio side",
+    "glmasr": "as Audio Flamingo 3, on a Llama LM",
+    "qwen3_asr": "Qwen2-Audio-style features on a Qwen3 LM",
+    "granite_speech": "stacked mels (B, T/2, 160); residual branches scaled by `residual_multiplier` (so "
+                      "`hook_resid_mid` is refused); checkpoints carry a speech LoRA adapter (peft ≥ 0.22, "
+                      "`pip install 'audiolens[lora]'`)",
+    "phi4_multimodal": "`audio_input_features` (B, T, 80) + `audio_embed_sizes`; decoder at `model.layers`; "
+                       "the speech LoRA adapter is attached at load (peft ≥ 0.22)",
+    "qwen": "remote code (`trust_remote_code=True`); `<audio>path</audio>` markup whose span the model "
+            "overwrites with the encoder's output inside its forward; legacy tuple key/value cache; slow "
+            "(tiktoken) tokenizer; transformers-4 members shimmed",
+    "DestaModel": "remote code; Whisper transcribes the clip, a Q-Former turns its encoder states into 64 "
+                  "vectors spliced into Llama-3's `inputs_embeds`, followed by the transcript; no "
+                  "placeholder token; the audio mask hides the transcript too (paper footnote 4)",
+}
+INPUT_NOTES["qwen2_5_omni_thinker"] = INPUT_NOTES["qwen2_5_omni"]
+INPUT_NOTES["qwen3_omni_moe_thinker"] = INPUT_NOTES["qwen3_omni_moe"]
+
+
 def family_title(model_type: str) -> str:
     """The human name of a family (its ``model_type`` back when none is known)."""
     return FAMILY_TITLES.get(model_type, model_type)
