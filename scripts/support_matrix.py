@@ -87,9 +87,10 @@ def family_table(al) -> list[str]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT / "tests"))
+    from test_saved_families import STAND_IN_PROCESSORS
+
     import audiolens as al
     from audiolens.architectures.names import family_title
-    from test_saved_families import STAND_IN_PROCESSORS
 
     families = sorted(set(al.models.families()) | set(al.ARCHITECTURES))
     collector = Collector()

@@ -424,7 +424,7 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     (attr,) = {a for a, _ in done.study.store.enrichments(name)}
     expected |= {f"records/{name}/{attr}/enrich.P3.json", f"records/{name}/{attr}/enrich.P3.jsonl"}
     expected |= {f"tables/table{k}.{e}" for k in (2, 3) for e in ("csv", "md")}
-    expected |= {f"figures/fig{k}.png" for k in (2, 3, 4, 5)}
+    expected |= {f"figures/fig{k}.png" for k in (2, 3, 4, 5)} | {"report.html"}
     assert {p.relative_to(tmp_path).as_posix() for p in files} == expected
     for path in files:
         if path.suffix == ".jsonl":
@@ -440,6 +440,8 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
             assert not pd.read_csv(path).empty
         elif path.suffix == ".md":
             assert path.read_text().startswith("| model |")
+        elif path.suffix == ".html":
+            assert path == done.report  # (tests/test_html_report.py checks it)
         else:
             assert matplotlib.image.imread(path).shape[:2] == (HEIGHT, WIDTH)
     text = "\n".join(lines)

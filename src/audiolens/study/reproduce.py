@@ -1,4 +1,5 @@
-"""``audiolens reproduce``: the paper's study end to end — records, Tables II–III, Figs. 2–5.
+"""``audiolens reproduce``: the paper's study end to end — records, Tables II–III, Figs. 2–5
+and ``report.html``.
 
 With a checkpoint and a SAKURA checkout it runs the paper's setting; with no arguments it runs a
 small built-in setting that needs no download: the demo model when the package ships one (else
@@ -32,6 +33,7 @@ from ..audio import AudioNote
 from ..errors import StepSkipped
 from .distributed import World, local_device, world
 from .enrichment import DEFAULT_SCALES
+from .html_report import write_html_report
 from .runner import Study, model_label
 from .tables import attribute_order
 
@@ -57,6 +59,7 @@ class Reproduction:
     tables: dict[str, Path] = field(default_factory=dict)
     figures: dict[int | str, Path] = field(default_factory=dict)
     probe_figures: dict[str, Path] = field(default_factory=dict)
+    report: Path | None = None  #: report.html: the summary, tables, figures and wrong answers
 
 
 def cache_dir() -> Path:
@@ -272,16 +275,20 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     if listening and importlib.util.find_spec("matplotlib") is not None:
         figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
-    say(format_summary(study, summary, table3))
+    text = format_summary(study, summary, table3)
+    say(text)
     probe_figures: dict[str, Path] = {}
     if whole_model:
         probes = study.probe_table()
         tables.update({f"probes.{ext}": study.out / "tables" / f"probes.{ext}" for ext in ("csv", "md")})
         say(format_probes(probes))
+        text += "\n" + format_probes(probes)
         if importlib.util.find_spec("matplotlib") is not None:
             probe_figures = {d.task.name: study.probe_figure(d.task.name) for d in datasets}
-    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values()]))
-    return Reproduction(study, summary, tables, figures, probe_figures)
+    report = write_html_report(study, text)
+    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values(),
+                                               report]))
+    return Reproduction(study, summary, tables, figures, probe_figures, report)
 
 
 def format_probes(table: pd.DataFrame) -> str:
