@@ -95,6 +95,7 @@ def layer_curve(res: LensResult, row: int, position: str = "last") -> Any:
     import matplotlib.pyplot as plt
     import torch
 
+    assert res.targets is not None, "a result with targets (the records always have them)"
     probs = torch.softmax(res.logits_at(position)[:, row].float(), -1).numpy()  # (layers, labels)
     target = int(res.targets[row])
     answer = int(probs[-1].argmax())
@@ -121,6 +122,7 @@ def _token_heatmap(study: Study, sample: Sample, wave: np.ndarray, prompt_name: 
     from ..lenses.token import TokenLens
 
     model = study.model
+    assert model is not None, "the token lens needs the study's model"
     batch = model.prepare([wave], model.sampling_rate, task.prompt(prompt_name), [sample.label],
                           ids=[sample.id], truncate=study.truncate)
     tok = TokenLens(top_k=1).run(model, batch, positions=["audio", "last"])
@@ -138,6 +140,7 @@ def _wrong_answers(study: Study, model_name: str, prompt: str, max_wrong: int) -
             res = study.store.result(model_name, attr, prompt)
         except RecordError:
             continue
+        assert res.targets is not None  # (records always hold the targets)
         wrong = np.flatnonzero(~res.correct)
         answers = res.predictions("last")
         parts.append(f"<h3>{html.escape(attr)} ({prompt}): {len(wrong)} of {len(res)} answers wrong"
@@ -162,7 +165,7 @@ def _wrong_answers(study: Study, model_name: str, prompt: str, max_wrong: int) -
                               "</audio>")
             pieces.append(f'<img alt="per-layer label probabilities of {html.escape(clip_id)}" '
                           f'src="{_png(layer_curve(res, int(r)))}">')
-            if wave is not None and study.model is not None and attr in tasks:
+            if wave is not None and sample is not None and study.model is not None and attr in tasks:
                 pieces.append(f'<img alt="token lens of {html.escape(clip_id)}" '
                               f'src="{_token_heatmap(study, sample, wave, prompt, tasks[attr])}">')
             parts.append(

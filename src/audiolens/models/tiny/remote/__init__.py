@@ -29,14 +29,15 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 
 
-def _module(path: Path):
+def _module(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
@@ -115,7 +116,8 @@ def _save_llama(folder: Path, seed: int, n_layers: int, d_model: int) -> None:
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
     )
-    seeded(seed, LlamaForCausalLM, config).save_pretrained(folder)
+    llama: Any = seeded(seed, LlamaForCausalLM, config)
+    llama.save_pretrained(folder)
     tok.save_pretrained(folder)
 
 
@@ -140,7 +142,7 @@ def _save_whisper(folder: Path, seed: int, window_seconds: int) -> None:
         decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, bos_token_id=end,
         init_std=0.5,  # random weights that still say different things for different clips
     )
-    whisper = seeded(seed, WhisperForConditionalGeneration, config)
+    whisper: Any = seeded(seed, WhisperForConditionalGeneration, config)
     # Transcripts of whole words, so that they read as text and tokenize alike in the Llama.
     words = {i for i in range(len(tok)) if tok.decode([i]).replace(" ", "").isascii()
              and tok.decode([i]).replace(" ", "").isalpha()}
