@@ -206,12 +206,16 @@ def write_html_report(
                ("knockout", "Attention knockout"))]
     if any(tables):
         sections.append("<h2>Tables</h2>\n" + "\n".join(t for t in tables if t))
-    figs = [(n, out / "figures" / f"fig{n}.png") for n in figures]
-    figs = [(n, p) for n, p in figs if p.is_file()]
+    figs = [(f"Fig. {n}", out / "figures" / f"fig{n}.png") for n in figures]
+    figs = [(name, p) for name, p in figs if p.is_file()]
+    # Any other figure the run drew (listening maps, probes), after the paper's.
+    paper = {p.name for _, p in figs}
+    figs += [(p.stem, p) for p in sorted((out / "figures").glob("*.png")) if p.name not in paper
+             and not p.name.startswith("fig")]
     if figs:
         sections.append("<h2>Figures</h2>\n" + "\n".join(
-            f'<figure><img alt="Fig. {n}" src="{data_uri(p.read_bytes(), "image/png")}">'
-            f"<figcaption>Fig. {n} ({html.escape(p.name)})</figcaption></figure>" for n, p in figs))
+            f'<figure><img alt="{html.escape(name)}" src="{data_uri(p.read_bytes(), "image/png")}">'
+            f"<figcaption>{html.escape(name)} ({html.escape(p.name)})</figcaption></figure>" for name, p in figs))
     if plots:
         for model_name in study.store.models():
             drill = _wrong_answers(study, model_name, prompt, max_wrong)
