@@ -271,7 +271,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     }
     study.table2()
     table3 = study.table3(exclude=["gender"])
-    figures = draw_figures(study)
+    figures: dict[int | str, Path] = {n: p for n, p in draw_figures(study).items()}
     if listening and importlib.util.find_spec("matplotlib") is not None:
         figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
