@@ -36,6 +36,9 @@ test clips with the sweep in the same pass.
 A fourth table times the encoder lens (``--encoder-layers`` audio encoder layers): EncoderLens,
 one forward over n + 1 copies of the batch (one decoder pass per encoder layer, batched), versus
 stopping the encoder with a plain PyTorch hook and running the HF forward once per layer.
+A fifth table (``--no-listening`` skips it) times the listening analyses per clip: attention by
+span read during a lens pass against the lens pass alone and against reading the recomputed eager
+patterns, and the audio-head finder (every head ablated at the answer token).
 """
 
 from __future__ import annotations
@@ -200,6 +203,39 @@ def protocol(model: al.HookedAudioLM, clips, labels, rounds: int) -> dict[str, f
                   "protocol, before": before, "protocol, run_formats": shared}, rounds)
 
 
+def listening(model: al.HookedAudioLM, batch: al.AudioBatch, rounds: int) -> dict[str, float]:
+    """Seconds of a lens pass alone and with attention by span read in it (the kernel's own
+    query/key states, last-token rows only), of attention by span from the recomputed eager
+    patterns (attn.hook_pattern), and of the audio-head finder (one pass plus a step per layer)."""
+    from audiolens.analysis.attention import SpanAttentionRecorder
+
+    task = al.sakura_task("gender")
+    lens = al.LogitLens(task, positions=("last",))
+
+    def with_spans():
+        rec = SpanAttentionRecorder(model, batch)
+        with rec.recording():
+            lens.run(model, batch)
+        return rec.result()
+
+    def from_patterns():
+        names = [f"blocks.{i}.attn.hook_pattern" for i in range(model.n_layers)]
+        _, cache = model.run_with_cache(batch, names_filter=names, positions="last", return_type=None)
+        return cache
+
+    # Both readings agree before either is timed.
+    att, cache = with_spans(), from_patterns()
+    audio = batch.span("audio").float()
+    for i in range(model.n_layers):
+        ref = (cache[f"blocks.{i}.attn.hook_pattern"][:, :, 0].float() * audio[:, None]).sum(-1)
+        torch.testing.assert_close(att.of("audio")[i], ref, rtol=1e-4, atol=1e-5)
+    return timed({"plain forward": lambda: model.hf_model(**batch.inputs).logits,
+                  "lens (last token)": lambda: lens.run(model, batch),
+                  "lens + span attention": with_spans,
+                  "span attention, eager patterns": from_patterns,
+                  "find_audio_heads": lambda: al.find_audio_heads(model, batch, task, progress=False)}, rounds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=8)
@@ -211,6 +247,7 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also time nnsight and TransformerBridge")
     ap.add_argument("--no-protocol", action="store_true", help="skip the whole-protocol table")
     ap.add_argument("--encoder-layers", type=int, default=4, help="audio encoder layers (encoder lens table)")
+    ap.add_argument("--no-listening", action="store_true", help="skip the listening table")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
@@ -314,6 +351,17 @@ def main() -> None:
         print(f"{'method':<24}{'median s':>10}{'plain forwards':>16}")
         for name, med in pt.items():
             print(f"{name:<24}{med:>10.3f}{med / unit:>16.2f}")
+
+    if not args.no_listening:
+        lt = listening(model, batch, args.rounds)
+        unit = lt["plain forward"]
+        print("\nlistening per clip (target: span attention adds <= 0.2 plain forwards to a lens pass; "
+              f"the head finder <= layers + 1 = {L + 1} passes)")
+        print(f"{'method':<32}{'median s':>10}{'plain forwards':>16}")
+        for name, med in lt.items():
+            print(f"{name:<32}{med:>10.3f}{med / unit:>16.2f}")
+        added = (lt["lens + span attention"] - lt["lens (last token)"]) / unit
+        print(f"span attention on top of the lens pass: {added:+.2f} plain forwards")
 
 
 if __name__ == "__main__":

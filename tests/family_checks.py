@@ -233,6 +233,91 @@ def editing_components_changes_the_forward_as_said(model, batch, task):
     torch.testing.assert_close(moved[name] - clean[name], v.expand_as(clean[name]), atol=1e-4, rtol=1e-4)
 
 
+def eager_attentions(model, inputs):
+    """HF's own attention weights per layer, ``output_attentions=True`` under eager attention
+    (the kernel is put back afterwards)."""
+    import logging
+
+    lm = hf_lm(model)
+    configs = {id(c): (c, c._attn_implementation) for m in lm.modules()
+               if hasattr(c := getattr(m, "config", None), "_attn_implementation")}
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    try:
+        for c, _ in configs.values():
+            c._attn_implementation = "eager"
+        return hf_forward(model, inputs, output_attentions=True).attentions
+    finally:
+        for c, kernel in configs.values():
+            c._attn_implementation = kernel
+
+
+def attention_to_spans_equals_output_attentions(model, batch, task):
+    """Shares by span at the last token and over the question equal shares summed by hand from
+    HF's ``output_attentions`` (eager), while the run itself keeps its kernel."""
+    from audiolens.analysis.attention import span_partition
+
+    try:
+        model.run_with_cache(batch, names_filter=["blocks.0.attn.hook_pattern"])
+    except al.HookUnavailable:  # a family without patterns says so, here too
+        with pytest.raises(al.HookUnavailable):
+            al.attention_to_spans(model, batch)
+        pytest.skip(f"{model.architecture.name} offers no attention weights: attention_to_spans refuses, as checked")
+    attentions = eager_attentions(model, batch.inputs)
+    assert len(attentions) == model.n_layers
+    names, member = span_partition(batch)
+    assert bool((member.sum(-1) == (~batch.span("padding")).long()).all())  # a partition of real tokens
+    # A span of queries too: the question where the batch has one (Voxtral's real processor
+    # renders it before the audio, so its batches name none), else the answer prefix.
+    for queries in ("last", "question" if "question" in batch.spans else "prefix"):
+        att = al.attention_to_spans(model, batch, queries=queries)
+        assert att.spans == names
+        index = al.batch.position_index(batch, queries)
+        for layer, weights in enumerate(attentions):
+            ref = torch.zeros(len(batch), weights.shape[1], len(names))
+            for r in range(len(batch)):
+                rows = index[r][index[r] >= 0].to(weights.device)
+                by_span = weights[r][:, rows].float().cpu() @ member[r].float()  # (head, q, span)
+                ref[r] = by_span.mean(1)
+            torch.testing.assert_close(att.share[layer], ref, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(att.share.sum(-1), torch.ones_like(att.share.sum(-1)), atol=1e-5, rtol=0)
+
+
+def head_ablation_of_a_whole_layer_removes_its_attention(model, batch, task):
+    """Zeroing every head of a block equals a plain PyTorch hook that removes the attention
+    module's output (leaving the output projection's bias, which no head writes); HeadScale 1.0
+    is bit-identical to no intervention; both backends agree."""
+    if model.architecture.components_unavailable:
+        with pytest.raises(al.HookUnavailable):
+            al.LogitLens(task).run(model, batch, [al.HeadAblation({1: [0]})])
+        return
+    from audiolens.interventions import head_count
+
+    block = model.n_layers - 1
+    attn = model.layers[block].get_submodule(model.architecture.attention)
+    proj = attn.get_submodule(model.architecture.attn_output_proj)
+
+    def no_attention(mod, args, out):
+        kept = torch.zeros_like(out[0]) if proj.bias is None else proj.bias.expand_as(out[0]).clone()
+        return (kept, *out[1:])
+
+    handle = attn.register_forward_hook(no_attention)
+    try:
+        ref = hf_forward(model, batch.inputs).logits[:, -1]
+    finally:
+        handle.remove()
+    lens = al.LogitLens(task, positions=("last",))
+    ids = list(lens.run(model, batch).label_token_ids)
+    ablation = al.HeadAblation({block + 1: list(range(head_count(model, block + 1)))})
+    res = lens.run(model, batch, [ablation])
+    torch.testing.assert_close(res.logits_at("last")[model.n_layers], ref[:, ids].float().cpu(), atol=ATOL, rtol=1e-4)
+    assert not torch.allclose(res.label_logits, lens.run(model, batch).label_logits)
+    assert torch.equal(lens.run(model, batch, [al.HeadScale({1: [0], block + 1: [1]}, factor=1.0)]).label_logits,
+                       lens.run(model, batch).label_logits)
+    for iv in (ablation, al.HeadScale({1: [0, 1]}, factor=3.0)):
+        torch.testing.assert_close(lens.run(model, batch, [iv], backend="nnsight").label_logits,
+                                   lens.run(model, batch, [iv]).label_logits, atol=1e-5, rtol=1e-5)
+
+
 CHECKS = [
     lens_top_layer_equals_model_logits,
     lens_lower_layers_equal_head_on_hidden_states,
@@ -242,6 +327,8 @@ CHECKS = [
     run_many_equals_separate_runs,
     component_hooks_reproduce_the_residual,
     editing_components_changes_the_forward_as_said,
+    attention_to_spans_equals_output_attentions,
+    head_ablation_of_a_whole_layer_removes_its_attention,
 ]
 
 

@@ -44,6 +44,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProbeResult", "attention_knockout", "corrupt_clips", "direct_logit_attribution", "patch", "probe_layers",
         "run_probes",
     ),
+    "analysis.attention": ("attention_to_spans",),
+    "analysis.grounding": ("grounding",),
+    "analysis.heads": ("find_audio_heads", "steer_heads"),
     "architectures": ("ARCHITECTURES", "Architecture"),
     "audio": ("load_audio", "prepare_waveform"),
     "batch": ("AudioBatch",),
@@ -54,7 +57,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EncoderLayerError",
     ),
     "hooked": ("HookedAudioLM",),
-    "interventions": ("AudioMask", "Enrich", "HookIntervention", "Intervention"),
+    "interventions": ("AudioMask", "Enrich", "HeadAblation", "HeadScale", "HookIntervention", "Intervention"),
     "labels": ("label_token_ids",),
     "lenses": ("Lens", "LensResult", "LogitLens", "TokenLens", "TunedLens", "EncoderLens", "EncoderLensResult"),
     "study": ("Study", "enrich_sweep", "select_enrich_layer", "split"),
@@ -97,6 +100,8 @@ __all__ = [
     "EncoderLensResult",
     "Enrich",
     "HookError",
+    "HeadAblation",
+    "HeadScale",
     "HookIntervention",
     "HookUnavailable",
     "HookedAudioLM",
@@ -122,12 +127,15 @@ __all__ = [
     "analysis",
     "architectures",
     "attention_knockout",
+    "attention_to_spans",
     "backends",
     "corrupt_clips",
     "data",
     "direct_logit_attribution",
     "enrich_sweep",
     "errors",
+    "find_audio_heads",
+    "grounding",
     "label_token_ids",
     "lenses",
     "load_audio",
@@ -141,6 +149,7 @@ __all__ = [
     "sakura_task",
     "select_enrich_layer",
     "split",
+    "steer_heads",
     "study",
 ]
 
@@ -155,6 +164,9 @@ if TYPE_CHECKING:
         probe_layers,
         run_probes,
     )
+    from .analysis.attention import attention_to_spans
+    from .analysis.grounding import grounding
+    from .analysis.heads import find_audio_heads, steer_heads
     from .architectures import ARCHITECTURES, Architecture
     from .audio import load_audio, prepare_waveform
     from .batch import AudioBatch
@@ -178,7 +190,14 @@ if TYPE_CHECKING:
         UnsupportedModelError,
     )
     from .hooked import HookedAudioLM
-    from .interventions import AudioMask, Enrich, HookIntervention, Intervention
+    from .interventions import (
+        AudioMask,
+        Enrich,
+        HeadAblation,
+        HeadScale,
+        HookIntervention,
+        Intervention,
+    )
     from .labels import label_token_ids
     from .lenses import (
         EncoderLens,

@@ -133,6 +133,19 @@ class InterventionConflict(AudiolensError, ValueError):
     """Two interventions would overwrite each other at the same hook point."""
 
 
+class UnknownHeadError(AudiolensError, ValueError):
+    """A head intervention names a layer or head the model does not have."""
+
+
+class ReferenceMismatch(AudiolensError, ValueError):
+    """A reference batch (for mean ablation) whose prompt shape differs from the batch's."""
+
+
+class CounterfactualError(AudiolensError, ValueError):
+    """A counterfactual audio condition that cannot be built for this data set or family
+    (a swap with one label, "no audio" where the family needs audio, an unknown kind)."""
+
+
 class PatchError(AudiolensError, ValueError):
     """Clean and corrupted batches that cannot be patched position by position."""
 
@@ -203,10 +216,11 @@ def warn_user(message: str, category: type[Warning]) -> None:
 
 __all__ = [
     "ArchitectureError", "AudioError", "AudioNote", "AudiolensError", "AudiolensWarning",
-    "BatchError", "CommandError", "DataError", "DataWarning", "EncoderLayerError", "FolderBusy",
-    "HookError", "HookUnavailable", "InterventionConflict", "LabelTokenError", "NonFiniteWarning",
-    "OneClass", "ParameterError", "PatchError", "PositionError", "ProbeError", "RankError",
-    "RecordError", "RecordWarning", "RemoteUnavailable", "StepSkipped", "SynthError", "TooFewClips",
-    "TunedLensFileError", "UndefinedCriticalLayer", "UngroupedFolds", "UnknownHookError",
+    "BatchError", "CommandError", "CounterfactualError", "DataError", "DataWarning",
+    "EncoderLayerError", "FolderBusy", "HookError", "HookUnavailable", "InterventionConflict",
+    "LabelTokenError", "NonFiniteWarning", "OneClass", "ParameterError", "PatchError",
+    "PositionError", "ProbeError", "RankError", "RecordError", "RecordWarning", "ReferenceMismatch",
+    "RemoteUnavailable", "StepSkipped", "SynthError", "TooFewClips", "TunedLensFileError",
+    "UndefinedCriticalLayer", "UngroupedFolds", "UnknownHeadError", "UnknownHookError",
     "UnsupportedModelError", "WeakEvidence",
 ]

@@ -23,8 +23,8 @@ A user-written intervention is a subclass (below) or a plain ``(hook_name, fn)``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,8 +33,14 @@ from torch import Tensor
 
 from .batch import position_index
 from .checks import finite_number, layer_numbers
+from .errors import (
+    HookUnavailable,
+    ParameterError,
+    ReferenceMismatch,
+    UnknownHeadError,
+    UnknownHookError,
+)
 from .errors import InterventionConflict as InterventionConflict
-from .errors import ParameterError, UnknownHookError
 
 if TYPE_CHECKING:
     from .backends.model import HookedModel
@@ -314,3 +320,207 @@ def collect_hooks(
             owners.setdefault(name, []).append(item)
         hooks += item.hooks(model, batch)
     return hooks
+
+
+def head_count(model: HookedModel, layer: int) -> int:
+    """How many heads block ``layer`` (1..L) has: the width its output projection reads over the
+    width of one head (what ``attn.hook_z`` splits into)."""
+    from .backends.sites import head_dim_of
+
+    attn = model.layers[layer - 1].get_submodule(model.architecture.attention)
+    proj = attn.get_submodule(model.architecture.attn_output_proj)
+    return proj.in_features // head_dim_of(attn, proj)
+
+
+def _check_heads(model: HookedModel, heads: Mapping[int, Sequence[int]], what: str) -> dict[int, list[int]]:
+    """``heads`` as ``{block: sorted heads}``, or :class:`UnknownHeadError` naming what is wrong."""
+    if not heads:
+        raise UnknownHeadError(f"{what}: no heads given; pass {{layer: [head, ...]}} with layers 1..{model.n_layers}")
+    out: dict[int, list[int]] = {}
+    for layer, chosen in heads.items():
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= model.n_layers:
+            raise UnknownHeadError(f"{what}: layer {layer!r} is outside 1..{model.n_layers} (block numbers)")
+        if model.components_missing:
+            raise HookUnavailable(f"{what}: {model.architecture.name} has no per-head outputs "
+                                  f"({model.components_missing})")
+        n = head_count(model, int(layer))
+        chosen = [chosen] if isinstance(chosen, (int, np.integer)) else list(chosen)
+        bad = [h for h in chosen if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 0 <= h < n]
+        if bad or not chosen:
+            raise UnknownHeadError(f"{what}: heads {bad or chosen} of layer {layer} are outside 0..{n - 1}")
+        out[int(layer)] = sorted({int(h) for h in chosen})
+    return out
+
+
+def _at_positions(batch: AudioBatch, positions: Any, model: HookedModel) -> Tensor | None:
+    """``(batch, seq)`` bools of where a head edit applies (None: everywhere)."""
+    if positions is None:
+        return None
+    index = position_index(batch, positions)
+    where = torch.zeros(len(batch), batch.seq_len, dtype=torch.bool)
+    rows = torch.arange(len(batch))[:, None].expand_as(index)
+    where[rows[index >= 0], index[index >= 0]] = True
+    return where
+
+
+def _head_edit(model: HookedModel, where: Tensor | None, heads: list[int], edit: Callable[[Tensor, Tensor], Tensor]):
+    """A hook on ``attn.hook_z`` (batch, seq, head, d_head) that replaces the chosen heads'
+    outputs by ``edit(z_heads, local_positions)`` at ``where`` (everywhere when None)."""
+    index = torch.as_tensor(heads)
+
+    def fn(z: Tensor, hook) -> Tensor:
+        start, length = model.chunk_start, z.shape[1]
+        h = index.to(z.device)
+        out = z.clone()
+        new = edit(z[:, :, h], torch.arange(start, start + length, device=z.device))
+        if where is None:
+            out[:, :, h] = new
+        else:
+            m = where[:, start:start + length].to(z.device)[:, :, None, None]
+            out[:, :, h] = torch.where(m, new, z[:, :, h])
+        return out
+
+    return fn
+
+
+@dataclass
+class HeadAblation(Intervention):
+    """Remove attention heads' outputs (``attn.hook_z``) before the output projection.
+
+    Args:
+        heads: ``{layer: [head, ...]}`` with block numbers 1..L and heads 0..H-1.
+        mode: ``"zero"`` (the heads write nothing) or ``"mean"`` (each head writes its mean output
+            over ``reference`` at the same position).
+        reference: the batch to average over (``mode="mean"``); it must have the batch's prompt
+            and length, so that position p is the same token slot in both.
+        positions: where to ablate: None (every position, the default) or positions/spans
+            (``"last"``: only the answer token, so variants can share the prefix's cache).
+
+    Example:
+        >>> abl = HeadAblation({3: [0, 2]}, mode="mean", reference=ref_batch)  # doctest: +SKIP
+        >>> LogitLens(task).run(model, batch, interventions=[abl]).accuracy()  # doctest: +SKIP
+    """
+
+    heads: Mapping[int, Sequence[int] | int]
+    mode: str = "zero"
+    reference: AudioBatch | None = None
+    positions: Any = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("zero", "mean"):
+            raise ValueError(f"HeadAblation: mode must be 'zero' or 'mean', got {self.mode!r}")
+        if self.mode == "mean" and self.reference is None:
+            raise ValueError("HeadAblation: mode='mean' needs reference= (a batch to average over)")
+        self._means: dict[int, dict[int, Tensor]] = {}
+
+    def writes(self, model):
+        return [f"blocks.{layer - 1}.attn.hook_z" for layer in _check_heads(model, self.heads, "HeadAblation")]
+
+    def last_token_only(self, batch):
+        return self.positions is not None and bool(
+            (position_index(batch, self.positions) == batch.position("last")[:, None]).all())
+
+    def for_heads(self, heads: Mapping[int, Sequence[int] | int]) -> HeadAblation:
+        """The same ablation of other heads, sharing the reference means computed so far (so
+        many single-head ablations cost one reference pass, see :meth:`reference_means`)."""
+        other = replace(self, heads=heads)
+        other._means = self._means
+        return other
+
+    def reference_means(self, model: HookedModel, batch: AudioBatch,
+                        layers: Sequence[int] | None = None) -> dict[int, Tensor]:
+        """Each position's mean ``z`` ``(seq, head, d_head)`` over the reference's real rows, per
+        block (all blocks by default), computed in one pass and kept for later runs."""
+        chosen = list(range(1, model.n_layers + 1)) if layers is None else [int(x) for x in layers]
+        return self._reference_means(model, batch, chosen)
+
+    def _reference_means(self, model: HookedModel, batch: AudioBatch, layers: list[int]) -> dict[int, Tensor]:
+        """Per layer, each position's mean ``z`` over the reference's real rows ``(seq, head, d_head)``."""
+        ref = self.reference
+        assert ref is not None
+        if ref.seq_len != batch.seq_len or ref.prompt != batch.prompt:
+            raise ReferenceMismatch(
+                f"HeadAblation: the reference batch ({ref.seq_len} tokens, prompt {ref.prompt.name!r}) has another "
+                f"prompt shape than the batch ({batch.seq_len} tokens, prompt {batch.prompt.name!r}); prepare it "
+                "with the same prompt and clips of the same token count"
+            )
+        real = ~ref.span("padding") if "padding" in ref.spans else torch.ones(len(ref), ref.seq_len, dtype=torch.bool)
+        needed = ~batch.span("padding") if "padding" in batch.spans else torch.ones(len(batch), batch.seq_len, dtype=torch.bool)
+        uncovered = needed.any(0) & ~real.any(0)
+        if uncovered.any():
+            raise ReferenceMismatch(
+                f"HeadAblation: positions {uncovered.nonzero().flatten().tolist()[:5]} are real tokens of the batch "
+                "but padding in every reference row, so they have no mean; use reference clips at least as long"
+            )
+        key = id(model)
+        cached = self._means.setdefault(key, {})
+        todo = [layer for layer in layers if layer not in cached]
+        if todo:
+            names = [f"blocks.{layer - 1}.attn.hook_z" for layer in todo]
+            with torch.no_grad():
+                _, cache = model.run_with_cache(ref, names_filter=names, return_type=None)
+            weight = real.float() / real.float().sum(0).clamp(min=1)  # (rows, seq)
+            for layer, name in zip(todo, names):
+                z = cache[name].float()
+                cached[layer] = torch.einsum("rs,rshd->shd", weight.to(z.device), z).to(cache[name].dtype)
+        return cached
+
+    def hooks(self, model, batch):
+        heads = _check_heads(model, self.heads, "HeadAblation")
+        where = _at_positions(batch, self.positions, model)
+        means = self._reference_means(model, batch, list(heads)) if self.mode == "mean" else {}
+        hooks = []
+        for layer, chosen in heads.items():
+            if self.mode == "zero":
+                def edit(zh, pos):
+                    return torch.zeros_like(zh)
+            else:
+                mean = means[layer][:, chosen]
+
+                def edit(zh, pos, mean=mean):
+                    return mean.to(zh.device, zh.dtype)[pos][None].expand_as(zh)
+
+            hooks.append((f"blocks.{layer - 1}.attn.hook_z", _head_edit(model, where, chosen, edit)))
+        return hooks
+
+
+@dataclass
+class HeadScale(Intervention):
+    """Multiply attention heads' outputs (``attn.hook_z``) by ``factor``: steering toward (or
+    away from) what those heads read. ``factor=1`` leaves the run bit-identical.
+
+    Args:
+        heads: ``{layer: [head, ...]}`` with block numbers 1..L and heads 0..H-1.
+        factor: the multiplier λ.
+        positions: None (every position, the default) or positions/spans such as ``"last"``.
+
+    Example:
+        >>> stq = HeadScale({3: [0, 2]}, factor=2.0)  # doctest: +SKIP
+        >>> LogitLens(task).run(model, batch, interventions=[stq]).accuracy()  # doctest: +SKIP
+    """
+
+    heads: Mapping[int, Sequence[int] | int]
+    factor: float = 2.0
+    positions: Any = None
+
+    def __post_init__(self) -> None:
+        f = self.factor
+        if isinstance(f, (bool, np.bool_)) or not isinstance(f, (int, float, np.number)) or not np.isfinite(f):
+            raise ValueError(f"HeadScale: factor must be a finite number, got {f!r}")
+
+    def writes(self, model):
+        return [f"blocks.{layer - 1}.attn.hook_z" for layer in _check_heads(model, self.heads, "HeadScale")]
+
+    def last_token_only(self, batch):
+        return self.positions is not None and bool(
+            (position_index(batch, self.positions) == batch.position("last")[:, None]).all())
+
+    def changes_nothing(self):
+        return self.factor == 1
+
+    def hooks(self, model, batch):
+        heads = _check_heads(model, self.heads, "HeadScale")
+        where = _at_positions(batch, self.positions, model)
+        factor = float(self.factor)
+        return [(f"blocks.{layer - 1}.attn.hook_z", _head_edit(model, where, chosen, lambda zh, pos: zh * factor))
+                for layer, chosen in heads.items()]

@@ -61,33 +61,61 @@ class PatchResult:
         return plot_patch(self, ax=ax)
 
 
+CORRUPTIONS = ("noise", "silence", "reversed", "swap")
+
+
 def corrupt_clips(clips: Sequence[np.ndarray], kind: str = "noise", *, snr_db: float = 0.0,
-                  seed: int = 0) -> list[np.ndarray]:
-    """Corrupted partners of the same length (so their tokens line up): ``"noise"`` adds white
-    noise at ``snr_db``, ``"silence"`` zeros the clip, ``"shuffle"`` reverses it in time.
+                  seed: int = 0, labels: Sequence[str] | None = None) -> list[np.ndarray]:
+    """Counterfactual partners of the same length (so their tokens line up):
+
+    - ``"noise"``: the clip plus white noise at ``snr_db`` (dB of clip power over noise power);
+    - ``"silence"``: zeros;
+    - ``"reversed"`` (also ``"shuffle"``): the clip backwards in time;
+    - ``"swap"``: a clip of another label (``labels``, one per clip, needed), drawn with
+      ``seed``, cut or zero-padded to this clip's length.
+
+    "No audio at all" is not a waveform: :func:`audiolens.grounding` expresses it by masking.
 
     Example:
         >>> out = corrupt_clips([np.ones(100, np.float32)], "silence")
         >>> float(np.abs(out[0]).max())
         0.0
+        >>> swapped = corrupt_clips([np.zeros(4), np.ones(6)], "swap", labels=["a", "b"])
+        >>> swapped[0].tolist()
+        [1.0, 1.0, 1.0, 1.0]
     """
-    if kind not in ("noise", "silence", "shuffle"):
-        raise ParameterError(f"unknown corruption {kind!r}: use 'noise', 'silence' or 'shuffle'")
+    from ..errors import CounterfactualError
+
+    if kind not in CORRUPTIONS:
+        raise CounterfactualError(f"unknown corruption {kind!r}: use one of {list(CORRUPTIONS)}")
     snr_db = finite_number(snr_db, "corrupt_clips: snr_db")
     rng = np.random.default_rng(seed)
+    clips = [np.asarray(clip, dtype=np.float32) for clip in clips]
+    if kind == "swap":
+        if labels is None or len(labels) != len(clips):
+            raise CounterfactualError(f"swap needs one label per clip ({len(clips)} clips); pass labels=")
+        if len(set(labels)) < 2:
+            raise CounterfactualError(
+                f"swap needs clips of at least two labels, but every clip is {labels[0]!r}: no clip of another "
+                "label to swap in; use more labels or another condition")
+        out = []
+        for clip, label in zip(clips, labels):
+            others = [j for j, other in enumerate(labels) if other != label]
+            partner = clips[int(rng.choice(others))][: len(clip)]
+            out.append(np.pad(partner, (0, len(clip) - len(partner))).astype(np.float32))
+        return out
     out = []
     for clip in clips:
-        clip = np.asarray(clip, dtype=np.float32)
         if kind == "noise":
             power = float(np.mean(clip ** 2)) or 1e-8
             noise = rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), clip.shape)
             out.append((clip + noise).astype(np.float32))
         elif kind == "silence":
             out.append(np.zeros_like(clip))
-        elif kind == "shuffle":
+        elif kind in ("reversed", "shuffle"):
             out.append(clip[::-1].copy())
         else:
-            raise ValueError(f"unknown corruption {kind!r}: use 'noise', 'silence' or 'shuffle'")
+            raise CounterfactualError(f"unknown corruption {kind!r}: use one of {list(CORRUPTIONS)}")
     return out
 
 

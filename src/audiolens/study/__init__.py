@@ -12,6 +12,8 @@
   figures and frames of a record store;
 - :mod:`~audiolens.study.tables` and :mod:`~audiolens.study.figures`: Tables II–III and
   Figs. 2–5 from the records;
+- :mod:`~audiolens.study.html_report`: ``report.html``, all of it and the wrong answers clip by
+  clip in one self-contained page;
 - :mod:`~audiolens.study.distributed`: ``torchrun`` ranks;
 - :mod:`~audiolens.study.reproduce`: the whole protocol in one call (``audiolens reproduce``).
 

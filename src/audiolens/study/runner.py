@@ -43,6 +43,7 @@ from .enrichment import (
     SweepPlan,
     by_length,
 )
+from .listening import ListeningConfig, ListeningPhase
 from .probing import ProbePhase
 from .report import Report
 from .sweep import candidate_layers
@@ -102,6 +103,10 @@ class Study:
             attention to ``"audio"`` and to ``"question"`` (P2, P3) is blocked in every window of
             ``knockout`` consecutive blocks, and in all blocks at once; each window is a recorded
             intervention, so it resumes like the rest (:meth:`knockout_table`).
+        listening: run the listening analyses after the lens records (True, a
+            :class:`~audiolens.study.listening.ListeningConfig` or its keyword arguments): per
+            clip, every head's attention to the audio and effect of ablating it, and grounding
+            under counterfactual audio, resumable (:meth:`listening`, :meth:`listening_frame`).
         log: where the run's notes go (what a resumed run found and reuses); default: standard
             error when ``progress`` is on.
         probes: also fit layer-wise linear probes per attribute (encoder and decoder layers,
@@ -142,6 +147,7 @@ class Study:
         probe_folds: int = 5,
         probe_train: Sequence[AttributeDataset] = (),
         encoder_lens: bool = False,
+        listening: bool | ListeningConfig | Mapping[str, Any] | None = None,
     ):
         self.model = model
         self.probes = probes
@@ -161,6 +167,7 @@ class Study:
         if knockout is not None and model is not None:
             self.interventions.update(knockout_interventions(model.n_layers, knockout))
         self.enrich = EnrichConfig.of(enrich) if model is not None else None
+        self.listening_config = ListeningConfig.of(listening)
         self.truncate = truncate
         self.alpha = alpha
         self.progress = progress
@@ -350,7 +357,8 @@ class Study:
             )
             setups: dict[str, dict[str, Any]] = {}
             with tqdm(
-                total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
+                total=total, desc=desc, unit="row",
+                disable=not (self.progress and ranks.is_main) or total == 0,  # (no empty bar)
             ) as bar:
                 sweeps: dict[str, SweepPlan] = {}
                 for k, phase in enumerate(phases):
@@ -380,6 +388,10 @@ class Study:
                 # Per attribute as a whole, like the probes: rank 0 runs it.
                 ranks.on_main(lambda: lensing.run(self._model, batch_size=self.batch_size,
                                                   backend=self.backend, progress=self.progress))
+            if self.listening_config is not None:
+                phase = self._listening_phase(self.listening_config)
+                ranks.on_main(lambda: phase.run(self._model, self.datasets, batch_size=self.batch_size,
+                                                truncate=self.truncate, progress=self.progress))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -516,6 +528,52 @@ class Study:
         and window, the target's mean probability among the labels at the answer token, plain
         and with the window blocked, and their difference."""
         return self.report.knockout_table()
+
+    def _listening_phase(self, config: ListeningConfig | None = None) -> ListeningPhase:
+        return ListeningPhase(config or self.listening_config or ListeningConfig(), self.store,
+                              self._only_model(), self.seed, say=self._say)
+
+    def listening(self, attribute: str, prompt: str = "P3", model: str | None = None):
+        """The listening rows of one attribute as ``(AudioHeads, GroundingResult)``
+        (:mod:`audiolens.study.listening`): ``.to_frame()`` and ``.plot()`` on each."""
+        config = self.listening_config or ListeningConfig(prompt=prompt)
+        phase = ListeningPhase(config, self.store, model or self._only_model(), self.seed)
+        labels = self.store.meta(phase.model_name)["attributes"][attribute]["labels"]
+        return phase.read(attribute, labels)
+
+    def listening_frame(self, prompt: str = "P3", model: str | None = None) -> pd.DataFrame:
+        """Per attribute, layer and head: audio share and ablation effect with intervals
+        (``kind="heads"``), and per condition and layer: grounding with intervals and the
+        listening rate (``kind="grounding"``), one tidy table."""
+        import pandas as pd
+
+        name = model or self._only_model()
+        frames = []
+        for attribute in self.store.attributes(name):
+            try:
+                heads, g = self.listening(attribute, prompt, name)
+            except rec.RecordError:
+                continue
+            frames += [heads.to_frame().assign(kind="heads", attribute=attribute),
+                       g.to_frame().assign(kind="grounding", attribute=attribute)]
+        if not frames:
+            raise rec.RecordError(f"no listening rows for {name}; run the study with listening=True")
+        return pd.concat(frames, ignore_index=True)
+
+    def listening_figure(self, attribute: str, prompt: str = "P3") -> Path:
+        """The attribute's audio-head heatmap beside its grounding curves, drawn from the records
+        into ``out/figures/listening_<attribute>.png``; its path."""
+        from matplotlib.figure import Figure
+
+        heads, g = self.listening(attribute, prompt)
+        fig = Figure(figsize=(11, 3.8), dpi=120, layout="constrained")
+        left, right = fig.subplots(1, 2)
+        heads.plot(ax=left)
+        g.plot(ax=right)
+        path = self.out / "figures" / f"listening_{attribute}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png")
+        return path
 
     def to_frame(self) -> pd.DataFrame:
         """Every record as one tidy table, stored probe predictions and encoder lens included
