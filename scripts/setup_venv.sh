@@ -5,8 +5,9 @@
 #   - the virtual environment $VENV (default .venv), made with $PYTHON (>= 3.10)
 #   - torch: the CPU build pinned by $TORCH_CPU, or the default build where nvidia-smi works
 #   - audiolens in editable mode with the extras $EXTRAS
-#   - espeak-ng (speech synthesis for the demo data and some tests) via apt-get, when missing
-#     and this user may install packages
+#   - espeak-ng (speech synthesis for the demo data and some tests) and chromium (the test that
+#     opens report.html in a headless browser) via apt-get, when missing and this user may
+#     install packages; without apt-get the tests that need them skip and say why
 #   - a torchvision or torchaudio that fails to import is removed: `transformers` imports them
 #     when present and then fails on every model class; audiolens needs neither.
 set -euo pipefail
@@ -42,6 +43,12 @@ fi
 if ! command -v espeak-ng >/dev/null 2>&1; then
   if apt_install espeak-ng; then say "installed espeak-ng"
   else say "espeak-ng missing and not installable here: the demo data and some tests need it" >&2
+  fi
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if apt_install chromium; then say "installed chromium"
+  else say "chromium missing and not installable here: the headless-browser test of report.html skips" >&2
   fi
 fi
 

@@ -62,3 +62,35 @@ def gender_batch(tiny_model, clips, gender_task) -> al.AudioBatch:
 
 # The tiny models' matrices are too small to share out: one thread is several times faster.
 torch.set_num_threads(1)
+
+
+def _illustration_only(item: pytest.Item) -> bool:
+    """A docstring whose every example is marked ``+SKIP`` (a call on a hub checkpoint, a GPU, a
+    data set on disk) shows usage and tests nothing."""
+    import doctest
+
+    from _pytest.doctest import DoctestItem
+
+    examples = item.dtest.examples if isinstance(item, DoctestItem) and item.dtest else []
+    return bool(examples) and all(ex.options.get(doctest.SKIP) for ex in examples)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest would count each such docstring as a skipped test; they are deselected and counted
+    # apart, so that the skip summary lists only tests this machine cannot run.
+    shown = [item for item in items if _illustration_only(item)]
+    if shown:
+        items[:] = [item for item in items if not _illustration_only(item)]
+        config.hook.pytest_deselected(items=shown)
+        config.stash[_ILLUSTRATIONS] = len(shown)
+
+
+_ILLUSTRATIONS = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    n = config.stash.get(_ILLUSTRATIONS, 0)
+    if n:
+        terminalreporter.write_line(
+            f"{n} docstring examples only illustrate (every line +SKIP: hub checkpoints, data on disk) "
+            "and are deselected, not run")

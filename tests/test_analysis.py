@@ -182,3 +182,60 @@ def test_exactness_properties_on_other_families(family, clips, gender_task):
     empty = al.analysis.patched_label_logits(model, acts, corrupt, [[]], ids)[0]
     torch.testing.assert_close(full, own, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(empty, lens.run(model, corrupt).logits_at("last")[-1], atol=1e-4, rtol=1e-4)
+
+
+def test_per_head_attribution_against_transformer_lens(clips, gender_task, tmp_path):
+    """TransformerLens folds each head's value bias into the layer's output bias (b_O += Σ_h
+    b_V,h W_O,h); audiolens keeps it with its head (z includes b_V). Per block the totals agree;
+    each head's share differs by exactly its value-bias term, which TL's b_O holds."""
+    import copy
+
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from audiolens.analysis.attribution import _frozen_norm
+
+    model = al.models.tiny_qwen2_audio(seed=0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # random builds start with zero biases: give the value projections some
+        for layer in model.layers:
+            layer.self_attn.v_proj.bias.copy_(0.5 * torch.randn(layer.self_attn.v_proj.bias.shape, generator=g))
+    batch = model.prepare(clips[:1], 16000, gender_task.prompt("P3"), labels=["female"])
+    dla = al.direct_logit_attribution(model, batch, gender_task, per_head=True)
+    ours = dict(zip(dla.components, dla.parts[0].tolist()))
+
+    model.hf_model.save_pretrained(tmp_path)
+    bridge = TransformerBridge.boot_transformers(
+        str(tmp_path), hf_model=copy.deepcopy(model.hf_model), tokenizer=copy.deepcopy(model.tokenizer))
+    bridge.enable_compatibility_mode(disable_warnings=True, fold_ln=False, center_writing_weights=False,
+                                     center_unembed=False, fold_value_biases=True)
+    inputs = dict(batch.inputs)
+    with torch.no_grad():
+        _, cache = bridge.run_with_cache(inputs.pop("input_ids"), **inputs)
+
+    # TL's parts through the same frozen final norm and the same target − rival direction.
+    L, n_heads = model.n_layers, model.hf_model.config.text_config.num_attention_heads
+    _, mine = model.run_with_cache(batch, names_filter=[model.resid_name(L)], positions="last", return_type=None)
+    gain, scale, _, _ = _frozen_norm(model.final_norm, mine[model.resid_name(L)][:, 0])
+    rows = model.W_U[list(al.LogitLens(gender_task).run(model, batch).label_token_ids)]
+    direction = rows[dla.targets[0]] - rows[dla.rivals[0]]
+
+    def part(x):
+        return float(((gain[0] * x / scale[0, 0]) * direction).sum().detach())
+
+    differ = 0
+    for b in range(L):
+        attn = model.layers[b].self_attn
+        W_O, b_O = bridge.blocks[b].attn.W_O.detach(), bridge.blocks[b].attn.b_O.detach()
+        z = cache[f"blocks.{b}.attn.hook_z"][0, -1].detach()  # (heads, d_head), value bias folded out
+        b_V = attn.v_proj.bias.detach().reshape(-1, z.shape[1])  # per key/value head
+        b_V = b_V.repeat_interleave(n_heads // b_V.shape[0], 0)  # per query head
+        value_terms = [part(b_V[h] @ W_O[h]) for h in range(n_heads)]
+        theirs = [part(z[h] @ W_O[h]) for h in range(n_heads)]
+        for h in range(n_heads):
+            mine_h = ours[f"L{b + 1}.H{h}"]
+            assert mine_h == pytest.approx(theirs[h] + value_terms[h], abs=1e-5)
+            differ += abs(mine_h - theirs[h]) > 1e-3
+        assert part(b_O) == pytest.approx(ours[f"L{b + 1}.attn_bias"] + sum(value_terms), abs=1e-5)
+        total = sum(ours[f"L{b + 1}.H{h}"] for h in range(n_heads)) + ours[f"L{b + 1}.attn_bias"]
+        assert total == pytest.approx(sum(theirs) + part(b_O), abs=1e-5)
+    assert differ >= L * n_heads // 2  # the conventions do differ, head by head

@@ -6,7 +6,8 @@ import pytest
 
 import audiolens as al
 
-FAMILIES = al.models.families()
+# The remote-code families' doubles load from checkpoint folders: test_remote_code.py runs them.
+FAMILIES = [f for f in al.models.families() if not al.ARCHITECTURES[f].remote_code]
 LABELS = ["male", "female", "female"]
 
 
@@ -59,3 +60,41 @@ def test_family_run_formats_equals_run_many(case):
 
 def test_family_nnsight_equals_hooks(case):
     fc.nnsight_equals_hooks(*case)
+
+
+def test_tiny_accepts_every_name_in_the_readme_table(monkeypatch):
+    """Each ``model_type`` of the README's family table, and each family's name, builds."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    from audiolens.architectures.names import FAMILY_TITLES
+
+    tiny_module = importlib.import_module("audiolens.models.tiny")
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("| family | `model_type` |"):]
+    table = table[:table.index("\n\n")]
+    names = [n for row in table.splitlines()[2:] for n in re.findall(r"`([^`]+)`", row.split("|")[2])]
+    assert {"qwen2_5_omni", "qwen3_omni_moe", "qwen", "DestaModel"} <= set(names)
+    built = []
+    monkeypatch.setattr(tiny_module, "BUILDERS",
+                        {key: (lambda seed, key=key: built.append(key)) for key in tiny_module.BUILDERS})
+    for name in names + sorted(set(FAMILY_TITLES.values())):
+        built.clear()
+        al.models.tiny(name)
+        assert built and al.ARCHITECTURES[built[0]].remote_code == (name in ("qwen", "DestaModel", "Qwen-Audio-Chat", "DeSTA2")), name
+    al.models.tiny("Qwen2.5-Omni")
+    assert built[-1] == "qwen2_5_omni_thinker"  # a composite builds the part audiolens reads
+    with pytest.raises(ValueError, match="no tiny build for family 'gemma3n'.*Qwen2.5-Omni"):
+        al.models.tiny("gemma3n")
+
+
+def test_repr_names_the_model_not_its_hook_tree():
+    model = al.models.tiny("qwen3_asr", seed=0, n_layers=3)
+    text = repr(model)
+    assert "\n" not in text and "hook_resid_post" not in text
+    assert text.startswith("HookedAudioLM(family='Qwen3-ASR (qwen3_asr)', checkpoint=None, n_layers=3, ")
+    assert f"d_model={model.hf_model.config.get_text_config().hidden_size}," in text
+    assert text.endswith("dtype='float32', device='cpu')")
+    assert str(model) == text

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from test_families import LABELS, family_clips
+from transformers.integrations.peft import MIN_PEFT_VERSION  # (older peft: transformers refuses it)
 
 import audiolens as al
 from audiolens.architectures import granite_speech
@@ -87,7 +88,7 @@ def test_prompt_has_granite_layout(model):
 def _checkpoint_with_adapter(tmp_path, model):
     """Base weights saved first, then a random LoRA adapter saved beside them (the layout of
     released checkpoints); returns the folder and the adapted in-memory model."""
-    peft = pytest.importorskip("peft")
+    peft = pytest.importorskip("peft", minversion=MIN_PEFT_VERSION)
     import transformers
 
     hf = model.hf_model

@@ -5,6 +5,7 @@ import family_checks as fc
 import pytest
 import torch
 from test_families import LABELS, family_clips
+from transformers.integrations.peft import MIN_PEFT_VERSION  # (older peft: transformers refuses it)
 
 import audiolens as al
 from audiolens.architectures import phi4_multimodal
@@ -52,7 +53,7 @@ def test_padded_batch_rows_equal_the_model_on_each_clip_alone(model):
 
 
 def test_load_attaches_the_speech_adapter(tmp_path):
-    peft = pytest.importorskip("peft")
+    peft = pytest.importorskip("peft", minversion=MIN_PEFT_VERSION)
     model = al.models.tiny("phi4_multimodal", seed=0)
     hf = model.hf_model
     hf.save_pretrained(tmp_path)

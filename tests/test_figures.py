@@ -262,9 +262,14 @@ def test_fig5_selected_against_random_with_error_bars(study):
         warnings.simplefilter("always")
         fig = figures.build(5, study.store)
     assert sorted(texts(fig)[1]) == [
-        "95 % Wilson interval", "random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄",
+        "random layer (mean ± sd, 2 seeds)", "selected layer ℓ̄", "ℓ̄: 95 % Wilson interval",
     ]
     ax = fig.axes[0]
+    # The legend's band looks like the band drawn: same colour, same alpha.
+    (legend,) = fig.legends
+    (patch,) = [h for h, t in zip(legend.legend_handles, legend.get_texts()) if "Wilson" in t.get_text()]
+    (band,) = ax.collections[1:]  # (the first is the random layer's error bars)
+    np.testing.assert_allclose(patch.get_facecolor(), band.get_facecolor()[0])
     assert ax.get_xlabel() == "scale λ" and ax.get_ylabel() == "test accuracy (%)"
     setup, rows = study.store.enrichment("tiny", "gender", "P3")
     table = pd.DataFrame(rows)
@@ -278,14 +283,16 @@ def test_fig5_selected_against_random_with_error_bars(study):
     n_wrong = int((~probe.correct).sum())
     clips = "clip" if n_wrong == 1 else "clips"
     assert f"ℓ̄ = {setup['source_layer']} from {n_wrong} wrong probe {clips}" in ax.get_title()
+    # No evidence: under five wrong probe clips, or none of them right at any candidate layer.
+    candidates = probe.subset(~probe.correct).info_scores("last")[1 : study.store.meta("tiny")["n_layers"] - setup["gap"] + 1]
     weak = [w for w in caught if issubclass(w.category, al.metrics.WeakEvidence)]
-    assert len(weak) == (n_wrong < figures.MIN_CLIPS)
+    assert len(weak) == (n_wrong < 5 or not candidates.any())
 
 
 def test_fig5_warns_and_notes_when_lbar_rests_on_few_clips(tmp_path):
     # 8 clips; the probe is the last 4: 1 right and 3 wrong (wrong everywhere, so 0 right at ℓ̄).
     store = fake_store(tmp_path, correct=5, wrong=3, n_probe=4)
-    with pytest.warns(al.metrics.WeakEvidence, match="ℓ̄ rests on 3 wrong probe clips"):
+    with pytest.warns(al.metrics.WeakEvidence, match="ℓ̄ rests on no evidence: only 3 wrong probe clips"):
         fig = figures.build(5, store)
     ax = fig.axes[0]
     assert ax.get_title() == (
@@ -293,7 +300,8 @@ def test_fig5_warns_and_notes_when_lbar_rests_on_few_clips(tmp_path):
         "ℓ̄ = 1 from 3 wrong probe clips (0 right at ℓ̄)"
     )
     assert [t.get_text() for t in ax.texts] == [
-        "ℓ̄ rests on 3 wrong probe clips (< 5)",
+        ("ℓ̄ rests on no evidence:\nonly 3 wrong probe clips (< 5)\nthe 3 wrong probe clips score 0 at every "
+         "candidate layer (1..2):\nℓ̄ = 1 is a tie-break"),
         "λ = 1: ℓ̄ changes 1 of 4 answers (0 fixed, 1 broken)",  # clip c02 turns wrong
     ]
     # The selected line's band: Wilson of 3 of 4 (λ = 0) and 2 of 4 (λ = 1), in percent.
@@ -325,6 +333,42 @@ def test_fig5_counts_the_clips_an_interrupted_sweep_holds(tmp_path):
     want_lo, want_hi = al.metrics.wilson_interval(np.array([3, 2]), 3)
     np.testing.assert_allclose(lo, 100 * want_lo)
     np.testing.assert_allclose(hi, 100 * want_hi)
+
+
+def test_summary_gives_the_sweep_and_says_when_lbar_rests_on_no_evidence(tmp_path):
+    from audiolens.study.reproduce import enrichment_lines
+
+    store = fake_store(tmp_path, correct=5, wrong=3, n_probe=4)
+    # Test clips c00..c03: at λ = 0 three right (c03 wrong), at λ = 1 two (c02 turns wrong).
+    assert enrichment_lines(store, "fake", "gender", "P3") == [
+        "  enrichment (P3, 4 test clips): add layer ℓ̄ = 1 to layer 3, scaled by λ",
+        "      λ" + " " * 33 + "0      1",
+        "      accuracy, ℓ̄ = 1" + " " * 15 + "75.0%  50.0%",
+        "      accuracy, random (2 seeds)" + " " * 4 + "75.0%  50.0%",
+        "      ℓ̄: changed/fixed/broken" + " " * 7 + "0/0/0  1/0/1",
+        ("      ℓ̄ rests on no evidence (only 3 wrong probe clips (< 5); the 3 wrong probe clips score 0 "
+         "at every candidate layer (1..2): ℓ̄ = 1 is a tie-break): the sweep tests an arbitrary layer, "
+         "not the information score's choice"),
+    ]
+
+
+def test_cli_prints_library_warnings_on_one_line_and_help_has_examples(capsys):
+    import warnings
+
+    from audiolens.cli import build_parser, one_line_warnings
+
+    with one_line_warnings(), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("Table III: r says little", al.metrics.WeakEvidence, stacklevel=1)
+        with pytest.warns(UserWarning, match="not ours"):  # handed on to the usual display
+            warnings.warn("not ours", UserWarning, stacklevel=1)
+    # (pytest records the other library's warning through Python's own display)
+    assert capsys.readouterr().err.splitlines() == ["warning: Table III: r says little (WeakEvidence)"]
+    for args in ([], ["reproduce"], ["synth"]):
+        parser = build_parser()
+        if args:
+            parser = parser._subparsers._group_actions[0].choices[args[0]]
+        assert "examples:\n  audiolens " in parser.format_help()
 
 
 def test_unknown_figure_is_refused(study):
@@ -380,7 +424,7 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
     (attr,) = {a for a, _ in done.study.store.enrichments(name)}
     expected |= {f"records/{name}/{attr}/enrich.P3.json", f"records/{name}/{attr}/enrich.P3.jsonl"}
     expected |= {f"tables/table{k}.{e}" for k in (2, 3) for e in ("csv", "md")}
-    expected |= {f"figures/fig{k}.png" for k in (2, 3, 4, 5)}
+    expected |= {f"figures/fig{k}.png" for k in (2, 3, 4, 5)} | {"report.html"}
     assert {p.relative_to(tmp_path).as_posix() for p in files} == expected
     for path in files:
         if path.suffix == ".jsonl":
@@ -396,11 +440,29 @@ def test_reproduce_end_to_end_on_in_memory_clips(model, tmp_path):
             assert not pd.read_csv(path).empty
         elif path.suffix == ".md":
             assert path.read_text().startswith("| model |")
+        elif path.suffix == ".html":
+            assert path == done.report  # (tests/test_html_report.py checks it)
         else:
             assert matplotlib.image.imread(path).shape[:2] == (HEIGHT, WIDTH)
     text = "\n".join(lines)
     assert "gender: 6 clips, chance 0.50" in text and "language: 8 clips, chance 0.12" in text
     assert "I per layer:" in text and "Table III" in text
+    for attr in ("gender", "language"):
+        for p in ("P1", "P2", "P3"):
+            acc = done.study.result(attr, p).accuracy()
+            masked = done.study.result(attr, p, "audio_mask").accuracy()
+            assert f"accuracy {100 * acc:.1f}%, audio masked {100 * masked:.1f}%" in text
+    assert f"  enrichment (P3, {len(json.loads(next(tmp_path.rglob('enrich.P3.json')).read_text())['test_ids'])} test clips)" in text
+    assert "ℓ̄: changed/fixed/broken" in text
+
+
+def test_a_finished_run_draws_no_empty_progress_bars(model, tmp_path, capsys):
+    kwargs = {"batch_size": 8, "n_probe": 3, "scales": (0.0, 1.0), "echo": None}
+    reproduce(model, [tones("gender", 6)], tmp_path, progress=False, **kwargs)
+    capsys.readouterr()
+    reproduce(model, [tones("gender", 6)], tmp_path, progress=True, **kwargs)  # all on disk
+    err = capsys.readouterr().err
+    assert "enrich" not in err and "0batch" not in err and "0row" not in err
 
 
 def test_reproduce_without_espeak_says_how_to_install_it(tmp_path, monkeypatch, capsys):

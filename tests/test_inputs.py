@@ -281,11 +281,11 @@ def test_sampling_rate_types(tiny_model, clips, gender_task):
 def test_reproduce_with_a_missing_data_folder(tmp_path, capsys):
     from audiolens.cli import main
 
-    assert main(["reproduce", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["reproduce", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"audiolens reproduce: error: data folder {tmp_path / 'nope'} does not exist"
+    assert err.strip() == f"audiolens reproduce: error: --data {tmp_path / 'nope'}: no such folder; give a SAKURA checkout"
     (tmp_path / "empty").mkdir()
-    assert main(["reproduce", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["reproduce", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "no SAKURA track under" in capsys.readouterr().err
     with pytest.raises(al.data.DataError, match="does not exist"):
         al.data.load_sakura(tmp_path / "nope", "gender")

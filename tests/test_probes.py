@@ -220,17 +220,21 @@ def test_run_probes_table_and_lens_match_separate_runs(tiny_model, toy):
     t = res.table
     assert list(t.columns[:7]) == ["stack", "layer", "accuracy", "ci_low", "ci_high", "control_accuracy",
                                    "control_ci_low"]
-    assert t["stack"].tolist() == ["decoder"] * (tiny_model.n_layers + 1)
-    assert t["layer"].tolist() == list(range(tiny_model.n_layers + 1))
+    n_enc, n_dec = tiny_model.n_encoder_layers + 1, tiny_model.n_layers + 1
+    assert t["stack"].tolist() == ["encoder"] * n_enc + ["decoder"] * n_dec
+    assert t["layer"].tolist() == [*range(n_enc), *range(n_dec)]
     assert (t.n == 8).all() and (t.grouped_by == "speaker").all() and (t.positions == "audio").all()
     # The lens of the probe pass equals a lens run of its own on one batch of all clips.
     batch = tiny_model.prepare([s.audio for s in toy], 16000, task.prompt("P3"), toy.labels)
     alone = al.LogitLens(task, positions=("last",)).run(tiny_model, batch)
-    np.testing.assert_allclose(t.info_score, alone.info_scores(), atol=0)
+    dec = t[t["stack"] == "decoder"]
+    np.testing.assert_allclose(dec.info_score, alone.info_scores(), atol=0)
     np.testing.assert_allclose(res.lens.label_logits, alone.label_logits, rtol=1e-4, atol=1e-5)
-    # Per-fold predictions: one row per layer and clip; each speaker in one fold.
+    # Per-fold predictions: one row per layer (encoder and decoder) and clip; each speaker in one fold.
     p = res.predictions
-    assert len(p) == 8 * (tiny_model.n_layers + 1)
+    assert len(p) == 8 * (n_enc + n_dec)
+    assert p.groupby(["stack", "layer"]).size().to_dict() == {
+        **{("encoder", i): 8 for i in range(n_enc)}, **{("decoder", i): 8 for i in range(n_dec)}}
     speakers = {s.id: s.speaker for s in toy}
     first = p[p.layer == 0]
     for spk in set(speakers.values()):
@@ -268,115 +272,80 @@ def test_demo_last_layer_probe_knows_gender_at_least_as_well_as_the_model():
 
 
 # --------------------------------------------------------------------------- encoder layers
-#
-# The encoder hook points (``encoder.hook_embed``, ``encoder.blocks.{l}.hook_resid_post``,
-# ``model.n_encoder_layers``, ``batch.frame_mask``) come with the whole-model hooks. Until they
-# land, a small subclass offers exactly that interface on the tiny Qwen2-Audio (plain PyTorch
-# hooks on its audio tower), so the probes' encoder path is checked against the tower's own
-# layer outputs.
 
 
-class _FramedBatch(al.AudioBatch):
-    def frame_mask(self, name: str) -> torch.Tensor:
-        mel = self.inputs["feature_attention_mask"]
-        valid = (mel.sum(1) - 1) // 2 + 1  # the tower's stride-2 convolution
-        return torch.arange(mel.shape[1] // 2)[None] < valid[:, None]
-
-
-class _EncoderHooked(al.HookedAudioLM):
-    def __init__(self, base: al.HookedAudioLM):
-        from torch import nn
-        from transformer_lens.hook_points import HookPoint
-
-        super().__init__(base.hf_model, base.processor, base.architecture)
-        self.encoder = nn.Module()
-        self.encoder.hook_embed = HookPoint()
-        self.encoder.blocks = nn.ModuleList(nn.Module() for _ in self.tower.layers)
-        for block in self.encoder.blocks:
-            block.hook_resid_post = HookPoint()
-        self.setup()
-
-    @property
-    def tower(self):
-        return self.hf_model.model.audio_tower
-
-    @property
-    def n_encoder_layers(self) -> int:
-        return len(self.tower.layers)
-
-    def prepare(self, *args, **kwargs):
-        b = super().prepare(*args, **kwargs)
-        return _FramedBatch(b.inputs, b.spans, b.positions, b.prompt, b.targets, b.label_set, b.ids)
-
-    def run_backbone(self, inputs, **kwargs):
-        def pre(module, args):
-            return (self.encoder.hook_embed(args[0]), *args[1:])
-
-        def post(block):
-            def hook(module, args, out):
-                if isinstance(out, tuple):
-                    return (block.hook_resid_post(out[0]), *out[1:])
-                return block.hook_resid_post(out)
-            return hook
-
-        handles = [self.tower.layers[0].register_forward_pre_hook(pre)]
-        handles += [layer.register_forward_hook(post(b)) for layer, b in zip(self.tower.layers, self.encoder.blocks)]
-        try:
-            return super().run_backbone(inputs, **kwargs)
-        finally:
-            for h in handles:
-                h.remove()
-
-
-@pytest.fixture(scope="module")
-def encoder_model(tiny_model):
-    return _EncoderHooked(tiny_model)
-
-
-def test_encoder_sites_come_first(encoder_model, tiny_model):
-    sites = probe_sites(encoder_model)
+def test_encoder_sites_come_first(tiny_model):
+    sites = probe_sites(tiny_model)
+    assert tiny_model.n_encoder_layers == 2
     assert sites[:3] == [("encoder", 0, "encoder.hook_embed"), ("encoder", 1, "encoder.blocks.0.hook_resid_post"),
                          ("encoder", 2, "encoder.blocks.1.hook_resid_post")]
-    assert sites[3:] == probe_sites(tiny_model)
-    assert all(stack == "decoder" for stack, _, _ in probe_sites(tiny_model))  # no encoder layers: none probed
+    assert [name for _, _, name in sites[:3]] == [tiny_model.encoder_name(i) for i in range(3)]
+    assert sites[3:] == [("decoder", layer, tiny_model.resid_name(layer)) for layer in range(tiny_model.n_layers + 1)]
 
 
-def test_encoder_activations_are_the_towers_layers_averaged_over_valid_frames(encoder_model, clips):
-    batch = encoder_model.prepare(clips, 16000, al.sakura_task("gender").prompt("P3"), ["male", "female"] * 2)
-    reader = PooledActivations(probe_sites(encoder_model), "last")
-    al.LogitLens(al.sakura_task("gender"), positions=("last",)).run(encoder_model, batch, interventions=[reader])
+def test_demo_model_without_encoder_layers_probes_the_decoder_only():
+    # The demo's encoder has no transformer layers: encoder.hook_embed is refused there, so no
+    # encoder site may be asked for.
+    demo = al.models.demo()
+    assert demo.n_encoder_layers == 0
+    sites = probe_sites(demo)
+    assert [s for s, _, _ in sites] == ["decoder"] * (demo.n_layers + 1)
+
+
+def test_encoder_activations_are_the_towers_layers_averaged_over_valid_frames(tiny_model, clips):
+    batch = tiny_model.prepare(clips, 16000, al.sakura_task("gender").prompt("P3"), ["male", "female"] * 2)
+    reader = PooledActivations(probe_sites(tiny_model), "last")
+    al.LogitLens(al.sakura_task("gender"), positions=("last",)).run(tiny_model, batch, interventions=[reader])
     acts = reader.stacked()
-    tower = encoder_model.tower
+    # The reference: plain PyTorch hooks on the HF audio tower's own layers (not the wrapper's).
+    tower_layers = tiny_model.hf_model.model.audio_tower.layers
+    assert len(tower_layers) == tiny_model.n_encoder_layers
     seen = {}
 
     def keep(key, value) -> None:  # a hook returning None changes nothing
-        seen[key] = value[0] if isinstance(value, tuple) else value
+        seen[key] = (value[0] if isinstance(value, tuple) else value).detach().clone()
 
-    handles = [tower.layers[0].register_forward_pre_hook(lambda m, a: keep(0, a))]
-    handles += [layer.register_forward_hook(lambda m, a, o, i=i: keep(i + 1, o)) for i, layer in enumerate(tower.layers)]
+    handles = [tower_layers[0].register_forward_pre_hook(lambda m, a: keep(0, a))]
+    handles += [layer.register_forward_hook(lambda m, a, o, i=i: keep(i + 1, o)) for i, layer in enumerate(tower_layers)]
     try:
         with torch.no_grad():
-            encoder_model.hf_model(**batch.inputs)
+            tiny_model.hf_model(**batch.inputs)
     finally:
         for h in handles:
             h.remove()
-    # Valid frames by hand: the clip's mel frames through the stride-2 convolution.
+    # Valid frames by hand, from the clip lengths alone: 160 samples per mel frame (10 ms at
+    # 16 kHz), halved by the tower's stride-2 convolution -> 50 frames per second.
     valid = [int(np.ceil(len(w) / 160 / 2)) for w in clips]
-    for layer, name in enumerate(["encoder.hook_embed", "encoder.blocks.0.hook_resid_post",
-                                  "encoder.blocks.1.hook_resid_post"]):
+    assert valid == [50, 125, 80, 35]
+    assert len({seen[0].shape[1], *valid}) > 1  # shorter clips are padded: the average must skip that
+    for layer in range(tiny_model.n_encoder_layers + 1):
+        name = tiny_model.encoder_name(layer)
         want = torch.stack([seen[layer][r, : valid[r]].mean(0) for r in range(len(clips))])
-        torch.testing.assert_close(torch.from_numpy(acts[name]), want, rtol=1e-5, atol=1e-5)
+        got = torch.from_numpy(acts[name])
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        # The padded frames differ, so a mean over every frame would not pass.
+        everything = seen[layer].mean(1)
+        assert not torch.allclose(got[3], everything[3], rtol=1e-3, atol=1e-3)
 
 
-def test_probes_cover_encoder_then_decoder(encoder_model, toy):
-    res = run_probes(encoder_model, toy, "audio", folds=2, progress=False)
+def test_probes_cover_encoder_then_decoder(tiny_model, toy):
+    res = run_probes(tiny_model, toy, "audio", folds=2, progress=False)
     t = res.table
-    n_dec = encoder_model.n_layers + 1
-    assert t["stack"].tolist() == ["encoder"] * 3 + ["decoder"] * n_dec
-    assert t["layer"].tolist() == [0, 1, 2, *range(n_dec)]
+    n_enc, n_dec = tiny_model.n_encoder_layers + 1, tiny_model.n_layers + 1
+    assert t["stack"].tolist() == ["encoder"] * n_enc + ["decoder"] * n_dec
+    assert t["layer"].tolist() == [*range(n_enc), *range(n_dec)]
+    assert t["hook"].tolist() == [name for _, _, name in probe_sites(tiny_model)]
+    # The lens reads the decoder only: encoder rows carry no information score.
     assert t.info_score[t["stack"] == "encoder"].isna().all() and t.info_score[t["stack"] == "decoder"].notna().all()
+    # Every encoder row is scored on the same clips, folds and control as the decoder's.
+    assert (t.n == 8).all() and (t.grouped_by == "speaker").all()
+    p = res.predictions
+    folds = p.groupby("id").fold.nunique()
+    assert (folds == 1).all()  # one fold per clip whatever the layer
+    assert len(p[p["stack"] == "encoder"]) == 8 * n_enc
     fig = res.plot()
-    assert [x.get_text() for x in fig.axes[0].get_xticklabels()][:4] == ["e0", "e1", "e2", "0"]
+    assert [x.get_text() for x in fig.axes[0].get_xticklabels()] == [
+        *(f"e{i}" for i in range(n_enc)), *(str(i) for i in range(n_dec))]
 
 
 # --------------------------------------------------------------------------- figure
@@ -427,7 +396,9 @@ def test_study_records_probes_resumably(tiny_model, toy, tmp_path):
     cols = ["layer", "accuracy", "ci_low", "ci_high", "control_accuracy", "info_score"]
     np.testing.assert_allclose(table[cols].to_numpy(float), direct.table[cols].to_numpy(float))
     # The probe pass's lens is the study's own plain P3 record.
-    np.testing.assert_allclose(table.info_score, study.result("gender", "P3").info_scores())
+    dec = table[table["stack"] == "decoder"]
+    np.testing.assert_allclose(dec.info_score, study.result("gender", "P3").info_scores())
+    assert table.info_score[table["stack"] == "encoder"].isna().all()
     assert (tmp_path / "tables" / "probes.csv").is_file()
     assert study.probe_figure("gender").is_file()
     # Stored: a table, per-fold predictions and a setup; no activations.
@@ -436,9 +407,12 @@ def test_study_records_probes_resumably(tiny_model, toy, tmp_path):
         "probes.audio.json", "probes.audio.predictions.csv", "probes.audio.table.csv"]
     frame = study.to_frame()
     probe_rows = frame[frame.intervention == "probe"]
-    assert len(probe_rows) == 8 * (tiny_model.n_layers + 1)
+    n_sites = tiny_model.n_encoder_layers + 1 + tiny_model.n_layers + 1
+    assert len(probe_rows) == 8 * n_sites
+    assert probe_rows.groupby("stack").size().to_dict() == {"encoder": 8 * (tiny_model.n_encoder_layers + 1),
+                                                             "decoder": 8 * (tiny_model.n_layers + 1)}
     assert set(frame.intervention) == {"none", "audio_mask", "probe", "probe_control"}
-    last = probe_rows[probe_rows.layer == tiny_model.n_layers]
+    last = probe_rows[(probe_rows["stack"] == "decoder") & (probe_rows.layer == tiny_model.n_layers)]
     assert last.correct.mean() == table.accuracy.iloc[-1]
     # A second run reuses the stored probes; a changed setup (fold count) runs them again.
     setup = folder / "probes.audio.json"
@@ -449,7 +423,7 @@ def test_study_records_probes_resumably(tiny_model, toy, tmp_path):
              probe_folds=3, progress=False).run()
     assert '"folds": 3' in setup.read_text()
     # Loaded without a model, the report still has them.
-    assert len(al.Study.load(tmp_path).probe_table()) == tiny_model.n_layers + 1
+    assert len(al.Study.load(tmp_path).probe_table()) == n_sites
 
 
 def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tmp_path):
@@ -459,12 +433,21 @@ def test_reproduce_whole_model_writes_probe_table_and_figure(tiny_model, toy, tm
     done = reproduce(tiny_model, [toy], tmp_path, prompts=("P3",), n_probe=3, scales=(0.0,), progress=False,
                      echo=lines.append, whole_model=True)
     table = pd.read_csv(tmp_path / "tables" / "probes.csv")
-    assert table["layer"].tolist() == list(range(tiny_model.n_layers + 1))
+    n_enc = tiny_model.n_encoder_layers + 1
+    assert table["stack"].tolist() == ["encoder"] * n_enc + ["decoder"] * (tiny_model.n_layers + 1)
+    assert table["layer"].tolist() == [*range(n_enc), *range(tiny_model.n_layers + 1)]
     assert (table["folds"] == 4).all() and (table["grouped_by"] == "speaker").all()  # four speakers
     assert done.probe_figures == {"gender": tmp_path / "figures" / "probes_gender.png"}
     assert done.probe_figures["gender"].is_file()
     assert any(line.startswith("layer-wise probes") for line in lines)
     assert any("gender (4 folds grouped by speaker): interval clear of the control's from" in line for line in lines)
+    # --whole-model runs the encoder lens too: its table, its summary line, its rows.
+    enc = pd.read_csv(tmp_path / "tables" / "encoder_lens.csv")
+    assert enc.encoder_layer.tolist() == list(range(tiny_model.n_encoder_layers + 1)) and (enc.n == 8).all()
+    np.testing.assert_allclose(enc.info_score, done.study.encoder_lens_table().info_score)
+    assert any(line.startswith("encoder lens") for line in lines)
+    assert any("\n  gender (n = 8): e0 " in line for line in lines)
+    assert "tables/encoder_lens.csv" in lines[-1]
 
 
 def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_model, toy, tmp_path):
@@ -479,3 +462,80 @@ def test_study_probes_fit_on_training_clips_and_score_the_studied_ones(tiny_mode
                                direct[["accuracy", "control_accuracy", "info_score"]].to_numpy(float))
     setup = json.loads((tmp_path / "records" / study.model_name / "gender" / "probes.last.json").read_text())
     assert setup["train_ids"] == [s.id for s in train] and setup["ids"] == [s.id for s in studied]
+
+
+# --------------------------------------------------------------------------- study: the encoder lens
+
+
+def test_study_records_the_encoder_lens_resumably(tiny_model, toy, tmp_path, monkeypatch):
+    from audiolens.analysis import plots
+    from audiolens.analysis.plots import plot_probes
+    from audiolens.study.encoder_lens import encoder_lens_result
+
+    notes: list[str] = []
+    study = al.Study(tiny_model, [toy], prompts=["P3"], enrich=None, out=tmp_path, probes=True,
+                     probe_folds=2, encoder_lens=True, progress=False, log=notes.append, batch_size=3)
+    study.run()
+    n = tiny_model.n_encoder_layers
+    # Against a run of its own: every clip in one batch, the plain EncoderLens.
+    task = al.sakura_task("gender")
+    batch = tiny_model.prepare([s.audio for s in toy], 16000, task.prompt("P3"), toy.labels, ids=[s.id for s in toy])
+    direct = al.EncoderLens(task).run(tiny_model, batch)
+    stored = encoder_lens_result(study.store, study.model_name, "gender")
+    assert stored.ids == direct.ids and len(stored) == 8 and stored.decoder_layer == tiny_model.n_layers
+    torch.testing.assert_close(stored.logits_at("last"), direct.logits_at("last"), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(stored.info_scores(), direct.info_scores())
+    # At the last encoder layer it is the plain run the study recorded.
+    plain = study.result("gender", "P3")
+    torch.testing.assert_close(stored.logits_at("last")[n], plain.logits_at("last")[-1], rtol=1e-4, atol=1e-5)
+    # The table, and the frame's rows: one per clip, encoder layer and label.
+    table = study.encoder_lens_table()
+    assert table.encoder_layer.tolist() == list(range(n + 1)) and (table.n == 8).all()
+    np.testing.assert_allclose(table.info_score, direct.info_scores())
+    assert (tmp_path / "tables" / "encoder_lens.csv").is_file()
+    frame = study.to_frame()
+    rows = frame[frame.intervention == "encoder_lens"]
+    assert len(rows) == 8 * (n + 1) * 2 and (rows["stack"] == "encoder").all()
+    per_layer = rows[rows.label == "male"].groupby("layer").correct.mean()
+    np.testing.assert_allclose(per_layer.to_numpy(float), direct.info_scores())
+    assert {"none", "audio_mask", "probe", "probe_control", "encoder_lens"} == set(frame.intervention)
+    # The figure: the encoder lens line at the encoder's x positions, before the decoder's.
+    drawn = []
+    monkeypatch.setattr(plots, "plot_probes", lambda table, encoder_lens=None, **kw: drawn.append(encoder_lens)
+                        or plot_probes(table, encoder_lens=encoder_lens, **kw))
+    assert study.probe_figure("gender").is_file()
+    assert len(drawn) == 1 and drawn[0].ids == stored.ids  # the stored encoder lens is drawn
+    np.testing.assert_array_equal(drawn[0].info_scores(), stored.info_scores())
+    fig = plot_probes(study.probe_table(), encoder_lens=stored)
+    line = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}["encoder lens (usable by the LLM)"]
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(n + 1))
+    np.testing.assert_allclose(line.get_ydata(), direct.info_scores())
+    with pytest.raises(ValueError, match="encoder layers but the probe table"):
+        plot_probes(study.probe_table().query("stack == 'decoder'"), encoder_lens=stored)
+    # Resumable: a second run reuses it; other clips run it again.
+    _, setup = study.store.encoder_lens_paths(study.model_name, "gender", "P3")
+    stamp = setup.stat().st_mtime_ns
+    study.run()
+    assert setup.stat().st_mtime_ns == stamp and any("encoder lens of gender found on disk" in m for m in notes)
+    al.Study(tiny_model, [toy[:6]], prompts=["P3"], enrich=None, out=tmp_path, encoder_lens=True,
+             progress=False).run()
+    assert json.loads(setup.read_text())["ids"] == [s.id for s in toy[:6]]
+    assert len(encoder_lens_result(al.Study.load(tmp_path).store, study.model_name, "gender")) == 6
+    # A file that does not fit its setup is refused, naming it.
+    logits, _ = study.store.encoder_lens_paths(study.model_name, "gender", "P3")
+    logits.write_text("\n".join(logits.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(al.study.records.RecordError, match="rows do not fit its setup"):
+        encoder_lens_result(study.store, study.model_name, "gender")
+
+
+def test_study_skips_the_encoder_lens_without_encoder_layers(clips, tmp_path):
+    demo = al.models.demo()
+    ds = dataset_of(clips, ["male", "female", "female", "male"], speakers=list("abcd"))
+    notes: list[str] = []
+    study = al.Study(demo, [ds], prompts=["P3"], enrich=None, out=tmp_path, encoder_lens=True,
+                     progress=False, log=notes.append)
+    study.run()
+    assert any("no encoder lens: its audio encoder has no transformer layers" in m for m in notes)
+    assert not list(tmp_path.rglob("encoder_lens.*"))
+    assert study.encoder_lens_table().empty
+    assert "encoder_lens" not in set(study.to_frame().intervention)

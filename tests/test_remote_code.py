@@ -1,5 +1,5 @@
 """The paper's remote-code models, Qwen-Audio-Chat and DeSTA2, on structural doubles saved as
-checkpoint folders (``tests/remote_doubles``) and loaded with ``trust_remote_code=True``: every
+checkpoint folders (``audiolens.models.tiny.remote``) and loaded with ``trust_remote_code=True``: every
 family check, plus what is particular to each (input layout, spans, transformers 5 shims)."""
 
 import importlib
@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import family_checks as fc
 import pytest
 import torch
-from remote_doubles import save_desta2, save_qwen_audio
 from test_families import LABELS, family_clips
 from transformers import AutoModelForCausalLM
 
@@ -20,6 +19,7 @@ from audiolens.architectures import architecture_for, qwen_audio
 from audiolens.architectures.desta2 import AUDIO_MARK, perceive
 from audiolens.architectures.inputs import render_prompt
 from audiolens.architectures.remote import importable, restore_unsaved_buffers, unsaved_buffers
+from audiolens.models.tiny.remote import save_desta2, save_qwen_audio
 from audiolens.study.runner import default_interventions
 
 DOUBLES = {"qwen": save_qwen_audio, "DestaModel": save_desta2}

@@ -25,10 +25,34 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import AudiolensError, CommandError
+from .errors import AudiolensError, AudiolensWarning, CommandError
+
+SYNTH_EXAMPLES = """examples:
+  audiolens synth --out data/synth                      50 clips per label, both tracks
+  audiolens synth --out data/test --split test --per-label 20 --tracks language
+"""
+
+REPRODUCE_EXAMPLES = """examples:
+  audiolens reproduce                                   the demo model on synthesized clips -> results/
+  audiolens reproduce --out runs/demo --per-label 8     a quicker run into another folder
+  audiolens reproduce --model Qwen/Qwen2-Audio-7B-Instruct --data /data/SAKURA --out qwen2/
+  audiolens reproduce --model ./my-checkpoint --data /data/SAKURA --attributes gender emotion
+  torchrun --nproc-per-node 4 -m audiolens reproduce --model M --data D --out O   (data parallel)
+
+It prints per attribute and prompt format the information score per layer, the critical layer,
+the accuracy and the accuracy with the audio masked, the enrichment sweep's outcome, and writes
+records/, tables/, figures/ and report.html under --out. Rerun with the same --out to resume.
+"""
+
+MAIN_EXAMPLES = """examples:
+  audiolens reproduce            the paper's study on the shipped demo model (see: audiolens reproduce -h)
+  audiolens synth --out data/    espeak-ng clips in SAKURA's layout
+"""
 
 USAGE = 2  # exit code of every user error (as argparse's own)
 MAX_SEED = 2**32 - 1  # every generator a study seeds (numpy's included) takes 0..2^32 - 1
@@ -159,6 +183,8 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
         help="synthesize a SAKURA-layout data set with espeak-ng",
         description="Write DIR/data/{Gender,Language}/audio/*.wav and metadata.csv "
         "(16 kHz mono 16-bit), deterministic for a seed.",
+        epilog=SYNTH_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
@@ -213,6 +239,8 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
         "Resumable: rerun with the same --out to compute only what is missing. Data parallel "
         "under torchrun / accelerate launch: `torchrun --nproc-per-node 4 -m audiolens "
         "reproduce ...` shares the clips out across the ranks.",
+        epilog=REPRODUCE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", default=None, metavar="M", help="checkpoint id or folder")
     p.add_argument("--data", default=None, type=Path, metavar="D", help="SAKURA checkout")
@@ -226,8 +254,9 @@ def add_reproduce(subparsers: argparse._SubParsersAction) -> None:
                    help="when another run is writing this model's records into --out, wait up "
                    "to SECONDS for it to finish (default: stop at once with 'folder busy')")
     p.add_argument("--whole-model", action="store_true",
-                   help="also fit layer-wise probes (every encoder and decoder layer) per attribute: "
-                   "tables/probes.{csv,md} and figures/probes_{attribute}.png")
+                   help="also fit layer-wise probes (every encoder and decoder layer) and run the encoder "
+                   "lens per attribute: tables/probes.{csv,md}, tables/encoder_lens.{csv,md} and "
+                   "figures/probes_{attribute}.png")
     p.add_argument("--listening", action="store_true",
                    help="also record audio heads and grounding under counterfactual audio per clip")
     _debug(p)
@@ -263,7 +292,8 @@ USER_ERRORS = (AudiolensError, OSError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="audiolens", description="Logit lens tools for audio-language models.")
+    parser = Parser(prog="audiolens", description="Logit lens tools for audio-language models.",
+                    epilog=MAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _debug(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
@@ -277,6 +307,26 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """audiolens's own warnings print as one line, ``warning: <message> (<Class>)``, instead
+    of Python's default two (file, line number, and the library's source line that warned);
+    other libraries' warnings print as usual."""
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, AudiolensWarning):
+            print(f"warning: {message} ({category.__name__})", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return its exit code:
     0, or 2 after a one-line message on a user error (with ``--debug``: the traceback)."""
@@ -288,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A download that fails is reported once, below; not as a retry per second first.
         logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     try:
-        return int(args.func(args))
+        with one_line_warnings():
+            return int(args.func(args))
     except USER_ERRORS as exc:
         if debug:
             raise

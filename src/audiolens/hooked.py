@@ -441,6 +441,31 @@ class HookedAudioLM(HookedRootModule):
         self.hf_model.to(*args, **kwargs)
         return super().to(*args, **kwargs)
 
+    def _describe(self) -> dict[str, Any]:
+        """What the one-line repr shows: which model this is, not its tree of hook points."""
+        from .architectures.names import family_title
+
+        name = self.architecture.name
+        title = family_title(name)
+        return {
+            "family": title if title == name else f"{title} ({name})",
+            "checkpoint": getattr(self.hf_model.config, "_name_or_path", "") or None,
+            "n_layers": self.n_layers, "d_model": self.cfg.d_model,
+            "n_encoder_layers": getattr(self, "n_encoder_layers", None),
+            "dtype": str(self.W_U.dtype).removeprefix("torch."), "device": str(self.device),
+        }
+
+    def __repr__(self) -> str:
+        """One line (the hook names: ``model.hook_dict``).
+
+        Example:
+            >>> import audiolens as al
+            >>> al.models.tiny_qwen2_audio(seed=0)  # doctest: +ELLIPSIS
+            HookedAudioLM(family='Qwen2-Audio (qwen2_audio)', checkpoint=None, n_layers=4, d_model=64, ...)
+        """
+        fields = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in self._describe().items())
+        return f"HookedAudioLM({fields})"
+
     def resid_name(self, layer: int) -> str:
         """Hook name of the residual at paper layer ℓ (0 = embedding output, ℓ = block ℓ's output).
 

@@ -37,7 +37,7 @@ def span_partition(batch: AudioBatch) -> tuple[list[str], Bool[Tensor, "batch se
 
     Example:
         >>> names, member = span_partition(batch)  # doctest: +SKIP
-        >>> names
+        >>> names  # doctest: +SKIP
         ['sink', 'audio', 'prefix', 'question', 'rest']
     """
     real = ~batch.span("padding") if "padding" in batch.spans else torch.ones(len(batch), batch.seq_len, dtype=torch.bool)

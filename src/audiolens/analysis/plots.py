@@ -86,6 +86,9 @@ def plot_probes(result: Any, encoder_lens: Any = None, title: str | None = None,
         from ..metrics import wilson_interval
 
         score = np.asarray(encoder_lens.info_scores(), dtype=float)
+        if len(score) != shift:
+            raise ValueError(f"the encoder lens has {len(score)} encoder layers but the probe table {shift} "
+                             "encoder rows: draw them of the same model")
         n = len(encoder_lens)
         lo, hi = wilson_interval(np.round(score * n), n)
         xe = np.arange(len(score))

@@ -78,7 +78,9 @@ def probe_sites(model: HookedAudioLM) -> list[Site]:
         >>> probe_sites(model)[:2]  # doctest: +SKIP
         [('decoder', 0, 'blocks.0.hook_resid_pre'), ('decoder', 1, 'blocks.0.hook_resid_post')]
     """
-    n_encoder = int(getattr(model, "n_encoder_layers", 0) or 0)
+    # Without encoder layers (the demo model) encoder.hook_embed is refused: nothing separates
+    # the front end from the output, so no encoder site is probed.
+    n_encoder = model.n_encoder_layers
     sites: list[Site] = []
     if n_encoder > 0:
         sites.append(("encoder", 0, "encoder.hook_embed"))
@@ -135,7 +137,7 @@ class PooledActivations(Intervention):
             decoder = _mean_reader(batch.span(self.positions), f"span {self.positions!r}")
         hooks: list[tuple[str, HookFn]] = []
         for stack, _, name in self.sites:
-            # frame_mask comes with the encoder hook points (whole-model hooks), as do encoder sites.
+            # An encoder activation has frames, not tokens: the mean over the clip's own frames.
             read = decoder if stack == "decoder" else _mean_reader(batch.frame_mask(name), name)
             hooks.append((name, self._keep(read)))
         return hooks

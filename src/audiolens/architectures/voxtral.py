@@ -99,8 +99,7 @@ def encode(model: WrappedModel, texts: list[str], waves: list[np.ndarray]) -> En
             conversations, continue_final_message=True, tokenize=True, return_dict=True,
             return_tensors="pt",
             processor_kwargs={
-                # VoxtralProcessor checks continue_final_message but forwards only text_kwargs.
-                "text_kwargs": {"continue_final_message": True, "padding": True},
+                "text_kwargs": {"padding": True},
                 "audio_kwargs": {"max_source_positions": frames,
                                  "pad_to_multiple_of": frames * processor.feature_extractor.hop_length},
             },

@@ -65,6 +65,14 @@ class EncoderLensResult:
     def labels(self) -> tuple[str, ...]:
         return self.lens.labels
 
+    @property
+    def ids(self) -> list[str]:
+        return self.lens.ids
+
+    def __len__(self) -> int:
+        """How many clips (the ``n`` of every score's interval)."""
+        return len(self.lens)
+
     def logits_at(self, position: str = "last") -> Float[Tensor, "encoder_layers batch labels"]:
         """Label logits per encoder layer and sample at ``position``."""
         return self.lens.logits_at(position)

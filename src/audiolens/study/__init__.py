@@ -5,11 +5,15 @@
 - :mod:`~audiolens.study.sweep`: Eq. 5's enrichment (choice of ℓ̄ on probe clips, the λ sweep);
 - :mod:`~audiolens.study.enrichment`: the study's enrichment phase on disk (probe/test split,
   the sweep's setup file and rows, resumable);
+- :mod:`~audiolens.study.probing` and :mod:`~audiolens.study.encoder_lens`: the whole-model
+  phases (layer-wise probes, the encoder lens) per attribute on disk;
 - :mod:`~audiolens.study.records`: the record files, their lock and their integrity checks;
 - :mod:`~audiolens.study.report`: :class:`~audiolens.study.report.Report`, the summary, tables,
   figures and frames of a record store;
 - :mod:`~audiolens.study.tables` and :mod:`~audiolens.study.figures`: Tables II–III and
   Figs. 2–5 from the records;
+- :mod:`~audiolens.study.html_report`: ``report.html``, all of it and the wrong answers clip by
+  clip in one self-contained page;
 - :mod:`~audiolens.study.distributed`: ``torchrun`` ranks;
 - :mod:`~audiolens.study.reproduce`: the whole protocol in one call (``audiolens reproduce``).
 

@@ -31,6 +31,7 @@ from . import records as rec
 from .sweep import (
     random_source_layers,
     select_enrich_layer,
+    selection_evidence,
     sweep_jobs,
     sweep_records,
     sweep_variants,
@@ -280,10 +281,27 @@ class EnrichmentPhase:
             test = list(self.probe_test(ds)[1].samples)
             todo = sweep_todo(plan.rows_path, chunks(by_length(test), batch_size), plan.jobs)
             # A killed sweep resumes at its first incomplete batch.
-            for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not progress):
+            for chunk in tqdm(todo, desc=f"enrich {attr}", unit="batch", disable=not progress or not todo):
                 ids = [s.id for s in chunk]
                 batch = make_batch(chunk, ds.task.prompt(setup["prompt"]))
                 plan.record(ids, lens.run_many(model, batch, plan.variants(ids), backend=backend))
+
+
+def probe_wrong(store: rec.RecordStore, model: str, setup: Mapping[str, Any]) -> np.ndarray:
+    """Which of the sweep's probe clips the model answered wrongly (plain run, in
+    ``setup["probe_ids"]`` order), from the records."""
+    res = store.result(model, setup["attribute"], setup["prompt"])
+    index = {i: k for k, i in enumerate(res.ids)}
+    return ~res.subset([index[i] for i in setup["probe_ids"] if i in index]).correct
+
+
+def choice_caveat(store: rec.RecordStore, model: str, setup: Mapping[str, Any]) -> str | None:
+    """Why the sweep's ℓ̄ rests on no evidence (too few wrong probe clips, or a score of 0 at
+    every candidate layer), or None (see :func:`~audiolens.study.sweep.selection_evidence`)."""
+    if setup.get("source_layer") is None:
+        return None
+    n_wrong = int(probe_wrong(store, model, setup).sum())
+    return selection_evidence(setup.get("probe_info_wrong"), n_wrong, gap=setup["gap"])
 
 
 def sweep_todo(path: Path, batches: list[Sequence[Sample]], jobs: int) -> list[Sequence[Sample]]:
@@ -326,8 +344,10 @@ __all__ = [
     "EnrichmentPhase",
     "SweepPlan",
     "by_length",
+    "choice_caveat",
     "chunks",
     "complete_ids",
+    "probe_wrong",
     "sweep_changed",
     "sweep_todo",
 ]

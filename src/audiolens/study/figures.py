@@ -40,6 +40,7 @@ from ..lenses.plots import (
 )
 from ..lenses.result import LensResult
 from ..metrics import WeakEvidence
+from .enrichment import choice_caveat, probe_wrong
 from .records import RecordError, RecordStore
 from .sweep import SweepResult
 from .tables import attribute_order
@@ -57,8 +58,10 @@ EXTRA_H = 0.9  # inches of title and legend below a figure's panels
 PROMPT_COLORS = {"P1": "#1f77b4", "P2": "#ff7f0e", "P3": "#2ca02c"}
 CORRECT, WRONG = "#2ca02c", "#d62728"
 LAST, ATTRIBUTE, MASKED = "#e377c2", "#1f77b4", "#7f7f7f"
-MIN_CLIPS = 5  # fewest clips a drawn subset (Fig. 3) or a choice of ℓ̄ (Fig. 5) may rest on
+MIN_CLIPS = 5  # fewest clips a drawn subset (Fig. 3) may rest on
 BAND = Patch(facecolor="0.6", alpha=0.35, label="95 % Wilson interval")
+BAND_ALPHA = 0.15  # Fig. 5's band: its legend entry is drawn with the same colour and alpha
+SELECTED_BAND = Patch(facecolor=CORRECT, alpha=BAND_ALPHA, label="ℓ̄: 95 % Wilson interval")
 CRITICAL = Line2D(
     [], [], color="0.3", marker="|", ms=8, ls="-", label="critical layer, 95 % bootstrap interval"
 )
@@ -261,7 +264,7 @@ def _probe_wrong(store: RecordStore, model: str, setup: Mapping) -> tuple[int, i
     res = store.result(model, setup["attribute"], setup["prompt"])
     index = {i: k for k, i in enumerate(res.ids)}
     probe = res.subset([index[i] for i in setup["probe_ids"] if i in index])
-    wrong = ~probe.correct
+    wrong = probe_wrong(store, model, setup)
     at_source = layer_hits(probe)[setup["source_layer"]]
     return int(wrong.sum()), int(at_source[wrong].sum())
 
@@ -274,8 +277,10 @@ def fig5(store: RecordStore) -> Figure:
     """Accuracy under Eq. 5 for each λ: the selected layer ℓ̄ (with a 95 % Wilson band over
     the test clips) vs a random layer (mean ± sd over seeds).
 
-    Each panel gives n_probe, n_test and how many wrong probe clips ℓ̄ was chosen from; fewer
-    than ``MIN_CLIPS`` is noted in the panel and raises a :class:`WeakEvidence` warning.
+    Each panel gives n_probe, n_test and how many wrong probe clips ℓ̄ was chosen from. A
+    choice that rests on no evidence (fewer than five wrong probe clips, or a score of 0 at
+    every candidate layer, where ℓ̄ is a tie-break) is said in the panel and raises a
+    :class:`WeakEvidence` warning: its sweep tests an arbitrary layer, not a finding.
     """
     sweeps = [(m, a, p) for m in store.models() for a, p in store.enrichments(m)]
     # At least two panels wide, so that the title and legend of a single sweep fit.
@@ -305,10 +310,11 @@ def fig5(store: RecordStore) -> Figure:
             f"({right_there} right at ℓ̄)",
             fontsize=9,
         )
-        if n_wrong < MIN_CLIPS:
-            text = f"ℓ̄ rests on {_clips(n_wrong, 'wrong probe')} (< {MIN_CLIPS})"
-            warnings.warn(f"Fig. 5, {m} — {a} ({p}): {text}", WeakEvidence, stacklevel=2)
-            _note(ax, text, 0.15, WRONG)
+        caveat = choice_caveat(store, m, setup)
+        if caveat:
+            warnings.warn(f"Fig. 5, {m} — {a} ({p}): ℓ̄ rests on no evidence: {caveat}", WeakEvidence,
+                          stacklevel=2)
+            _note(ax, "ℓ̄ rests on no evidence:\n" + caveat.replace("; ", "\n").replace(": ", ":\n"), 0.2, WRONG)
         sweep = SweepResult.from_rows(rows, source)
         summary = sweep.summary()
         changed = sweep.changed_answers()
@@ -335,7 +341,7 @@ def fig5(store: RecordStore) -> Figure:
         n = table.set_index("scale")["n"].reindex(sel["scale"]).to_numpy()  # clips per λ
         k = np.round(sel["mean"].to_numpy() * n)
         lo, hi = metrics.wilson_interval(k, n)
-        ax.fill_between(sel["scale"] - dx, 100 * lo, 100 * hi, color=CORRECT, alpha=0.15, lw=0)
+        ax.fill_between(sel["scale"] - dx, 100 * lo, 100 * hi, color=CORRECT, alpha=BAND_ALPHA, lw=0)
         # Drawn last so that it stays visible where it coincides with the baseline (λ = 0).
         ax.plot(
             sel["scale"] - dx,
@@ -350,7 +356,7 @@ def fig5(store: RecordStore) -> Figure:
         ax.set_xlabel("scale λ")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-    _legend(fig)
+    _legend(fig, (SELECTED_BAND,))
     return fig
 
 

@@ -8,6 +8,10 @@ Layout under a study's output folder (``docs/reproduce.md`` describes every fiel
                                                     rank r's lines while a data-parallel run goes
     out/records/{model}/{attribute}/enrich.{prompt}.jsonl            one line per (λ, method, seed)
     out/records/{model}/{attribute}/enrich.{prompt}.json             the probe/test split and ℓ̄
+    out/records/{model}/{attribute}/probes.{positions}.{table,predictions}.csv, .json
+                                                    layer-wise probes: table, per-fold predictions, setup
+    out/records/{model}/{attribute}/encoder_lens.{prompt}.csv, .json
+                                                    encoder lens: label logits per clip and encoder layer, setup
     out/records/{model}/.lock                                    held by the run writing them
 
 A sample line holds the id, label, target index, the model's prediction and the label logits at
@@ -788,6 +792,24 @@ class RecordStore:
     def probe_setup(self, model: str, attribute: str, positions: str) -> dict[str, Any] | None:
         """The stored setup of a complete probe run, or None."""
         path = self.probe_paths(model, attribute, positions)[2]
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    # ---- encoder lens (per attribute: per-clip label logits per encoder layer, and a setup)
+    def encoder_lens_paths(self, model: str, attribute: str, prompt: str) -> tuple[Path, Path]:
+        """``(logits.csv, setup.json)`` of the encoder lens of ``attribute`` under ``prompt``;
+        the setup is written last, so it marks a complete run."""
+        folder = self.root / safe_name(model) / attribute
+        return folder / f"encoder_lens.{prompt}.csv", folder / f"encoder_lens.{prompt}.json"
+
+    def encoder_lens_runs(self, model: str) -> list[tuple[str, str]]:
+        """(attribute, prompt) pairs with a complete encoder lens on disk."""
+        folder = self.root / safe_name(model)
+        return [(p.parent.name, str(json.loads(p.read_text())["prompt"]))
+                for p in sorted(folder.glob("*/encoder_lens.*.json"))]
+
+    def encoder_lens_setup(self, model: str, attribute: str, prompt: str) -> dict[str, Any] | None:
+        """The stored setup of a complete encoder-lens run, or None."""
+        path = self.encoder_lens_paths(model, attribute, prompt)[1]
         return json.loads(path.read_text()) if path.is_file() else None
 
         # ---- enrichment (RQ5)

@@ -130,16 +130,20 @@ class Report:
 
         With stored probes, their per-fold predictions follow, one row per clip and layer, as
         interventions ``"probe"`` and ``"probe_control"`` with ``stack`` and ``fold`` columns
-        (see :func:`~audiolens.study.probing.probe_predictions`)."""
+        (see :func:`~audiolens.study.probing.probe_predictions`); with a stored encoder lens,
+        its rows as intervention ``"encoder_lens"`` (``stack`` ``"encoder"``, ``layer`` the
+        encoder layer the encoder stopped after; see
+        :func:`~audiolens.study.encoder_lens.encoder_lens_rows`)."""
         import pandas as pd
 
         from ..lenses.frames import lens_frame
+        from .encoder_lens import encoder_lens_rows
         from .probing import probe_predictions
         from .tables import over_records
 
         df = over_records(self.store, lens_frame)
-        probes = probe_predictions(self.store)
-        return df if probes.empty else pd.concat([df, probes], ignore_index=True)
+        extra = [p for p in (probe_predictions(self.store), encoder_lens_rows(self.store)) if not p.empty]
+        return pd.concat([df, *extra], ignore_index=True) if extra else df
 
     def probe_table(self) -> pd.DataFrame:
         """Every stored probe table (per model, attribute and layer: accuracy, control, lens
@@ -154,11 +158,25 @@ class Report:
             self.write_table(df[cols], "probes", index=False)
         return df
 
+    def encoder_lens_table(self) -> pd.DataFrame:
+        """Every stored encoder lens (per model, attribute and encoder layer: the LLM's accuracy
+        at the last token with the encoder stopped there, its Wilson interval, ``n``; see
+        :func:`~audiolens.study.encoder_lens.encoder_lens_table`), also written to
+        ``out/tables/encoder_lens.{csv,md}`` when there are any."""
+        from .encoder_lens import encoder_lens_table
+
+        df = encoder_lens_table(self.store)
+        if not df.empty:
+            self.write_table(df, "encoder_lens", index=False)
+        return df
+
     def probe_figure(self, attribute: str, model: str | None = None, encoder_lens: Any = None) -> Path:
         """Draw the probe figure of ``attribute`` (present vs read per layer, see
         :func:`audiolens.analysis.plots.plot_probes`) into
-        ``out/figures/probes_{attribute}.png``; its path."""
+        ``out/figures/probes_{attribute}.png``; its path. ``encoder_lens`` (default: the
+        stored one of the same model and attribute, if any) adds the encoder lens's line."""
         from ..analysis.plots import plot_probes
+        from .encoder_lens import encoder_lens_result
         from .probing import probe_tables
 
         df = probe_tables(self.store, [model] if model else None)
@@ -167,6 +185,11 @@ class Report:
             raise KeyError(f"no stored probes of {attribute!r} under {self.store.root}")
         first = df["model"].iloc[0]
         table = df[df["model"] == first].reset_index(drop=True)
+        if encoder_lens is None and any(a == attribute for a, _ in self.store.encoder_lens_runs(first)):
+            stored = encoder_lens_result(self.store, first, attribute)
+            # Probes stored without encoder rows (an older run) leave no x positions for it.
+            if stored.n_encoder_layers + 1 == int((table["stack"] == "encoder").sum()):
+                encoder_lens = stored
         path = self.out / "figures" / f"probes_{attribute}.png"
         with replacing(path) as tmp:
             fig = plot_probes(table, encoder_lens=encoder_lens,

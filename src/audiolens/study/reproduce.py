@@ -1,4 +1,5 @@
-"""``audiolens reproduce``: the paper's study end to end — records, Tables II–III, Figs. 2–5.
+"""``audiolens reproduce``: the paper's study end to end — records, Tables II–III, Figs. 2–5
+and ``report.html``.
 
 With a checkpoint and a SAKURA checkout it runs the paper's setting; with no arguments it runs a
 small built-in setting that needs no download: the demo model when the package ships one (else
@@ -32,6 +33,7 @@ from ..audio import AudioNote
 from ..errors import StepSkipped
 from .distributed import World, local_device, world
 from .enrichment import DEFAULT_SCALES
+from .html_report import write_html_report
 from .runner import Study, model_label
 from .tables import attribute_order
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
     from ..data import AttributeDataset
     from ..hooked import HookedAudioLM
+    from .records import RecordStore
 
 DEFAULT_PER_LABEL = 16  # synthesized clips per label: 32 gender + 128 language clips
 PAPER_GAP = 5
@@ -56,6 +59,7 @@ class Reproduction:
     tables: dict[str, Path] = field(default_factory=dict)
     figures: dict[int | str, Path] = field(default_factory=dict)
     probe_figures: dict[str, Path] = field(default_factory=dict)
+    report: Path | None = None  #: report.html: the summary, tables, figures and wrong answers
 
 
 def cache_dir() -> Path:
@@ -184,9 +188,10 @@ def reproduce(
     "folder busy").
     ``whole_model``: also fit layer-wise probes per attribute (every encoder and decoder layer;
     ``Study(probes=True)``; on synthesized clips fitted on the training split and scored on the
-    studied clips, else 4-fold cross-validation grouped by speaker), write
-    ``tables/probes.{csv,md}`` and draw
-    ``figures/probes_{attribute}.png`` (probe, control and logit lens per layer).
+    studied clips, else 4-fold cross-validation grouped by speaker) and run the encoder lens
+    (``Study(encoder_lens=True)``; skipped with a note on a model without encoder layers),
+    write ``tables/probes.{csv,md}`` (and ``tables/encoder_lens.{csv,md}``) and draw
+    ``figures/probes_{attribute}.png`` (probe, control, logit lens and encoder lens per layer).
     ``listening``: also record audio heads and grounding per clip
     (:mod:`audiolens.study.listening`) and draw ``figures/listening_<attribute>.png``.
     """
@@ -253,6 +258,7 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
         probes=whole_model,
         probe_folds=4,
         probe_train=probe_train,
+        encoder_lens=whole_model,
         listening={"prompt": prompts[-1]} if listening else None,
     )
     with warnings.catch_warnings():
@@ -267,20 +273,29 @@ def _run(model: str | Path | HookedAudioLM | None, data: str | Path | Sequence[A
     }
     study.table2()
     table3 = study.table3(exclude=["gender"])
-    figures: dict[int | str, Path] = dict(draw_figures(study).items())  # listening figures join by name
+    figures: dict[int | str, Path] = {n: p for n, p in draw_figures(study).items()}
     if listening and importlib.util.find_spec("matplotlib") is not None:
         figures |= {f"listening_{d.task.name}": study.listening_figure(d.task.name, prompts[-1]) for d in datasets}
     summary = study.summary()
-    say(format_summary(study, summary, table3))
+    text = format_summary(study, summary, table3)
+    say(text)
     probe_figures: dict[str, Path] = {}
     if whole_model:
         probes = study.probe_table()
         tables.update({f"probes.{ext}": study.out / "tables" / f"probes.{ext}" for ext in ("csv", "md")})
         say(format_probes(probes))
+        text += "\n" + format_probes(probes)
+        encoder = study.encoder_lens_table()
+        if not encoder.empty:
+            tables.update({f"encoder_lens.{ext}": study.out / "tables" / f"encoder_lens.{ext}" for ext in ("csv", "md")})
+            say(format_encoder_lens(encoder))
+            text += "\n" + format_encoder_lens(encoder)
         if importlib.util.find_spec("matplotlib") is not None:
             probe_figures = {d.task.name: study.probe_figure(d.task.name) for d in datasets}
-    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values()]))
-    return Reproduction(study, summary, tables, figures, probe_figures)
+    report = write_html_report(study, text)
+    say("wrote " + ", ".join(str(p) for p in [*tables.values(), *figures.values(), *probe_figures.values(),
+                                               report]))
+    return Reproduction(study, summary, tables, figures, probe_figures, report)
 
 
 def format_probes(table: pd.DataFrame) -> str:
@@ -303,6 +318,15 @@ def format_probes(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def format_encoder_lens(table: pd.DataFrame) -> str:
+    """One line per attribute: the LLM's accuracy when the encoder stops after each layer."""
+    lines = ["encoder lens (the LLM's answer when the encoder stops after layer e; e = all is the plain run):"]
+    for attribute, t in table.groupby("attribute", sort=False):
+        scores = ", ".join(f"e{int(r.encoder_layer)} {r.info_score:.2f}" for r in t.itertuples())
+        lines.append(f"  {attribute} (n = {int(t['n'].iloc[0])}): {scores}")
+    return "\n".join(lines)
+
+
 def draw_figures(study: Study) -> dict[int, Path]:
     """Figs. 2–5 of ``study``: none, with a warning, where matplotlib (the ``plot`` extra) is
     not installed; the records and tables stay, and a rerun with it draws them.
@@ -319,14 +343,19 @@ def draw_figures(study: Study) -> dict[int, Path]:
 
 
 def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) -> str:
-    """A few lines per model and attribute: information scores per layer (last token), critical
-    layer and accuracy per prompt format, then Table III."""
+    """A few lines per model and attribute: per prompt format, the information score per layer
+    (last token), the critical layer, the accuracy and the accuracy with the audio masked at
+    the answer token (RQ4); the enrichment sweep's outcome (RQ5, Eq. 5) and whether its ℓ̄
+    rests on any evidence; then Table III."""
     import math
+
+    from .records import RecordError
 
     lines = []
     for model in study.models():
         meta = study.store.meta(model)
         lines.append(f"== {model} ({meta['n_layers']} layers) ==")
+        sweeps = dict(study.store.enrichments(model))
         for attr in attribute_order(meta["attributes"]):
             rows = summary[(summary["model"] == model) & (summary["attribute"] == attr)]
             if rows.empty:
@@ -340,14 +369,65 @@ def format_summary(study: Study, summary: pd.DataFrame, table3: pd.DataFrame) ->
                     if math.isnan(r["critical_layer"])
                     else f"{r['critical_layer']:.2f}"
                 )
+                try:
+                    masked = study.result(attr, r["prompt"], "audio_mask", model=model).accuracy()
+                    masked_text = f", audio masked {100 * masked:.1f}%"
+                except RecordError:  # a study run without the masking
+                    masked_text = ""
                 lines.append(f"  {r['prompt']}  I per layer: {' '.join(f'{v:.2f}' for v in info)}")
-                lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%")
+                lines.append(f"      critical layer {layer}, accuracy {100 * r['accuracy']:.1f}%{masked_text}")
+            if attr in sweeps:
+                lines += enrichment_lines(study.store, model, attr, sweeps[attr])
+            elif sweeps:
+                lines.append("  enrichment: not run on this attribute (it runs on the one answered "
+                             "worst on its probe clips)")
     for _, r in table3.iterrows():
         lines.append(
             f"Table III {r['model']} ({r['subset']}, n = {r['n']}): "
             f"r = {r['pearson_r']:.3f}, p = {r['p_value']:.3g}"
         )
     return "\n".join(lines)
+
+
+def enrichment_lines(store: RecordStore, model: str, attribute: str, prompt: str) -> list[str]:
+    """The enrichment sweep of one attribute in a few lines: accuracy per λ with ℓ̄ and with a
+    random layer, the answers ℓ̄ changed, fixed and broken, and a caveat when ℓ̄ rests on no
+    evidence (the sweep then adds an arbitrary layer and shows nothing about ℓ̄)."""
+    import unicodedata
+
+    from .enrichment import choice_caveat
+    from .sweep import SweepResult
+
+    setup, rows = store.enrichment(model, attribute, prompt)
+    head = f"  enrichment ({prompt}, {setup['n_test']} test clips)"
+    if setup["source_layer"] is None or not rows:
+        return [f"{head}: {setup.get('note') or 'not run yet'}"]
+    source = setup["source_layer"]
+    sweep = SweepResult.from_rows(rows, source)
+    acc = sweep.summary().set_index(["method", "scale"])["mean"]
+    changed = sweep.changed_answers()
+    changed = changed[changed["method"] == "selected"].set_index("scale")
+    scales = sorted(changed.index)
+    table = [("λ", [f"{s:g}" for s in scales]),
+             (f"accuracy, ℓ̄ = {source}", [f"{100 * acc['selected', s]:.1f}%" for s in scales])]
+    if "random" in acc.index.get_level_values(0):
+        table.append((f"accuracy, random ({setup['seeds']} seeds)",
+                      [f"{100 * acc['random', s]:.1f}%" for s in scales]))
+    table.append(("ℓ̄: changed/fixed/broken",
+                  [f"{int(c.changed)}/{int(c.fixed)}/{int(c.broken)}" for c in changed.loc[scales].itertuples()]))
+    width = 2 + max(len(cell) for _, cells in table for cell in cells)
+
+    def row(name: str, cells: list[str]) -> str:
+        shown = sum(not unicodedata.combining(c) for c in name)  # ("ℓ̄" is two code points)
+        return "      " + name + " " * (28 - shown) + "".join(c.rjust(width) for c in cells)
+
+    lines = [f"{head}: add layer ℓ̄ = {source} to layer {source + setup['gap']}, scaled by λ"]
+    lines += [row(name, cells) for name, cells in table]
+    caveat = choice_caveat(store, model, setup)
+    if caveat:
+        lines.append(f"      ℓ̄ rests on no evidence ({caveat}): the sweep tests an arbitrary layer, "
+                     "not the information score's choice")
+    return lines
 
 
 __all__ = ["DEFAULT_PER_LABEL", "Reproduction", "cache_dir", "load_data", "load_model", "reproduce"]

@@ -34,6 +34,7 @@ from ..lenses.result import LensResult
 from ..tasks import PROMPT_FORMATS
 from . import records as rec
 from .distributed import world
+from .encoder_lens import EncoderLensPhase
 from .enrichment import (
     DEFAULT_ENRICH,
     DEFAULT_SCALES,
@@ -117,6 +118,12 @@ class Study:
         probe_positions, probe_folds: the probes' ``positions`` and ``folds``.
         probe_train: per attribute, clips to fit the probes on (then scored on the study's own
             clips, ``run_probes(held_out=...)``); attributes without one cross-validate.
+        encoder_lens: also run the :class:`~audiolens.lenses.encoder.EncoderLens` per attribute
+            (the LLM's answer when the audio encoder stops after each of its layers) on the
+            study's clips under the probes' prompt, stored per clip and encoder layer
+            (:meth:`encoder_lens_table`; drawn in :meth:`probe_figure`, rows in
+            :meth:`to_frame`). A model without encoder layers (the demo model) skips it with
+            a note.
     """
 
     def __init__(
@@ -141,10 +148,12 @@ class Study:
         probe_positions: str = "last",
         probe_folds: int = 5,
         probe_train: Sequence[AttributeDataset] = (),
+        encoder_lens: bool = False,
         listening: bool | ListeningConfig | Mapping[str, Any] | None = None,
     ):
         self.model = model
         self.probes = probes
+        self.encoder_lens = encoder_lens
         self.probe_positions = probe_positions
         self.probe_folds = int(probe_folds)
         self.probe_train = {d.task.name: d for d in probe_train}
@@ -211,14 +220,26 @@ class Study:
         )
 
     @property
+    def _whole_model_prompt(self) -> str:
+        """The prompt format of the probes and the encoder lens: P3, else the last one run."""
+        return "P3" if "P3" in self.prompts else self.prompts[-1]
+
+    @property
     def _probing(self) -> ProbePhase | None:
         if not self.probes or self.model is None:
             return None
-        prompt = "P3" if "P3" in self.prompts else self.prompts[-1]
         assert self.model_name is not None  # named from the model when there is one
         return ProbePhase(self.store, self.model_name, self.datasets, positions=self.probe_positions,
-                          folds=self.probe_folds, seed=self.seed, prompt=prompt, say=self._say,
+                          folds=self.probe_folds, seed=self.seed, prompt=self._whole_model_prompt, say=self._say,
                           train=self.probe_train)
+
+    @property
+    def _encoder_lensing(self) -> EncoderLensPhase | None:
+        if not self.encoder_lens or self.model is None:
+            return None
+        assert self.model_name is not None
+        return EncoderLensPhase(self.store, self.model_name, self.datasets, self._batch,
+                                prompt=self._whole_model_prompt, say=self._say)
 
     # ------------------------------------------------------------------ running
     def _keys(self, attribute: str) -> list[rec.RecordKey]:
@@ -338,7 +359,8 @@ class Study:
             )
             setups: dict[str, dict[str, Any]] = {}
             with tqdm(
-                total=total, desc=desc, unit="row", disable=not (self.progress and ranks.is_main)
+                total=total, desc=desc, unit="row",
+                disable=not (self.progress and ranks.is_main) or total == 0,  # (no empty bar)
             ) as bar:
                 sweeps: dict[str, SweepPlan] = {}
                 for k, phase in enumerate(phases):
@@ -363,10 +385,15 @@ class Study:
                 # A probe needs every clip of an attribute at once: rank 0 runs them all.
                 ranks.on_main(lambda: probing.run(self._model, batch_size=self.batch_size,
                                                   truncate=self.truncate, progress=self.progress))
+            lensing = self._encoder_lensing
+            if lensing is not None:
+                # Per attribute as a whole, like the probes: rank 0 runs it.
+                ranks.on_main(lambda: lensing.run(self._model, batch_size=self.batch_size,
+                                                  backend=self.backend, progress=self.progress))
             if self.listening_config is not None:
                 listening = self._listening_phase(self.listening_config)
                 ranks.on_main(lambda: listening.run(self._model, self.datasets, batch_size=self.batch_size,
-                                                truncate=self.truncate, progress=self.progress))
+                                                    truncate=self.truncate, progress=self.progress))
         return self
 
     def _consolidate(self) -> rec.Consolidation:
@@ -552,7 +579,7 @@ class Study:
         return path
 
     def to_frame(self) -> pd.DataFrame:
-        """Every record as one tidy table, stored probe predictions included
+        """Every record as one tidy table, stored probe predictions and encoder lens included
         (:meth:`Report.to_frame <audiolens.study.report.Report.to_frame>`)."""
         return self.report.to_frame()
 
@@ -563,9 +590,16 @@ class Study:
         return self.report.probe_table()
 
     def probe_figure(self, attribute: str) -> Path:
-        """Draw ``out/figures/probes_{attribute}.png``: probe, control and logit lens per layer
-        (:meth:`Report.probe_figure <audiolens.study.report.Report.probe_figure>`)."""
+        """Draw ``out/figures/probes_{attribute}.png``: probe, control and logit lens per layer,
+        and the stored encoder lens when there is one (:meth:`Report.probe_figure
+        <audiolens.study.report.Report.probe_figure>`)."""
         return self.report.probe_figure(attribute, model=self.model_name)
+
+    def encoder_lens_table(self) -> pd.DataFrame:
+        """The stored encoder lens per model, attribute and encoder layer (:meth:`Report.encoder_lens_table
+        <audiolens.study.report.Report.encoder_lens_table>`), also written to
+        ``out/tables/encoder_lens.{csv,md}``."""
+        return self.report.encoder_lens_table()
 
     def info_frame(self) -> pd.DataFrame:
         """Per record, position and layer: ``n``, ``n_correct`` and ``info_score`` (Eq. 2)."""

@@ -73,6 +73,36 @@ def select_enrich_layer(
     return best_layer(info[: last + 1], min_layer=1)
 
 
+MIN_WRONG_PROBE = 5  # fewest wrong probe clips a choice of ℓ̄ may rest on
+
+
+def selection_evidence(
+    info_wrong: Sequence[float] | None, n_wrong: int, *, gap: int, min_wrong: int = MIN_WRONG_PROBE
+) -> str | None:
+    """Why a choice of ℓ̄ rests on no evidence, or None when it rests on some.
+
+    ``info_wrong`` is the wrong probe clips' information score per layer 0..L (what
+    :func:`select_enrich_layer` maximised), ``n_wrong`` their number. The choice means nothing
+    when there were fewer than ``min_wrong`` such clips, or when the score is 0 at every
+    candidate layer 1..L − gap (ℓ̄ is then the tie-break, the earliest candidate).
+
+    Example:
+        >>> selection_evidence([0.0, 0.0, 0.0, 0.0, 0.5], n_wrong=12, gap=2)
+        'the 12 wrong probe clips score 0 at every candidate layer (1..2): ℓ̄ = 1 is a tie-break'
+        >>> selection_evidence([0.0, 0.25, 0.0, 0.0, 0.5], n_wrong=12, gap=2) is None
+        True
+    """
+    reasons = []
+    if n_wrong < min_wrong:
+        reasons.append(f"only {n_wrong} wrong probe clip{'' if n_wrong == 1 else 's'} (< {min_wrong})")
+    if info_wrong is not None and n_wrong:
+        last = len(info_wrong) - 1 - gap
+        if last >= 1 and max(info_wrong[1 : last + 1]) == 0:
+            reasons.append(f"the {n_wrong} wrong probe clips score 0 at every candidate layer (1..{last}): "
+                           "ℓ̄ = 1 is a tie-break")
+    return "; ".join(reasons) or None
+
+
 def random_source_layers(seed: int, n: int, n_layers: int, gap: int = 5) -> np.ndarray:
     """The random baseline's source layer for each of ``n`` test clips under ``seed``.
 
@@ -248,7 +278,7 @@ def enrich_sweep(
     n = sum(len(b) for b in batches)
     draws = {s: random_source_layers(s, n, model.n_layers, gap) for s in seeds}
     rows, start = [], 0
-    for batch in tqdm(batches, desc="enrich sweep", disable=not progress):
+    for batch in tqdm(batches, desc="enrich sweep", disable=not progress or not batches):
         here = {s: d[start : start + len(batch)] for s, d in draws.items()}
         rows += sweep_rows(model, batch, lens, source_layer, scales, here, gap=gap, backend=backend)
         start += len(batch)

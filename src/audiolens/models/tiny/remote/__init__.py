@@ -1,8 +1,15 @@
-"""Checkpoint folders for small structural doubles of the paper's two remote-code models.
+"""Tiny checkpoints of the paper's two remote-code families, Qwen-Audio-Chat and DeSTA2.
 
-Each folder holds a ``config.json`` whose ``auto_map`` points at modeling code in the folder
-(the sources under ``qwen_audio/`` and ``desta2/``), random weights and tokenizer files, so it
+Their modeling code lives on the hub, not in transformers, so a tiny build is a checkpoint
+folder of a small structural *double*: a ``config.json`` whose ``auto_map`` points at modeling
+code copied into the folder (the sources under ``qwen_audio/`` and ``desta2/``, which keep the
+real code's layout, quirks and transformers-4 habits), random weights and tokenizer files. It
 loads only with ``trust_remote_code=True``, the way a real checkpoint of the family does.
+
+Example:
+    >>> import audiolens as al
+    >>> al.models.tiny("qwen", seed=0).architecture.name
+    'qwen'
 """
 
 from __future__ import annotations
@@ -10,32 +17,39 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from ....hooked import HookedAudioLM
 
 HERE = Path(__file__).parent
 
 
-def _module(path: Path):
+def _module(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
 def _copy_sources(source: Path, folder: Path) -> None:
     for file in source.glob("*.py"):
-        shutil.copy(file, folder / file.name)
+        if file.name != "__init__.py":  # (there only so that the sources import as a package)
+            shutil.copy(file, folder / file.name)
 
 
 def qwen_audio_vocabulary() -> list[str]:
     """The double tokenizer's words: every piece of the prompts and labels."""
-    from audiolens.models.tiny import default_corpus
+    from ..common import default_corpus
 
     piece = _module(HERE / "qwen_audio" / "qwen_double_tokenizer.py").PIECE
     words = {p for line in default_corpus() for p in piece.findall(line)}
@@ -67,8 +81,8 @@ def save_qwen_audio(folder: Path, seed: int = 0, *, n_layers: int = 2, d_model: 
         "intermediate_size": 2 * d_model,
         "audio": {"n_mels": 80, "n_state": 32, "output_dim": d_model, "audio_start_id": n_words + 4},
     })
-    from audiolens.architectures.qwen_audio import CALL_TIME_IMPORTS
-    from audiolens.architectures.remote import importable
+    from ....architectures.qwen_audio import CALL_TIME_IMPORTS
+    from ....architectures.remote import importable
 
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     with torch.random.fork_rng(devices=[]), importable(CALL_TIME_IMPORTS):
@@ -93,8 +107,7 @@ WHISPER_SPECIALS = ("<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|trans
 def _save_llama(folder: Path, seed: int, n_layers: int, d_model: int) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from audiolens.models.tiny import train_tokenizer
-    from audiolens.models.tiny.common import seeded
+    from ..common import seeded, train_tokenizer
 
     tok = train_tokenizer(LLAMA3_SPECIALS, LLAMA3_TEMPLATE, eos_token="<|eot_id|>")
     tok.bos_token = "<|begin_of_text|>"
@@ -103,7 +116,8 @@ def _save_llama(folder: Path, seed: int, n_layers: int, d_model: int) -> None:
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
     )
-    seeded(seed, LlamaForCausalLM, config).save_pretrained(folder)
+    llama: Any = seeded(seed, LlamaForCausalLM, config)
+    llama.save_pretrained(folder)
     tok.save_pretrained(folder)
 
 
@@ -116,8 +130,7 @@ def _save_whisper(folder: Path, seed: int, window_seconds: int) -> None:
         WhisperProcessor,
     )
 
-    from audiolens.models.tiny import train_tokenizer
-    from audiolens.models.tiny.common import seeded
+    from ..common import seeded, train_tokenizer
 
     tok = train_tokenizer(WHISPER_SPECIALS, "", eos_token="<|endoftext|>")
     features = WhisperFeatureExtractor(feature_size=80, chunk_length=window_seconds)
@@ -129,7 +142,7 @@ def _save_whisper(folder: Path, seed: int, window_seconds: int) -> None:
         decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, bos_token_id=end,
         init_std=0.5,  # random weights that still say different things for different clips
     )
-    whisper = seeded(seed, WhisperForConditionalGeneration, config)
+    whisper: Any = seeded(seed, WhisperForConditionalGeneration, config)
     # Transcripts of whole words, so that they read as text and tokenize alike in the Llama.
     words = {i for i in range(len(tok)) if tok.decode([i]).replace(" ", "").isascii()
              and tok.decode([i]).replace(" ", "").isalpha()}
@@ -163,3 +176,31 @@ def save_desta2(folder: Path, seed: int = 0, *, n_layers: int = 2, d_model: int 
         connector = code.Connector(code.DestaDoubleConfig(**settings))
     torch.save(connector.state_dict(), folder / "qformer_connector.pth")
     return folder
+
+
+def _load_double(save: Any, seed: int, **overrides: Any) -> HookedAudioLM:
+    """Save a double into a temporary folder and load it back as a real checkpoint loads."""
+    from transformers.utils import logging
+
+    from ....hooked import HookedAudioLM
+
+    bars = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # (a build in milliseconds: no "Writing model shards" bars)
+    try:
+        with tempfile.TemporaryDirectory(prefix="audiolens-tiny-") as tmp:
+            folder = save(Path(tmp) / "checkpoint", seed, **overrides)
+            return HookedAudioLM.from_pretrained(str(folder), trust_remote_code=True)
+    finally:
+        if bars:
+            logging.enable_progress_bar()
+
+
+def tiny_qwen_audio(seed: int = 0, *, n_layers: int = 2, d_model: int = 64) -> HookedAudioLM:
+    """A random-weight Qwen-Audio-Chat double, loaded with ``trust_remote_code=True``."""
+    return _load_double(save_qwen_audio, seed, n_layers=n_layers, d_model=d_model)
+
+
+def tiny_desta2(seed: int = 0, *, n_layers: int = 2, d_model: int = 64, window_seconds: int = 3) -> HookedAudioLM:
+    """A random-weight DeSTA2 double (Llama + Whisper + connector), loaded with
+    ``trust_remote_code=True``."""
+    return _load_double(save_desta2, seed, n_layers=n_layers, d_model=d_model, window_seconds=window_seconds)
