@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+import shutil
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_TOOLS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mkdocs_jupyter")
+ROLE_TEXT = re.compile(r":(?:py:)?(?:class|meth|func|mod|data|attr|exc|obj):")
 MISSING = [m for m in DOCS_TOOLS if importlib.util.find_spec(m.split(".")[0]) is None
            or importlib.util.find_spec(m) is None]
 
@@ -20,15 +24,15 @@ if MISSING:
                 allow_module_level=True)
 
 
-def build(site: Path, **overrides: object) -> subprocess.CompletedProcess:
-    """``mkdocs build --strict`` of mkdocs.yml into ``site``, with config keys overridden."""
+def build(site: Path, config: Path = ROOT / "mkdocs.yml", **overrides: object) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict`` of ``config`` into ``site``, with config keys overridden."""
     script = (
         "import logging, sys\n"
         "from mkdocs.commands.build import build\n"
         "from mkdocs.config import load_config\n"
         "from mkdocs.exceptions import Abort\n"
         "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')\n"
-        f"cfg = load_config({str(ROOT / 'mkdocs.yml')!r}, site_dir={str(site)!r}, strict=True,"
+        f"cfg = load_config({str(config)!r}, site_dir={str(site)!r}, strict=True,"
         f" **{overrides!r})\n"
         "try:\n"
         "    build(cfg)\n"
@@ -48,6 +52,12 @@ def test_site_builds_strict(tmp_path):
     assert "LogitLens" in lens and "info_scores" in lens  # rendered from the docstrings
     # an ``Example:`` docstring section rendered as highlighted code, not as Markdown text
     assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">lens</span>' in lens
+    # the docstrings' Sphinx roles became links (docs/griffe_roles.py), none is left as raw text
+    assert ('href="../errors/#audiolens.errors.TunedLensFileError"><code>TunedLensFileError</code>'
+            in lens)  # a role pointing to another page
+    for page in (site / "api").glob("*/index.html"):
+        raw = ROLE_TEXT.findall(page.read_text())
+        assert not raw, f"raw Sphinx roles on {page.parent.name}: {raw[:5]}"
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         assert (site / "notebooks" / nb.stem / "index.html").is_file(), f"{nb.name} not rendered"
 
@@ -80,4 +90,27 @@ def test_strict_build_fails_on_breakage(kind, tmp_path):
     out = build(tmp_path / "site", docs_dir=str(docs), nav=[{"Home": "index.md"}])
     assert out.returncode != 0, f"strict build passed with broken {kind}"
     for culprit in BROKEN[kind].values():
+        assert culprit in out.stdout + out.stderr, f"{culprit} not reported:\n{out.stderr}"
+
+
+def test_strict_build_fails_on_a_bad_role_in_a_docstring(tmp_path):
+    # a copy of the package with two roles that name nothing, rendered through the real config
+    shutil.copytree(ROOT / "src" / "audiolens", tmp_path / "src" / "audiolens",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    tasks = tmp_path / "src" / "audiolens" / "tasks.py"
+    source = tasks.read_text()
+    assert source.startswith('"""')
+    tasks.write_text('"""See :class:`NoSuchTask` and :meth:`Task.no_such_method`.\n\n' + source[3:])
+    config = (ROOT / "mkdocs.yml").read_text()
+    assert "paths: [src]" in config and "- docs/griffe_roles.py:" in config
+    config = config.replace("paths: [src]", f"paths: [{tmp_path / 'src'}]")
+    config = config.replace("- docs/griffe_", f"- {ROOT / 'docs'}/griffe_")
+    (tmp_path / "mkdocs.yml").write_text(config)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Tasks\n\n::: audiolens.tasks\n")
+    out = build(tmp_path / "site", config=tmp_path / "mkdocs.yml", docs_dir=str(docs),
+                nav=[{"Home": "index.md"}])
+    assert out.returncode != 0, "strict build passed with a role that names nothing"
+    for culprit in ("'NoSuchTask'", "'audiolens.tasks.Task.no_such_method'"):
         assert culprit in out.stdout + out.stderr, f"{culprit} not reported:\n{out.stderr}"
