@@ -2,12 +2,11 @@
 
 import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import re
-import shutil
 
 import pytest
 
