@@ -55,9 +55,9 @@ def resolve(obj: griffe.Object, target: str) -> str | None:
 
 def link(pkg: griffe.Module, obj: griffe.Object, match: re.Match[str]) -> str:
     """The Markdown that replaces one role: an autorefs link, or code for a name with no page."""
-    text = match.group(1).strip()
+    text = " ".join(match.group(1).split())  # a role may wrap onto the next line
     if text.endswith(">") and " <" in text:  # :meth:`shown text <target>`
-        shown, _, target = text[:-1].partition(" <")
+        shown, _, target = text[:-1].rpartition(" <")
     else:
         short = text.startswith("~")
         target = text.lstrip("~.").removesuffix("()")
