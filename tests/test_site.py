@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_TOOLS = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mkdocs_jupyter")
 ROLE_TEXT = re.compile(r":(?:py:)?(?:class|meth|func|mod|data|attr|exc|obj):")
+IMAGE = re.compile(r'<img [^>]*src="data:image/png;base64,')
 MISSING = [m for m in DOCS_TOOLS if importlib.util.find_spec(m.split(".")[0]) is None
            or importlib.util.find_spec(m) is None]
 
@@ -58,7 +59,14 @@ def test_site_builds_strict(tmp_path):
         raw = ROLE_TEXT.findall(page.read_text())
         assert not raw, f"raw Sphinx roles on {page.parent.name}: {raw[:5]}"
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
-        assert (site / "notebooks" / nb.stem / "index.html").is_file(), f"{nb.name} not rendered"
+        page = site / "notebooks" / nb.stem / "index.html"
+        assert page.is_file(), f"{nb.name} not rendered"
+        html = page.read_text()  # rendered with the outputs it is stored with
+        assert "jp-OutputArea-output" in html, f"{nb.name} rendered without outputs"
+        # a figure the notebook draws is an image on its page
+        assert bool(IMAGE.search(html)) == ('"image/png"' in nb.read_text()), nb.name
+    causal = (site / "notebooks" / "05_causal" / "index.html").read_text()
+    assert len(IMAGE.findall(causal)) >= 4  # knockout, DLA, patching, token lens
 
 
 def test_every_public_module_has_an_api_page():
@@ -113,3 +121,33 @@ def test_strict_build_fails_on_a_bad_role_in_a_docstring(tmp_path):
     assert out.returncode != 0, "strict build passed with a role that names nothing"
     for culprit in ("'NoSuchTask'", "'audiolens.tasks.Task.no_such_method'"):
         assert culprit in out.stdout + out.stderr, f"{culprit} not reported:\n{out.stderr}"
+
+
+def test_the_gallery_is_what_its_script_writes_and_every_image_exists():
+    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "scripts" / "make_gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    page = (ROOT / "docs" / "gallery.md").read_text()
+    assert page == gallery.page(), "docs/gallery.md is stale: run scripts/make_gallery.py"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+    assert len(images) == len(gallery.ENTRIES) >= 14
+    for image in images:
+        path = ROOT / "docs" / image
+        assert path.is_file() and path.stat().st_size > 5000, f"gallery image missing: {image}"
+    assert any(item == {"Gallery": "gallery.md"} for item in _nav())
+
+
+def _nav() -> list:
+    import yaml
+
+    text = re.sub(r"!!python/\S+", "", (ROOT / "mkdocs.yml").read_text())
+    return yaml.safe_load(text)["nav"]
+
+
+def test_the_index_and_reproduce_pages_show_figures():
+    for name in ("index.md", "reproduce.md"):
+        page = (ROOT / "docs" / name).read_text()
+        images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+        assert images, f"docs/{name} shows no figure"
+        for image in images:
+            assert (ROOT / "docs" / image).is_file(), f"docs/{name}: {image} missing"
