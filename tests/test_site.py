@@ -52,6 +52,12 @@ def test_site_builds_strict(tmp_path):
     assert "LogitLens" in lens and "info_scores" in lens  # rendered from the docstrings
     # an ``Example:`` docstring section rendered as highlighted code, not as Markdown text
     assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">lens</span>' in lens
+    # long signatures are formatted one parameter a line (ruff, the docs extra), not cut off
+    signatures = [re.sub(r"<[^>]+>", "", sig) for page in (site / "api").glob("*/index.html")
+                  for sig in re.findall(r'<div class="doc-signature highlight"><pre>(.*?)</pre>',
+                                        page.read_text(), flags=re.S)]
+    assert any("(\n    " in sig for sig in signatures), signatures[:3]
+    assert max(len(line) for sig in signatures for line in sig.splitlines()) <= 100
     # the docstrings' Sphinx roles became links (docs/griffe_roles.py), none is left as raw text
     assert ('href="../errors/#audiolens.errors.TunedLensFileError"><code>TunedLensFileError</code>'
             in lens)  # a role pointing to another page
