@@ -55,7 +55,7 @@ def test_site_builds_strict(tmp_path):
     # long signatures are formatted one parameter a line (ruff, the docs extra), not cut off
     signatures = [re.sub(r"<[^>]+>", "", sig) for page in (site / "api").glob("*/index.html")
                   for sig in re.findall(r'<div class="doc-signature highlight"><pre>(.*?)</pre>',
-                                        page.read_text(), flags=re.S)]
+                                        page.read_text(), flags=re.DOTALL)]
     assert any("(\n    " in sig for sig in signatures), signatures[:3]
     assert max(len(line) for sig in signatures for line in sig.splitlines()) <= 100
     # the docstrings' Sphinx roles became links (docs/griffe_roles.py), none is left as raw text
