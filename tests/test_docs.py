@@ -8,7 +8,7 @@ import pytest
 import audiolens as al
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["README.md", "docs/quickstart.md", "docs/questions.md", "docs/interventions.md", "docs/adapters.md",
+PAGES = ["README.md", "docs/index.md", "docs/quickstart.md", "docs/questions.md", "docs/interventions.md", "docs/adapters.md",
          "docs/causal.md", "docs/scale.md", "docs/architecture.md", "docs/errors.md", "docs/whole-model.md",
          "docs/probes.md", "docs/listening.md"]
 

@@ -298,7 +298,7 @@ def stack(frames: Iterable[tuple[Mapping[str, object], pd.DataFrame]]) -> pd.Dat
 
 
 def over_records(store: RecordStore, table: Callable[[LensResult], pd.DataFrame]) -> pd.DataFrame:
-    """``table`` (e.g. :func:`lens_frame`) of every lens result in ``store``, stacked under
+    """``table`` (e.g. :func:`~audiolens.lenses.frames.lens_frame`) of every lens result in ``store``, stacked under
     ``model, attribute, prompt, intervention`` columns."""
     return stack(
         (
