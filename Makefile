@@ -1,5 +1,5 @@
 # make demo   set up .venv (first time only) and run the paper's study on the shipped demo model
-# make test   set up .venv (first time only) and run the tests
+# make test   set up .venv (first time only) and run the tests (one pytest worker per core)
 # make docs   set up .venv (first time only) and build the documentation site into site/
 #
 # Setup (scripts/setup_venv.sh) reruns only when pyproject.toml or the script changes; delete
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/audiolens reproduce
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
