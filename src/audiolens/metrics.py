@@ -7,6 +7,7 @@ Per-layer arrays are indexed by layer number: length L + 1, index 0 = embedding 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -275,3 +276,22 @@ def best_layer(info: Float[ArrayLike, " layers"], *, min_layer: int = 1) -> int:
     """The layer (≥ ``min_layer``) with the highest information score; ties go to the earliest."""
     info = _np(info)
     return int(min_layer + np.argmax(info[min_layer:]))
+
+
+def answer_changes(rows: Any, base: Any, by: list[str]) -> Any:
+    """Per group of ``by``: how many answers in ``rows`` differ from the same clip's answer in
+    ``base`` (``changed``), and how many of those turned right (``fixed``) or wrong
+    (``broken``). Both are pandas frames with columns ``id, prediction, correct``.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"id": ["a", "b"], "k": [1, 1], "prediction": [0, 1], "correct": [True, False]})
+        >>> base = pd.DataFrame({"id": ["a", "b"], "prediction": [1, 1], "correct": [False, False]})
+        >>> answer_changes(rows, base, ["k"]).to_dict("records")
+        [{'k': 1, 'changed': 1, 'fixed': 1, 'broken': 0}]
+    """
+    joined = rows.merge(base[["id", "prediction", "correct"]], on="id", suffixes=("", "_base"))
+    joined["changed"] = joined["prediction"] != joined["prediction_base"]
+    joined["fixed"] = joined["correct"] & ~joined["correct_base"]
+    joined["broken"] = ~joined["correct"] & joined["correct_base"]
+    return joined.groupby(by, sort=False)[["changed", "fixed", "broken"]].sum().reset_index()

@@ -20,6 +20,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from .. import metrics
 from ..batch import AudioBatch
 from ..hooked import HookedAudioLM
 from ..interventions import HeadAblation, HeadScale, Intervention, head_count
@@ -232,12 +233,7 @@ class HeadSweep:
         base = rows[rows["factor"] == 1.0].drop_duplicates("id")
         if base.empty:
             raise ValueError("the sweep has no factor 1 to compare against")
-        joined = rows.merge(base[["id", "prediction", "correct"]], on="id", suffixes=("", "_1"))
-        joined["changed"] = joined["prediction"] != joined["prediction_1"]
-        joined["fixed"] = joined["correct"] & ~joined["correct_1"]
-        joined["broken"] = ~joined["correct"] & joined["correct_1"]
-        return (joined.groupby(["factor", "method", "seed"], sort=False)[["changed", "fixed", "broken"]]
-                .sum().reset_index())
+        return metrics.answer_changes(rows, base, ["factor", "method", "seed"])
 
     def to_frame(self) -> pd.DataFrame:
         """The table with the changed/fixed/broken counts beside each accuracy."""

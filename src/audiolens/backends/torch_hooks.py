@@ -139,11 +139,7 @@ def _input_hook(hp):
     def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         new = hp(hidden)
-        if new is hidden:
-            return None
-        if args:
-            return (new, *args[1:]), kwargs
-        return args, {**kwargs, "hidden_states": new}
+        return None if new is hidden else _with_hidden(args, kwargs, new)
 
     return hook
 
@@ -184,13 +180,17 @@ def _pre_hook(block: BlockHooks):
         new = block.hook_resid_pre(hidden) if active(block.hook_resid_pre) else hidden
         if active(getattr(block, "hook_resid_mid", None)):
             block.__dict__["_resid_pre"] = new
-        if new is hidden:
-            return None
-        if args:
-            return (new, *args[1:]), kwargs
-        return args, {**kwargs, "hidden_states": new}
+        return None if new is hidden else _with_hidden(args, kwargs, new)
 
     return hook
+
+
+def _with_hidden(args: tuple[Any, ...], kwargs: dict[str, Any], new: Tensor) -> tuple[Any, ...]:
+    """A forward pre-hook's return value that passes ``new`` as the module's hidden states,
+    positionally or by keyword, as the module was called."""
+    if args:
+        return (new, *args[1:]), kwargs
+    return args, {**kwargs, "hidden_states": new}
 
 
 def _post_hook(block: BlockHooks):

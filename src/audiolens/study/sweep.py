@@ -11,7 +11,7 @@ from jaxtyping import Int
 
 from ..interventions import Enrich
 from ..lenses.result import LensResult
-from ..metrics import best_layer
+from ..metrics import answer_changes, best_layer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -235,15 +235,7 @@ class SweepResult:
         base = rows[(rows["scale"] == 0) & (rows["method"] == "selected")]
         if base.empty:
             raise ValueError("the sweep has no scale 0 to compare against")
-        joined = rows.merge(base[["id", "prediction", "correct"]], on="id", suffixes=("", "_0"))
-        joined["changed"] = joined["prediction"] != joined["prediction_0"]
-        joined["fixed"] = joined["correct"] & ~joined["correct_0"]
-        joined["broken"] = ~joined["correct"] & joined["correct_0"]
-        return (
-            joined.groupby(["scale", "method", "seed"], sort=False)[["changed", "fixed", "broken"]]
-            .sum()
-            .reset_index()
-        )
+        return answer_changes(rows, base, ["scale", "method", "seed"])
 
 
 def enrich_sweep(
