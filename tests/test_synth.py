@@ -25,9 +25,10 @@ CODES = [code for code, _ in synth.LANGUAGES.values()]
 # ------------------------------------------------------------------------- sentences and plans
 
 
+@pytest.mark.parametrize("split", [None, "test"])
 @pytest.mark.parametrize("code", CODES)
-def test_sentence_files(code):
-    lines = synth.load_sentences(code)
+def test_sentence_files(code, split):
+    lines = synth.load_sentences(code, split)
     assert len(lines) >= 40
     assert len(set(lines)) == len(lines), "duplicate sentences"
     assert all(len(s) < 80 for s in lines), "keep sentences short"
@@ -42,28 +43,44 @@ def test_sentence_files(code):
 
 def test_split_items_partition():
     items = [str(i) for i in range(10)]
-    train, test = synth.split_items(items, "train"), synth.split_items(items, "test")
-    assert test == ["3", "7"] and sorted(train + test, key=int) == items
+    train, val = synth.split_items(items, "train"), synth.split_items(items, "validation")
+    assert val == ["3", "7"] and sorted(train + val, key=int) == items
     assert synth.split_items(items, None) == items
+    for bad in ("dev", "test"):  # the test split has items of its own
+        with pytest.raises(ValueError, match="split"):
+            synth.split_items(items, bad)
     with pytest.raises(ValueError, match="split"):
-        synth.split_items(items, "dev")
+        synth.plan("gender", 1, split="dev")
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_test_sentences_are_new(code):
+    # Not one test sentence, nor a near copy (case and punctuation aside), is in the other splits.
+    def norm(s):
+        return re.sub(r"[\W_]+", " ", s.lower()).strip()
+
+    assert not {norm(s) for s in synth.load_sentences(code, "test")} & {norm(s) for s in synth.load_sentences(code)}
 
 
 @pytest.mark.parametrize("track", ["gender", "language"])
-def test_train_and_test_share_no_sentence_and_no_voice(track):
-    # One clip per test sentence per label: each round of the cycle uses every sentence once.
-    n = len(synth.split_items(synth.load_sentences("en"), "test"))
-    train = synth.plan(track, n, seed=1, split="train")
-    test = synth.plan(track, n, seed=1, split="test")
-    assert not {p.text for p in train} & {p.text for p in test}
-    assert not {p.variant for p in train} & {p.variant for p in test}
-    # The test split still has several voices and uses all of its sentences.
-    assert len({p.variant for p in test}) >= 2
-    if track == "gender":
-        male = {p.variant for p in test if p.label == "male"}
-        female = {p.variant for p in test if p.label == "female"}
-        assert male <= set(synth.MALE_VARIANTS) and female <= set(synth.FEMALE_VARIANTS)
-        assert {p.text for p in test} == set(synth.split_items(synth.load_sentences("en"), "test"))
+def test_splits_share_no_sentence_and_no_voice(track):
+    # Enough clips per label that every split's cycle uses each of its sentences once.
+    n = max(len(synth.load_sentences("en", s)) for s in synth.SPLITS)
+    plans = {s: synth.plan(track, n, seed=1, split=s) for s in synth.SPLITS}
+    for a, b in [("train", "validation"), ("train", "test"), ("validation", "test")]:
+        assert not {p.text for p in plans[a]} & {p.text for p in plans[b]}, (a, b)
+        assert not {p.variant for p in plans[a]} & {p.variant for p in plans[b]}, (a, b)
+    for split, ps in plans.items():
+        assert len({p.variant for p in ps}) >= 2
+        if track == "gender":  # voices of the right gender, every sentence used
+            assert all(synth.voice_gender(p.variant) == p.label for p in ps)
+            assert {p.text for p in ps} == set(synth.load_sentences("en", split))
+    # None is train and validation together; the voice pools cover every variant once.
+    assert set(synth.voice_variants(None)) == set(synth.voice_variants(None, "train")) | set(
+        synth.voice_variants(None, "validation"))
+    assert len(set(synth.voice_variants(None, "test")) | set(synth.voice_variants(None))) == 26
+    with pytest.raises(ValueError, match="voice variants"):
+        synth.voice_gender("whisper")
 
 
 def test_plan_is_deterministic_and_balanced():
@@ -207,3 +224,11 @@ def test_cli_synth(tmp_path, capsys):
     )
     assert "gender: 4 clips" in capsys.readouterr().out
     assert len(list((tmp_path / "data" / "Gender" / "audio").glob("*.wav"))) == 4
+
+
+@needs_espeak
+def test_every_voice_of_every_split_exists():
+    # espeak-ng falls back silently on an unknown variant, which would mislabel the clips.
+    for split in synth.SPLITS:
+        for variant in synth.voice_variants(None, split):
+            synth.check_voice(f"en+{variant}")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 import torch
 
 import audiolens as al
-from audiolens.data.synth import LANGUAGES, load_sentences, split_items
+from audiolens.data.synth import LANGUAGES, load_sentences, voice_variants
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_demo.py"
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -43,12 +45,12 @@ def test_word_salad_uses_only_train_words_and_voices(recipe):
     assert [c.label for c in clips] == [lab for lab in LANGUAGES for _ in range(2)]
     for c in clips:
         code = LANGUAGES[c.label][0]
-        train = split_items(load_sentences(code), "train")
+        train = load_sentences(code, "train")
         if code == "zh":  # pairs run together, so check characters
             assert set(c.text) <= set("".join(train))
         else:
             assert set(recipe.words(code, c.text)) <= {w for t in train for w in recipe.words(code, t)}
-        assert c.voice.split("+")[1] not in ("m4", "m8", "f4", "steph")  # test-split voices
+        assert c.voice.split("+")[1] in voice_variants(None, "train")
         assert c.wav.dtype.name == "float32" and c.wav.size > 0
 
 
@@ -71,7 +73,9 @@ def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path,
     with safe_open(out / "model.safetensors", "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "## What it shows" in card and "## Held-out evaluation" in card and "| P3 |" in card
+    for section in ("## What it shows", "## Gender by language and voice", "## Test evaluation",
+                    "## Validation split", "| P3 |", "| goal (validation split) |"):
+        assert section in card, section
     assert (fixtures / "labels.csv").read_text(encoding="utf-8").count("\n") == 1 + 16 + 16
 
     # The card's numbers are a fresh evaluation of the saved weights: re-evaluate the test clips.
@@ -93,3 +97,25 @@ def test_build_up_by_hand(recipe):
     # chance 0.5, final 0.9: block 1 at 0.6 is a quarter of the way; 0.9 first reached at block 3.
     share, first = recipe.build_up(np.array([0.5, 0.6, 0.8, 0.9, 0.9]), 2)
     assert share == pytest.approx(0.25) and first == 3
+
+
+def test_gender_breakdown_by_hand(recipe, monkeypatch):
+    # Four clips: English gender clips by m1 (right) and f1 (wrong), German clips by m1 (wrong)
+    # and f2 (right); the gender question is scored against each voice's gender.
+    Clip = recipe.Clip
+    data = {"gender": [Clip(None, "male", "", "en+m1"), Clip(None, "female", "", "en-us+f1")],
+            "language": [Clip(None, "German", "", "de+m1"), Clip(None, "German", "", "de+f2")]}
+    seen = []
+
+    def fake_evaluate(model, track, clips, fmt):
+        seen.append((track, [c.label for c in clips]))
+        return types.SimpleNamespace(correct=np.array([True, False, False, True]))
+
+    monkeypatch.setattr(recipe, "evaluate", fake_evaluate)
+    out = recipe.gender_breakdown(None, data)
+    assert seen == [("gender", ["male", "female", "male", "female"])]
+    assert out["language"]["English"] == {"male": (1.0, 1), "female": (0.0, 1)}
+    assert out["language"]["German"] == {"male": (0.0, 1), "female": (1.0, 1)}
+    assert np.isnan(out["language"]["Korean"]["male"][0]) and out["language"]["Korean"]["male"][1] == 0
+    assert out["voice"]["m1"] == {"gender": "male", "English": (1.0, 1), "other": (0.0, 1)}
+    assert list(out["voice"]) == ["m1", "f1", "f2"]  # male voices first

@@ -200,9 +200,10 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument(
         "--split",
-        choices=["train", "test"],
+        choices=["train", "validation", "test"],
         default=None,
-        help="held-out split: test uses sentences and voices never used by train",
+        help="split of sentences and voices (disjoint): train, validation (for choices), "
+        "test (for reporting); default: train and validation together",
     )
     p.add_argument(
         "--workers", type=positive_int, default=2, help="parallel espeak-ng processes (default 2)"

@@ -4,9 +4,15 @@ Two tracks can be synthesized: ``gender`` (English sentences, male vs female voi
 ``language`` (eight languages, sentences from ``data/sentences/{code}.txt``). Everything is a
 pure function of the seed: the same call writes the same bytes.
 
-Held-out splits: ``split="test"`` uses every fourth sentence of each sentence file and every
-fourth voice variant of each pool; ``split="train"`` uses the rest, so a model trained on
-``train`` is evaluated on sentences and voices it never heard.
+Three disjoint splits, so that a model can be trained, tuned and then reported honestly:
+
+- ``"train"``: three of every four sentences of ``data/sentences/{code}.txt`` and of the voice
+  variants of each pool;
+- ``"validation"``: the fourth sentence and voice, for choosing a recipe, a seed or a threshold;
+- ``"test"``: sentences of ``data/sentences/test/{code}.txt`` and voice variants that neither
+  other split uses, to report what was never used for a choice.
+
+``None`` takes the train and validation items together.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from audiolens.tasks import sakura_task
 
 from ..errors import SynthError as SynthError
 
-Split = Literal["train", "test"] | None
+Split = Literal["train", "validation", "test"] | None
+SPLITS = ("train", "validation", "test")
 
 SAMPLE_RATE = 16_000
 ESPEAK_RATE = 22_050  # espeak-ng always writes 22.05 kHz
@@ -56,7 +63,13 @@ FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5", "Andrea", "belinda", "steph")
 ENGLISH_ACCENTS = ("en", "en-us")
 PITCH_RANGE = (35, 65)  # espeak -p, 0..99 (50 is the variant's own pitch)
 SPEED_RANGE = (140, 185)  # espeak -s, words per minute
-HELD_OUT_EVERY = 4  # every 4th sentence / voice belongs to the test split
+HELD_OUT_EVERY = 4  # every 4th packaged sentence / voice belongs to the validation split
+# The test split's voices: the first five of each gender (case-insensitive order) among the
+# variants that declare one, leaving out those in the pools above, those derived from one of
+# them (steph2, steph3) and effect voices (whisper, croak, robots, Demonic, AnxiousAndy, Storm,
+# grandma). Fixed by that rule before any model was scored on them.
+TEST_MALE_VARIANTS = ("Andy", "antonio", "Denis", "Henrique", "Hugo")
+TEST_FEMALE_VARIANTS = ("Alicia", "anika", "Annie", "aunty", "linda")
 
 SYNTH_TRACKS = ("gender", "language")
 # Columns of metadata.csv after SAKURA's own (the speaker is the voice variant, for probe folds).
@@ -97,37 +110,73 @@ def require_espeak() -> str:
 
 
 @cache
-def load_sentences(code: str) -> tuple[str, ...]:
-    """The packaged sentences for language ``code`` (``en``, ``de``, ..., ``zh``, ``ja``, ``ko``).
+def load_sentences(code: str, split: Split = None) -> tuple[str, ...]:
+    """The packaged sentences of language ``code`` (``en``, ``de``, ..., ``zh``, ``ja``, ``ko``)
+    that belong to ``split`` (``None``: train and validation together).
 
     Example:
-        >>> len(load_sentences("en")) >= 40
-        True
+        >>> len(load_sentences("en")) >= 40, len(load_sentences("en", "test")) >= 40
+        (True, True)
     """
+    if split == "test":
+        return _read_sentences(f"test/{code}.txt", code)
+    return tuple(split_items(_read_sentences(f"{code}.txt", code), split))
+
+
+def _read_sentences(name: str, code: str) -> tuple[str, ...]:
+    folder = resources.files("audiolens.data").joinpath("sentences")
     try:
-        text = (
-            resources.files("audiolens.data")
-            .joinpath("sentences").joinpath(f"{code}.txt")
-            .read_text("utf-8")
-        )
+        text = folder.joinpath(*name.split("/")).read_text("utf-8")
     except FileNotFoundError:
         raise ValueError(f"no sentence file for language code {code!r}") from None
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 def split_items(items: Sequence[str], split: Split) -> list[str]:
-    """The part of ``items`` belonging to ``split`` (every 4th item is held out for test).
+    """The part of the packaged ``items`` (sentences or voices) that belongs to ``split``: every
+    4th item is held out for validation. The test split has items of its own
+    (:func:`load_sentences`, :func:`voice_variants`), none of them in ``items``.
 
     Example:
-        >>> split_items("abcdefgh", "test"), split_items("abcdefgh", "train")
+        >>> split_items("abcdefgh", "validation"), split_items("abcdefgh", "train")
         (['d', 'h'], ['a', 'b', 'c', 'e', 'f', 'g'])
     """
     if split is None:
         return list(items)
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
-    test = split == "test"
-    return [x for i, x in enumerate(items) if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == test]
+    if split not in ("train", "validation"):
+        raise ValueError(f"split_items takes 'train', 'validation' or None, got {split!r}")
+    held_out = split == "validation"
+    return [x for i, x in enumerate(items) if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == held_out]
+
+
+def voice_variants(gender: Literal["male", "female"] | None, split: Split = None) -> tuple[str, ...]:
+    """The espeak-ng voice variants of ``gender`` (``None``: both) in ``split``.
+
+    Example:
+        >>> voice_variants("male", "validation"), voice_variants("female", "test")[:2]
+        (('m4', 'm8'), ('Alicia', 'anika'))
+    """
+    genders = ("male", "female") if gender is None else (gender,)
+    if split == "test":
+        pools = {"male": TEST_MALE_VARIANTS, "female": TEST_FEMALE_VARIANTS}
+        return tuple(v for g in genders for v in pools[g])
+    pools = {"male": MALE_VARIANTS, "female": FEMALE_VARIANTS}
+    return tuple(v for g in genders for v in split_items(pools[g], split))
+
+
+def voice_gender(variant: str) -> Literal["male", "female"]:
+    """The gender an espeak-ng voice variant of any split declares (``"m3"``: male).
+
+    Example:
+        >>> voice_gender("en-us+f2"), voice_gender("Hugo")
+        ('female', 'male')
+    """
+    variant = variant.rpartition("+")[2]
+    if variant in MALE_VARIANTS + TEST_MALE_VARIANTS:
+        return "male"
+    if variant in FEMALE_VARIANTS + TEST_FEMALE_VARIANTS:
+        return "female"
+    raise ValueError(f"{variant!r} is not one of the synthesizer's voice variants")
 
 
 def _rng(seed: int, *names: str) -> np.random.Generator:
@@ -147,7 +196,7 @@ def plan(track: str, n_per_label: int, seed: int = 0, split: Split = None) -> li
     """Decide text, voice, pitch and speed of every clip of ``track`` (no audio yet).
 
     Example:
-        >>> p = plan("gender", 2, seed=0, split="test")
+        >>> p = plan("gender", 2, seed=0, split="validation")
         >>> [u.file for u in p]
         ['male_0000.wav', 'male_0001.wav', 'female_0000.wav', 'female_0001.wav']
     """
@@ -156,24 +205,22 @@ def plan(track: str, n_per_label: int, seed: int = 0, split: Split = None) -> li
         raise ValueError(f"cannot synthesize track {track!r}; choose from {SYNTH_TRACKS}")
     if n_per_label < 1:
         raise ValueError(f"n_per_label must be >= 1, got {n_per_label}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
     out: list[UtterancePlan] = []
     for label in task.labels:
         # Separate streams per label and per choice, so asking for more clips keeps the first ones.
         rng = _rng(seed, task.name, label, "jitter")
         bases: tuple[str, ...]
-        variants: tuple[str, ...]
         if task.name == "gender":
             code, bases = "en", ENGLISH_ACCENTS
-            variants = MALE_VARIANTS if label == "male" else FEMALE_VARIANTS
+            variants = voice_variants("male" if label == "male" else "female", split)
         else:
             code, base = LANGUAGES[label]
             bases = (base,)
-            variants = MALE_VARIANTS + FEMALE_VARIANTS
-        sentences = split_items(load_sentences(code), split)
-        texts = _cycle(_rng(seed, task.name, label, "text"), sentences, n_per_label)
-        voices = _cycle(
-            _rng(seed, task.name, label, "voice"), split_items(variants, split), n_per_label
-        )
+            variants = voice_variants(None, split)
+        texts = _cycle(_rng(seed, task.name, label, "text"), load_sentences(code, split), n_per_label)
+        voices = _cycle(_rng(seed, task.name, label, "voice"), variants, n_per_label)
         for k in range(n_per_label):
             base = bases[int(rng.integers(len(bases)))]
             out.append(
@@ -297,7 +344,7 @@ def synthetic_dataset(
     Example:
         >>> ds = synthetic_dataset("gender", 4, split="test")  # doctest: +SKIP
         >>> ds[0].speaker, ds.counts()  # doctest: +SKIP
-        ('m8', {'male': 4, 'female': 4})
+        ('Hugo', {'male': 4, 'female': 4})
     """
     require_espeak()
     plans = plan(track, n_per_label, seed, split)
@@ -395,7 +442,7 @@ def untranslated(code: str) -> list[str]:
         proc = subprocess.run(cmd, check=False, input=text.encode(), capture_output=True)
         return proc.stdout.decode("utf-8", "replace")
 
-    sentences = load_sentences(code)
+    sentences = load_sentences(code) + load_sentences(code, "test")
     if "(" not in phonemes("\n".join(sentences)):  # one call when all is well
         return []
     return [t for t in sentences if "(" in phonemes(t)]

@@ -173,6 +173,9 @@ def world() -> Iterator[World]:
     dist.init_process_group(backend, timeout=BARRIER_TIMEOUT)
     try:
         yield World(dist.get_rank(), dist.get_world_size(), _control_group())
+        # Leave together: a rank that tears its group down while another still sends to it can
+        # abort inside gloo's threads ("terminate called without an active exception").
+        dist.barrier()
     finally:
         _CONTROL.clear()
         dist.destroy_process_group()

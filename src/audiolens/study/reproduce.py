@@ -110,11 +110,11 @@ def load_data(
     attributes: Sequence[str] | None = None,
     n_per_label: int = DEFAULT_PER_LABEL,
     seed: int = 0,
-    split: Literal["train", "test"] = "test",
+    split: Literal["train", "validation", "test"] = "test",
 ) -> list[AttributeDataset]:
     """Data sets to study: given data sets as is, a SAKURA root (every track present, or
     ``attributes``), or (None) espeak-ng clips of ``split`` synthesized once into
-    :func:`cache_dir` (``"test"``: sentences and voices a demo model never trained on)."""
+    :func:`cache_dir` (``"test"``: sentences and voices a demo model was never trained on nor chosen by)."""
     from ..data import AttributeDataset, DataError, load_sakura
     from ..data.dataset import existing_folder
     from ..data.sakura import find_track_dir
