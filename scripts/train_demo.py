@@ -424,6 +424,19 @@ def fmt_acc(value: tuple[float, int]) -> str:
     return f"{acc:.2f} ({n})" if n else "-"
 
 
+def selection_table(stats: dict, validation: dict, n_layers: int) -> list[str]:
+    """The goals per seed tried (``--seeds``), or the shipped model's goals alone."""
+    tried = stats.get("selection") or [
+        {"seed": stats.get("seed", "-"), "goals": [list(row) for row in goals(validation, n_layers)]}]
+    names = [goal for goal, _, _ in tried[0]["goals"]]
+    lines = ["| goal (validation split) | " + " | ".join(f"seed {t['seed']}" for t in tried) + " |",
+             "|---" * (len(tried) + 1) + "|"]
+    for k, name in enumerate(names):
+        lines.append(f"| {name} | " + " | ".join(
+            f"{t['goals'][k][1]} ({'met' if t['goals'][k][2] else 'missed'})" for t in tried) + " |")
+    return lines
+
+
 def card(args: argparse.Namespace, stats: dict, report: dict, validation: dict, breakdown: dict, fixtures: dict,
          n_params: int, n_train: dict, n_test: dict, size_mb: float) -> str:
     n_layers = ARCH["n_layers"]
@@ -545,13 +558,12 @@ def card(args: argparse.Namespace, stats: dict, report: dict, validation: dict, 
         ("- Choices: the settings above and the seed were chosen on the *validation* split (every "
          "fourth packaged sentence and voice variant: held out from training, printed during training "
          "with `--eval-every`), never on the test split. The block where gender completes depends on "
-         "the seed, not only on the settings: at the default settings, seed 0 reached 0.59 language "
-         "accuracy on the validation split, and small changes to the settings moved the block between "
-         "1 and 8. The default seed is the first one tried that met every goal on the validation split:"),
+         "the seed, not only on the settings: small changes to the settings moved it between blocks 1 "
+         "and 8. " + ("The seed is the first of those tried whose model met every goal on the validation "
+                      "split (each judged on validation clips drawn at its own seed + 1000):"
+                      if "selection" in stats else "Goals on the validation split:")),
         "",
-        "| goal (validation split) | value | met |",
-        "|---|---|---|",
-        *(f"| {goal} | {value} | {'yes' if ok else 'no'} |" for goal, value, ok in goals(validation, n_layers)),
+        *selection_table(stats, validation, n_layers),
         "",
         f"- Command: `TRAIN_THREADS={stats['threads']} python scripts/train_demo.py {stats['command']}` "
         + ("(deterministic)." if args.steps else "(schedule by the clock, so not bit-reproducible)."),
@@ -605,10 +617,53 @@ def card(args: argparse.Namespace, stats: dict, report: dict, validation: dict, 
     return "\n".join(lines)
 
 
+# Seeds of the test clips and the fixtures, whichever seed trains.
+TEST_SEED, FIXTURE_SEED = 1001, 2001
+
+
+def validation_clips(seed: int, args: argparse.Namespace) -> dict[str, list[Clip]]:
+    """The validation clips a model trained at ``seed`` is judged on (drawn at ``seed`` + 1000)."""
+    return {t: synth(t, n, seed + 1000, "validation") for t, n in zip(TASKS, args.test_per_label)}
+
+
+def train_seed(seed: int, args: argparse.Namespace, validation_data: dict[str, list[Clip]]) -> dict:
+    """Train the recipe at ``seed`` and save the model to ``args.out``; the training stats."""
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
+    t0 = time.time()
+    train_data = {t: synth(t, n, seed, "train") for t, n in zip(TASKS, args.train_per_label)}
+    train_data["language"] += word_salad(args.salad_per_label, seed)
+    print(f"seed {seed}: synthesized in {time.time() - t0:.0f}s", flush=True)
+    model = build_model(seed)
+    print(f"{sum(p.numel() for p in model.hf_model.parameters()) / 1e6:.2f} M parameters", flush=True)
+    watch = {t: v[:: max(1, len(v) // 96)] for t, v in validation_data.items()}  # ~96 clips each
+    stats = train(model, train_data, args, watch)
+    save(model, args.out)
+    return stats | {"seed": seed, "threads": torch.get_num_threads()}
+
+
+def select_seed(args: argparse.Namespace) -> dict:
+    """Train each of ``args.seeds`` in turn and keep the first whose saved model meets every goal
+    on the validation split (the last one tried if none does); its stats, with every try's goals."""
+    tried = []
+    for seed in args.seeds:
+        validation_data = validation_clips(seed, args)
+        stats = train_seed(seed, args, validation_data)
+        model = al.HookedAudioLM.from_pretrained(str(args.out), torch_dtype=torch.float32)  # as shipped
+        rows = goals(evaluate_split(model, validation_data, f"validation, seed {seed}"), ARCH["n_layers"])
+        tried.append({"seed": seed, "goals": [[goal, value, ok] for goal, value, ok in rows]})
+        if all(ok for *_, ok in rows):
+            break
+    return stats | {"selection": tried}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    # Seed 1: the first seed that met every goal at these defaults (the card says why it matters).
+    # Seed 1: the first of 0, 1 whose model met every goal on the validation split (the card
+    # shows both tries).
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="candidate seeds, tried in order: the first whose model meets every goal on the "
+                             "validation split is kept (instead of --seed)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--minutes", type=float, default=None,
                         help="train for this long instead of --steps (schedule by the clock)")
@@ -642,23 +697,19 @@ def main() -> None:
 
     t0 = time.time()
     n_train = {t: n * len(al.sakura_task(t).labels) for t, n in zip(TASKS, args.train_per_label)}
-    # Held-out clips come from other seeds, so pitch/speed draws differ from training too.
-    validation_data = {t: synth(t, n, args.seed + 1000, "validation") for t, n in zip(TASKS, args.test_per_label)}
-    test_data = {t: synth(t, n, args.seed + 1000, "test") for t, n in zip(TASKS, args.test_per_label)}
-    fixture_data = {t: synth(t, n, args.seed + 2000, "validation") for t, n in zip(TASKS, (8, 2))}
+    # Held-out clips come from other seeds than training, so pitch/speed draws differ too.
     if args.evaluate_only:
         stats = json.loads((args.out / "training.json").read_text(encoding="utf-8"))
+    elif args.seeds:
+        stats = select_seed(args)
     else:
-        train_data = {t: synth(t, n, args.seed, "train") for t, n in zip(TASKS, args.train_per_label)}
-        train_data["language"] += word_salad(args.salad_per_label, args.seed)
-        print(f"synthesized in {time.time() - t0:.0f}s", flush=True)
-        model = build_model(args.seed)
-        print(f"{sum(p.numel() for p in model.hf_model.parameters()) / 1e6:.2f} M parameters", flush=True)
-        watch = {t: v[:: max(1, len(v) // 96)] for t, v in validation_data.items()}  # ~96 clips each
-        stats = train(model, train_data, args, watch) | {
-            "threads": torch.get_num_threads(), "command": " ".join(args.argv)}
-        save(model, args.out)
+        stats = train_seed(args.seed, args, validation_clips(args.seed, args))
+    if not args.evaluate_only:
+        stats["command"] = " ".join(args.argv)
         (args.out / "training.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    validation_data = validation_clips(stats.get("seed", args.seed), args)
+    test_data = {t: synth(t, n, TEST_SEED, "test") for t, n in zip(TASKS, args.test_per_label)}
+    fixture_data = {t: synth(t, n, FIXTURE_SEED, "validation") for t, n in zip(TASKS, (8, 2))}
 
     # Everything below uses the weights as shipped (float16, reloaded in float32).
     from audiolens.models.pretrained import demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 import types
@@ -79,7 +80,7 @@ def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path,
     assert (fixtures / "labels.csv").read_text(encoding="utf-8").count("\n") == 1 + 16 + 16
 
     # The card's numbers are a fresh evaluation of the saved weights: re-evaluate the test clips.
-    test = recipe.synth("gender", 1, 1000, "test")
+    test = recipe.synth("gender", 1, recipe.TEST_SEED, "test")
     res, masked = recipe.evaluate(model, "gender", test, "P3", masked=True)
     row = next(line for line in card.split("### gender")[1].splitlines() if line.startswith("| P3 |"))
     assert row.split(" | ")[1:3] == [f"{res.accuracy():.3f}", f"{masked.accuracy():.3f}"]
@@ -91,6 +92,28 @@ def test_recipe_writes_a_loadable_checkpoint_card_and_fixtures(recipe, tmp_path,
     # Deterministic for a seed: a second run writes the same weights, byte for byte.
     run(tmp_path / "again", tmp_path / "again_fixtures")
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+
+@needs_espeak
+def test_seed_selection_keeps_the_first_seed_that_meets_the_goals(recipe, tmp_path, monkeypatch):
+    # Two training steps meet no goal, so both candidates are tried and the last is kept; a
+    # candidate that met them all would end the search.
+    argv = ["train_demo.py", "--steps", "2", "--batch-size", "4", "--train-per-label", "2", "2",
+            "--salad-per-label", "1", "--test-per-label", "1", "1", "--n-layers", "4", "--seeds", "3", "4",
+            "--out", str(tmp_path / "demo"), "--fixtures", str(tmp_path / "fixtures")]
+    monkeypatch.setattr(sys, "argv", argv)
+    recipe.main()
+    stats = json.loads((tmp_path / "demo" / "training.json").read_text(encoding="utf-8"))
+    assert [t["seed"] for t in stats["selection"]] == [3, 4] and stats["seed"] == 4
+    assert all(not all(ok for *_, ok in t["goals"]) for t in stats["selection"])
+    card = (tmp_path / "demo" / "README.md").read_text(encoding="utf-8")
+    assert "| goal (validation split) | seed 3 | seed 4 |" in card
+
+    monkeypatch.setattr(recipe, "goals", lambda report, n_layers: [("anything", "1.0", True)])
+    monkeypatch.setattr(sys, "argv", [*argv[:-4], "--out", str(tmp_path / "b"), "--fixtures", str(tmp_path / "fb")])
+    recipe.main()
+    stats = json.loads((tmp_path / "b" / "training.json").read_text(encoding="utf-8"))
+    assert [t["seed"] for t in stats["selection"]] == [3]
 
 
 def test_build_up_by_hand(recipe):
