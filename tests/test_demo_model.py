@@ -96,3 +96,14 @@ def test_logit_lens_run(model):
         own = model(batch, positions="last")[:, 0, list(res.label_token_ids)]
     torch.testing.assert_close(res.logits_at("last")[-1], own, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(res.correct, (own.argmax(-1) == batch.targets).numpy())
+
+
+def test_readme_shows_the_cards_gender_tables():
+    """The README copies the data card's gender-by-language and by-voice tables, as they stand."""
+    import re
+
+    card = (demo_path() / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for header in (r"\| language \| male voices \| female voices \|", r"\| voice \| gender \| English \|.*"):
+        table = re.search(header + r"\n(?:\|.*\n)+", card)
+        assert table and table.group(0) in readme, header
