@@ -54,6 +54,7 @@ from .architectures import (
     config_value,
     hub_options,
 )
+from .architectures.base import with_auto_processor
 from .architectures.inputs import audio_window, prepare_batch
 from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
@@ -205,7 +206,7 @@ class HookedAudioLM(HookedRootModule):
             ...     torch_dtype=torch.bfloat16, device="cuda")  # doctest: +SKIP
         """
         import transformers
-        from transformers import AutoConfig, AutoProcessor
+        from transformers import AutoConfig
 
         name_or_path = str(name_or_path)
         if not Path(name_or_path).exists() and (
@@ -236,11 +237,8 @@ class HookedAudioLM(HookedRootModule):
             load_kwargs["dtype"] = torch_dtype
         if attn_implementation is not None:
             load_kwargs["attn_implementation"] = attn_implementation
-        if arch.load is not None:
-            hf_model, processor = arch.load(name_or_path, **load_kwargs)
-        else:
-            hf_model = getattr(transformers, arch.hf_class).from_pretrained(name_or_path, **load_kwargs)
-            processor = AutoProcessor.from_pretrained(name_or_path, **shared)
+        load = arch.load or with_auto_processor(getattr(transformers, arch.hf_class).from_pretrained)
+        hf_model, processor = load(name_or_path, **load_kwargs)
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()

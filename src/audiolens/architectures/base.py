@@ -11,8 +11,8 @@ processor alone supplies an ``encode`` function (see :mod:`audiolens.architectur
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypedDict
 
 import torch
 from jaxtyping import Int
@@ -137,6 +137,78 @@ def whisper_frames(pool: int = 1, merge: int = 1, feature_mask: str | None = Non
 
     step = 0.02
     return AudioFrames(lengths=lengths, seconds=(step, step * pool, step * pool * merge), feature_mask=feature_mask)
+
+
+class AudioTower(TypedDict):
+    """The :class:`Architecture` fields that describe an audio path (see :func:`whisper_tower`)."""
+
+    audio_encoder: str
+    encoder_layers: str
+    encoder_final_norm: str
+    encoder_pooling: str | None
+    encoder_output: str | None
+    projector: str
+    encoder_packed: bool
+    audio_frames: AudioFrames
+    tokens_per_second: float
+
+
+def whisper_tower(pool: int = 1, merge: int = 1, feature_mask: str | None = None, *, norm: str = "layer_norm",
+                  projector: str = "model.multi_modal_projector", output: str | None = None,
+                  packed: bool = False) -> AudioTower:
+    """The audio path of a transformers Whisper-style tower at ``model.audio_tower``: its
+    ``layers``, its final ``norm`` and (when it pools, ``pool`` > 1) its ``avg_pooler``, the
+    ``projector`` (a path from the root), the frames of :func:`whisper_frames` and the audio
+    tokens per second they give. A tower that projects inside itself names the module whose
+    output is ``encoder.hook_out`` as ``output``; ``packed`` is ``Architecture.encoder_packed``.
+
+    Example:
+        >>> tower = whisper_tower(pool=2, feature_mask="feature_attention_mask")
+        >>> tower["encoder_pooling"], tower["tokens_per_second"]
+        ('model.audio_tower.avg_pooler', 25.0)
+    """
+    tower = "model.audio_tower"
+    frames = whisper_frames(pool=pool, merge=merge, feature_mask=feature_mask)
+    return AudioTower(
+        audio_encoder=tower,
+        encoder_layers=f"{tower}.layers",
+        encoder_final_norm=f"{tower}.{norm}",
+        encoder_pooling=f"{tower}.avg_pooler" if pool > 1 else None,
+        encoder_output=None if output is None else f"{tower}.{output}",
+        projector=projector,
+        encoder_packed=packed,
+        audio_frames=frames,
+        tokens_per_second=1 / frames.seconds[-1],
+    )
+
+
+class DecoderPaths(TypedDict):
+    """The :class:`Architecture` fields that place the decoder (see :func:`causal_lm_at`)."""
+
+    layers: str
+    final_norm: str
+    unembed: str
+    backbone: str
+    causal_lm: str
+
+
+def causal_lm_at(at: str = "", *, backbone: str = "model", layers: str = "layers", norm: str = "norm",
+                 head: str = "lm_head") -> DecoderPaths:
+    """The decoder of a causal LM held at ``at`` (``""``: the wrapped model is one): its
+    ``backbone`` holds the decoder ``layers`` and the final ``norm``, its ``head`` unembeds,
+    and its own forward gives the reference logits.
+
+    Example:
+        >>> paths = causal_lm_at("llama")
+        >>> paths["layers"], paths["unembed"], paths["causal_lm"]
+        ('llama.model.layers', 'llama.lm_head', 'llama')
+    """
+
+    def inside(path: str) -> str:
+        return f"{at}.{path}" if at else path
+
+    return DecoderPaths(layers=inside(f"{backbone}.{layers}"), final_norm=inside(f"{backbone}.{norm}"),
+                        unembed=inside(head), backbone=inside(backbone), causal_lm=at)
 
 
 #: ``from_pretrained`` options that locate files: they apply to config, tokenizer and processor too.
@@ -452,6 +524,20 @@ def register(arch: Architecture) -> Architecture:
     """Add ``arch`` to :data:`ARCHITECTURES` under its ``name`` (the HF ``model_type``)."""
     ARCHITECTURES[arch.name] = arch
     return arch
+
+
+def composite(thinker: Architecture, name: str) -> Architecture:
+    """The composite hub checkpoints (``model_type`` ``name``) around the audio-LLM ``thinker``.
+
+    Such a checkpoint loads through the thinker's class, which reads the thinker's weights
+    alone: the speech talker and vocoder are never built. ``submodel`` wraps the thinker of a
+    composite model already in memory; paths are the thinker's, relative to it.
+
+    Example:
+        >>> composite(ARCHITECTURES["qwen2_5_omni_thinker"], "qwen2_5_omni").submodel
+        'thinker'
+    """
+    return replace(thinker, name=name, submodel="thinker")
 
 
 def refuse(model_type: str, reason: str) -> None:
