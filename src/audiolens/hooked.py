@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from jaxtyping import Float
@@ -55,7 +55,7 @@ from .architectures import (
     hub_options,
 )
 from .architectures.base import with_auto_processor
-from .architectures.inputs import audio_window, prepare_batch
+from .architectures.inputs import PrepareOptions, audio_window, prepare_batch
 from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
@@ -63,6 +63,9 @@ from .checks import whole_number
 from .errors import EncoderLayerError as EncoderLayerError
 from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class _Attn(nn.Module):
@@ -481,21 +484,17 @@ class HookedAudioLM(HookedRootModule):
         sampling_rate: int | Sequence[int],
         prompt: Prompt,
         labels: Sequence[str] | None = None,
-        *,
-        label_set: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
-        truncate: bool = False,
+        **options: Unpack[PrepareOptions],
     ) -> AudioBatch:
         """Render ``prompt`` with the model's chat template around each clip and tokenize.
 
         Clips are checked (empty, NaN, infinite and too-long clips raise), mixed to mono and
         resampled to the processor's rate. ``labels`` (one per clip) must come from the
         prompt's label set (or ``label_set``); they become ``batch.targets``. Rows are
-        left-padded and carry explicit position ids.
+        left-padded and carry explicit position ids. ``options``: ``label_set``, ``ids`` and
+        ``truncate`` (see :class:`~audiolens.architectures.inputs.PrepareOptions`).
         """
-        batch = prepare_batch(
-            self, audios, sampling_rate, prompt, labels, label_set=label_set, ids=ids, truncate=truncate,
-        )
+        batch = prepare_batch(self, audios, sampling_rate, prompt, labels, **options)
         self._check_audio_inputs(batch)
         return batch
 
