@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any, TypeGuard, cast
 
 import torch
@@ -33,10 +34,11 @@ from .sites import (
     bool_attention_mask,
     head_dim_of,
     model_attention_mask,
-    pack_rows,
-    scaled,
-    unpack_rows,
-    unscaled,
+    through_branch,
+    through_heads,
+    through_mask,
+    through_packed,
+    through_projector,
 )
 
 
@@ -84,7 +86,13 @@ def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, 
     A packed tower's frames are shown per row (``packed``: each stage's counts and width)."""
     enc, handles = model.encoder, []
     layers = model.encoder_layers
-    per_row = (lambda hp, stage: hp) if packed is None else (lambda hp, stage: _PerRow(hp, *packed[stage]))
+
+    def per_row(hp: HookPoint, stage: str) -> Any:
+        if packed is None:
+            return hp
+        lengths, width = packed[stage]
+        return partial(through_packed, hp, lengths=lengths, width=width)
+
     if len(layers) and active(enc.hook_embed):
         handles.append(layers[0].register_forward_pre_hook(_input_hook(per_row(enc.hook_embed, "encoder")),
                                                            with_kwargs=True))
@@ -100,19 +108,6 @@ def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, 
         assert model.audio_projector is not None  # present whenever encoder_missing is None
         handles.append(model.audio_projector.register_forward_hook(hook))
     return handles
-
-
-class _PerRow:
-    """A hook point seen through a packed encoder's layout: called with the flat frames, it
-    shows them to ``hp`` as ``(batch, width, d)`` and packs an edit back."""
-
-    def __init__(self, hp: HookPoint, lengths: Tensor, width: int) -> None:
-        self.hp, self.lengths, self.width = hp, lengths, width
-
-    def __call__(self, flat: Tensor) -> Tensor:
-        rows = unpack_rows(flat, self.lengths, self.width)
-        new = self.hp(rows)
-        return flat if new is rows else pack_rows(new, self.lengths)
 
 
 def first_tensor(output):
@@ -154,16 +149,11 @@ def _output_hook(hp):
 
 
 def _projector_hook(hp: HookPoint, rows: int):
-    """The projector's output as ``(batch, tokens, d_model)``; a flat ``(rows · tokens, d)``
-    output (one family joins every clip's tokens) is shown per row and flattened back."""
+    """The projector's output per row (:func:`~audiolens.backends.sites.through_projector`)."""
 
     def hook(module, args, output):
-        flat = output.ndim == 2
-        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
-        new = hp(shown)
-        if new is shown:
-            return None
-        return new.reshape(output.shape) if flat else new
+        new = through_projector(hp, output, rows)
+        return None if new is output else new
 
     return hook
 
@@ -216,19 +206,10 @@ def _attn_out_hook(block: BlockHooks, m: float):
         if not (active(attn_hook) or active(mid_hook)):
             return None
         out = output[0]
-        changed = False
-        if active(attn_hook):
-            added = scaled(out, m)
-            new = attn_hook(added)
-            if new is not added:
-                out, changed = unscaled(new, m), True
-        if active(mid_hook):
-            resid_pre = block.__dict__["_resid_pre"]
-            mid = resid_pre + scaled(out, m)  # the same sum the decoder layer forms next
-            new = mid_hook(mid)
-            if new is not mid:
-                out, changed = unscaled(new - resid_pre, m), True
-        return (out, *output[1:]) if changed else None
+        new = through_branch(attn_hook, out, m) if active(attn_hook) else out
+        if active(mid_hook):  # the same sum the decoder layer forms next
+            new = through_branch(mid_hook, new, m, resid_pre=block.__dict__["_resid_pre"])
+        return None if new is out else (new, *output[1:])
 
     return hook
 
@@ -236,11 +217,9 @@ def _attn_out_hook(block: BlockHooks, m: float):
 def _mlp_hook(block: BlockHooks, m: float):
     def hook(module, args, output):
         out = output[0] if isinstance(output, tuple) else output
-        added = scaled(out, m)
-        new = block.hook_mlp_out(added)
-        if new is added:
+        new = through_branch(block.hook_mlp_out, out, m)
+        if new is out:
             return None
-        new = unscaled(new, m)
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
     return hook
@@ -250,12 +229,8 @@ def _z_hook(block: BlockHooks, head_dim: int):
     """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
 
     def hook(module, args):
-        x = args[0]
-        z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
-        new = block.attn.hook_z(z)
-        if new is z:
-            return None
-        return (new.reshape(x.shape), *args[1:])
+        new = through_heads(block.attn.hook_z, args[0], head_dim)
+        return None if new is args[0] else (new, *args[1:])
 
     return hook
 
@@ -300,13 +275,9 @@ def _mask_hook(block: BlockHooks, model: HookedModel, attention_mask_2d: Tensor)
         if not active(block.hook_attn_mask):
             return None
         hidden = kwargs.get("hidden_states", args[0] if args else None)
-        mask = kwargs.get("attention_mask")
-        as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
-        before = as_bool.clone()  # a hook may edit its input in place
-        new = block.hook_attn_mask(as_bool)
-        if new is as_bool and torch.equal(new, before):
-            return None
-        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask, before)}
+        new = through_mask(block.hook_attn_mask, kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1],
+                           model.chunk_start, hidden.device)
+        return None if new is None else (args, {**kwargs, "attention_mask": new})
 
     return hook
 
