@@ -35,7 +35,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
@@ -68,31 +68,43 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-class _Attn(nn.Module):
-    def __init__(self) -> None:
+class _HookPoints(nn.Module):
+    """A node of the hook-point tree: a HookPoint for every ``hook_*`` name its class annotates,
+    in that order, but those ``without`` (TransformerLens names each by its module path, e.g.
+    ``ln_final.hook_normalized``)."""
+
+    def __init__(self, without: Collection[str] = ()) -> None:
         super().__init__()
-        self.hook_z = HookPoint()
-        self.hook_pattern = HookPoint()
+        for name in inspect.get_annotations(type(self)):
+            if name.startswith("hook_") and name not in without:
+                setattr(self, name, HookPoint())
 
 
-class _Block(nn.Module):
+class _Attn(_HookPoints):
+    hook_z: HookPoint
+    hook_pattern: HookPoint
+
+
+class _Block(_HookPoints):
+    """A decoder block's hook points; those the family cannot define exactly are absent."""
+
+    hook_resid_pre: HookPoint
+    hook_resid_mid: HookPoint
+    hook_resid_post: HookPoint
+    hook_attn_mask: HookPoint
+    hook_attn_out: HookPoint
+    hook_mlp_out: HookPoint
+    attn: _Attn
+
     def __init__(self, with_mid: bool = True, with_components: bool = True) -> None:
-        super().__init__()
-        self.hook_resid_pre = HookPoint()
-        if with_mid:
-            self.hook_resid_mid = HookPoint()
-        self.hook_resid_post = HookPoint()
-        self.hook_attn_mask = HookPoint()
+        mid = () if with_mid else ("hook_resid_mid",)
+        super().__init__(without=mid if with_components else (*mid, "hook_attn_out", "hook_mlp_out"))
         if with_components:
-            self.hook_attn_out = HookPoint()
-            self.hook_mlp_out = HookPoint()
             self.attn = _Attn()
 
 
-class _EncoderBlock(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_resid_post = HookPoint()
+class _EncoderBlock(_HookPoints):
+    hook_resid_post: HookPoint
 
 
 class _Encoder(nn.Module):
@@ -104,16 +116,12 @@ class _Encoder(nn.Module):
         self.hook_out = HookPoint()
 
 
-class _Projector(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_out = HookPoint()
+class _Projector(_HookPoints):
+    hook_out: HookPoint
 
 
-class _FinalNorm(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_normalized = HookPoint()
+class _FinalNorm(_HookPoints):
+    hook_normalized: HookPoint
 
 
 class HookedAudioLM(HookedRootModule):
