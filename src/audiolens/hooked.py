@@ -54,7 +54,7 @@ from .architectures import (
     config_value,
     hub_options,
 )
-from .architectures.base import with_auto_processor
+from .architectures.base import AudioPath, with_auto_processor
 from .architectures.inputs import PrepareOptions, audio_window, prepare_batch
 from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
@@ -147,7 +147,7 @@ class HookedAudioLM(HookedRootModule):
     _components_missing: str | None
     _audio_token_id: int | None
     _encoder_missing: str | None
-    _audio: dict[str, nn.Module]  # the HF audio path's modules (empty without encoder hooks)
+    _audio: AudioPath | None  # the HF audio path's modules (None without encoder hooks)
     _run_lock: threading.RLock
 
     def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
@@ -172,11 +172,11 @@ class HookedAudioLM(HookedRootModule):
         )
         self.ln_final = _FinalNorm()
         missing = arch.encoder_missing()
-        audio = {} if missing else arch.resolve_encoder(hf_model)
+        audio = None if missing else arch.resolve_encoder(hf_model)
         self.__dict__["_encoder_missing"] = missing
         self.__dict__["_audio"] = audio
-        if not missing:
-            self.encoder = _Encoder(len(cast(nn.ModuleList, audio["encoder_layers"])))
+        if audio is not None:
+            self.encoder = _Encoder(len(audio.layers))
             self.projector = _Projector()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
@@ -331,7 +331,7 @@ class HookedAudioLM(HookedRootModule):
     def n_encoder_layers(self) -> int:
         """How many transformer layers the audio encoder has (0 when it has none, or when the
         family offers no encoder hooks: see :attr:`encoder_missing`)."""
-        return len(cast(nn.ModuleList, self._audio["encoder_layers"])) if self._audio else 0
+        return len(self._audio.layers) if self._audio else 0
 
     @property
     def encoder_missing(self) -> str | None:
@@ -339,25 +339,31 @@ class HookedAudioLM(HookedRootModule):
         return self._encoder_missing
 
     @property
+    def audio_path(self) -> AudioPath | None:
+        """The HF modules of the audio path (tower, layers, output, projector); None without
+        encoder hooks."""
+        return self._audio
+
+    @property
     def audio_encoder(self) -> nn.Module | None:
         """The HF audio tower (its output is ``encoder.hook_out``); None without encoder hooks."""
-        return self._audio.get("audio_encoder")
+        return self._audio.tower if self._audio else None
 
     @property
     def encoder_output(self) -> nn.Module | None:
         """The HF module whose output is ``encoder.hook_out`` (the tower, unless the family
         projects inside it); None without encoder hooks."""
-        return self._audio.get("encoder_output", self._audio.get("audio_encoder"))
+        return self._audio.output if self._audio else None
 
     @property
     def encoder_layers(self) -> nn.ModuleList:
         """The HF audio encoder's layers (empty without encoder hooks)."""
-        return cast(nn.ModuleList, self._audio.get("encoder_layers", nn.ModuleList()))
+        return self._audio.layers if self._audio else nn.ModuleList()
 
     @property
     def audio_projector(self) -> nn.Module | None:
         """The HF projector (its output is ``projector.hook_out``); None without encoder hooks."""
-        return self._audio.get("projector")
+        return self._audio.projector if self._audio else None
 
     def encoder_name(self, layer: int) -> str:
         """Hook name of the encoder residual at encoder layer ℓ (0 = ``encoder.hook_embed``,

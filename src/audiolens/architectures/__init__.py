@@ -44,6 +44,7 @@ from .base import (
     UNSUPPORTED,
     Architecture,
     AudioFrames,
+    AudioPath,
     AudioTower,
     DecoderPaths,
     KVCacheOps,
@@ -61,6 +62,6 @@ from .base import (
 
 __all__ = [
     "ARCHITECTURES", "DYNAMIC_CACHE", "FRAME_STAGES", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError", "AudioFrames",
-    "AudioTower", "DecoderPaths", "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for",
+    "AudioPath", "AudioTower", "DecoderPaths", "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for",
     "causal_lm_at", "composite", "config_value", "hub_options", "register", "tuple_cache", "whisper_frames", "whisper_tower",
 ]

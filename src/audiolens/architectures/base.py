@@ -267,6 +267,28 @@ def config_value(config: Any, key: str, default: Any = None) -> Any:
 
 
 @dataclass(frozen=True)
+class AudioPath:
+    """A wrapped model's audio path, found from its :class:`Architecture`
+    (:meth:`Architecture.resolve_encoder`).
+
+    Args:
+        tower: the audio tower (``audio_encoder``).
+        layers: its transformer layers (``encoder.blocks``).
+        output: the module whose output is ``encoder.hook_out`` (the tower, unless it projects
+            inside itself).
+        projector: the module whose output is ``projector.hook_out``.
+        final_norm, pooling: the tower's final norm and pooling, where it has them.
+    """
+
+    tower: nn.Module
+    layers: nn.ModuleList
+    output: nn.Module
+    projector: nn.Module
+    final_norm: nn.Module | None = None
+    pooling: nn.Module | None = None
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Module paths (dotted, from the wrapped model's root) and quirks of one audio-LLM family.
 
@@ -394,22 +416,30 @@ class Architecture:
                     "audio_encoder=..., encoder_layers=..., projector=...)")
         return None
 
-    def resolve_encoder(self, hf_model: nn.Module) -> dict[str, nn.Module]:
-        """The audio tower, its layers, final norm, pooling and projector on ``hf_model`` (the
-        ones the description names); raise :class:`ArchitectureError` naming a bad path."""
-        found: dict[str, nn.Module] = {}
-        for name in ("audio_encoder", "encoder_layers", "encoder_final_norm", "encoder_pooling", "projector",
-                     "encoder_output"):
-            path = getattr(self, name)
-            if path is not None:
-                found[name] = self._get(hf_model, path, name)
-        layers = found["encoder_layers"]
+    def resolve_encoder(self, hf_model: nn.Module) -> AudioPath:
+        """The audio path's modules on ``hf_model``; raise :class:`ArchitectureError` naming a
+        bad path, or one the description lacks."""
+        if self.audio_encoder is None or self.encoder_layers is None or self.projector is None:
+            raise ArchitectureError(f"{self.name}: {self.encoder_missing()}")
+
+        def optional(path: str | None, what: str) -> nn.Module | None:
+            return None if path is None else self._get(hf_model, path, what)
+
+        tower = self._get(hf_model, self.audio_encoder, "audio_encoder")
+        layers = self._get(hf_model, self.encoder_layers, "encoder_layers")
         if not isinstance(layers, nn.ModuleList):
             raise ArchitectureError(
                 f"{self.name}: {self.encoder_layers!r} is {type(layers).__name__}, expected the "
                 "ModuleList of the audio encoder's layers"
             )
-        return found
+        return AudioPath(
+            tower=tower,
+            layers=layers,
+            output=optional(self.encoder_output, "encoder_output") or tower,
+            projector=self._get(hf_model, self.projector, "projector"),
+            final_norm=optional(self.encoder_final_norm, "encoder_final_norm"),
+            pooling=optional(self.encoder_pooling, "encoder_pooling"),
+        )
 
     def resolve(self, hf_model: nn.Module) -> dict[str, nn.Module]:
         """Look up every path on ``hf_model``; raise :class:`ArchitectureError` naming a bad one."""
@@ -510,8 +540,6 @@ class WrappedModel(Protocol):
     @property
     def device(self) -> torch.device: ...
 
-    @property
-    def input_device(self) -> torch.device: ...
 
 
 ARCHITECTURES: dict[str, Architecture] = {}

@@ -181,12 +181,12 @@ def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable
 
     # encoder_missing() is None, so the description names every module of the audio path
     assert arch.encoder_layers is not None and arch.audio_encoder is not None
-    assert arch.projector is not None
+    assert arch.projector is not None and model.audio_path is not None
     layers_path = _relative(arch.encoder_layers, arch.backbone)
     if "encoder.hook_embed" in wanted:
         first = _envoy(net, f"{layers_path}.0")
         first.input = at("encoder.hook_embed", "encoder", first.input)
-    for i in range(len(model.encoder_layers)):
+    for i in range(len(model.audio_path.layers)):
         name = f"encoder.blocks.{i}.hook_resid_post"
         if name in wanted:
             layer = _envoy(net, f"{layers_path}.{i}")

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
+from ..architectures.base import AudioPath
 from ..errors import HookUnavailable
 from .model import BlockHooks, EncoderBlockHooks, HookedModel, NormHooks
 from .sites import (
@@ -70,9 +71,9 @@ def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor]
                 handles.append(attn.register_forward_hook(
                     _pattern_hook(block, model, attention_mask), with_kwargs=True))
         handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
-        if not model.encoder_missing:
+        if model.audio_path is not None:
             packed = model.architecture.packed_lengths(inputs) if inputs is not None else None
-            handles += _route_audio(model, attention_mask.shape[0], packed)
+            handles += _route_audio(model, model.audio_path, attention_mask.shape[0], packed)
         yield
     finally:
         for h in handles:
@@ -81,11 +82,11 @@ def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor]
             module.__dict__.pop("_resid_pre", None)
 
 
-def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
+def _route_audio(model: HookedModel, path: AudioPath, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
     """Hooks on the audio tower, its layers and the projector, for the hook points listened to.
     A packed tower's frames are shown per row (``packed``: each stage's counts and width)."""
     enc, handles = model.encoder, []
-    layers = model.encoder_layers
+    layers = path.layers
 
     def per_row(hp: HookPoint, stage: str) -> Any:
         if packed is None:
@@ -100,13 +101,11 @@ def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, 
         if active(block.hook_resid_post):
             handles.append(layer.register_forward_hook(_output_hook(per_row(block.hook_resid_post, "encoder"))))
     if active(enc.hook_out):
-        assert model.encoder_output is not None  # present whenever encoder_missing is None
-        handles.append(model.encoder_output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
+        handles.append(path.output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
     if active(model.projector.hook_out):
         hook = (_projector_hook(model.projector.hook_out, rows) if packed is None
                 else _output_hook(per_row(model.projector.hook_out, "projector")))
-        assert model.audio_projector is not None  # present whenever encoder_missing is None
-        handles.append(model.audio_projector.register_forward_hook(hook))
+        handles.append(path.projector.register_forward_hook(hook))
     return handles
 
 
