@@ -113,7 +113,7 @@ class LogitLens(Lens, LabelLens[LensResult]):
         When every intervention acts only at the last token (masks and enrichments there do),
         everything before it is the same in all variants: the prefix runs once, its key/value
         cache is kept, and each variant costs one single-token step. Otherwise each variant is
-        an ordinary :meth:`run`.
+        an ordinary :meth:`~audiolens.lenses.base.LabelLens.run`.
 
         Example:
             >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
