@@ -35,10 +35,10 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from jaxtyping import Float
@@ -54,7 +54,8 @@ from .architectures import (
     config_value,
     hub_options,
 )
-from .architectures.inputs import audio_window, prepare_batch
+from .architectures.base import AudioPath, with_auto_processor
+from .architectures.inputs import PrepareOptions, audio_window, prepare_batch
 from .backends.sites import checked_hook
 from .backends.torch_hooks import routed
 from .batch import AudioBatch, Positions, gather_positions, position_index
@@ -63,32 +64,47 @@ from .errors import EncoderLayerError as EncoderLayerError
 from .errors import UnknownHookError as UnknownHookError
 from .tasks import Prompt
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-class _Attn(nn.Module):
-    def __init__(self) -> None:
+
+class _HookPoints(nn.Module):
+    """A node of the hook-point tree: a HookPoint for every ``hook_*`` name its class annotates,
+    in that order, but those ``without`` (TransformerLens names each by its module path, e.g.
+    ``ln_final.hook_normalized``)."""
+
+    def __init__(self, without: Collection[str] = ()) -> None:
         super().__init__()
-        self.hook_z = HookPoint()
-        self.hook_pattern = HookPoint()
+        for name in inspect.get_annotations(type(self)):
+            if name.startswith("hook_") and name not in without:
+                setattr(self, name, HookPoint())
 
 
-class _Block(nn.Module):
+class _Attn(_HookPoints):
+    hook_z: HookPoint
+    hook_pattern: HookPoint
+
+
+class _Block(_HookPoints):
+    """A decoder block's hook points; those the family cannot define exactly are absent."""
+
+    hook_resid_pre: HookPoint
+    hook_resid_mid: HookPoint
+    hook_resid_post: HookPoint
+    hook_attn_mask: HookPoint
+    hook_attn_out: HookPoint
+    hook_mlp_out: HookPoint
+    attn: _Attn
+
     def __init__(self, with_mid: bool = True, with_components: bool = True) -> None:
-        super().__init__()
-        self.hook_resid_pre = HookPoint()
-        if with_mid:
-            self.hook_resid_mid = HookPoint()
-        self.hook_resid_post = HookPoint()
-        self.hook_attn_mask = HookPoint()
+        mid = () if with_mid else ("hook_resid_mid",)
+        super().__init__(without=mid if with_components else (*mid, "hook_attn_out", "hook_mlp_out"))
         if with_components:
-            self.hook_attn_out = HookPoint()
-            self.hook_mlp_out = HookPoint()
             self.attn = _Attn()
 
 
-class _EncoderBlock(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_resid_post = HookPoint()
+class _EncoderBlock(_HookPoints):
+    hook_resid_post: HookPoint
 
 
 class _Encoder(nn.Module):
@@ -100,16 +116,12 @@ class _Encoder(nn.Module):
         self.hook_out = HookPoint()
 
 
-class _Projector(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_out = HookPoint()
+class _Projector(_HookPoints):
+    hook_out: HookPoint
 
 
-class _FinalNorm(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_normalized = HookPoint()
+class _FinalNorm(_HookPoints):
+    hook_normalized: HookPoint
 
 
 class HookedAudioLM(HookedRootModule):
@@ -135,7 +147,7 @@ class HookedAudioLM(HookedRootModule):
     _components_missing: str | None
     _audio_token_id: int | None
     _encoder_missing: str | None
-    _audio: dict[str, nn.Module]  # the HF audio path's modules (empty without encoder hooks)
+    _audio: AudioPath | None  # the HF audio path's modules (None without encoder hooks)
     _run_lock: threading.RLock
 
     def __init__(self, hf_model: nn.Module, processor: Any, architecture: Architecture | None = None):
@@ -160,11 +172,11 @@ class HookedAudioLM(HookedRootModule):
         )
         self.ln_final = _FinalNorm()
         missing = arch.encoder_missing()
-        audio = {} if missing else arch.resolve_encoder(hf_model)
+        audio = None if missing else arch.resolve_encoder(hf_model)
         self.__dict__["_encoder_missing"] = missing
         self.__dict__["_audio"] = audio
-        if not missing:
-            self.encoder = _Encoder(len(cast(nn.ModuleList, audio["encoder_layers"])))
+        if audio is not None:
+            self.encoder = _Encoder(len(audio.layers))
             self.projector = _Projector()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
@@ -205,7 +217,7 @@ class HookedAudioLM(HookedRootModule):
             ...     torch_dtype=torch.bfloat16, device="cuda")  # doctest: +SKIP
         """
         import transformers
-        from transformers import AutoConfig, AutoProcessor
+        from transformers import AutoConfig
 
         name_or_path = str(name_or_path)
         if not Path(name_or_path).exists() and (
@@ -236,11 +248,8 @@ class HookedAudioLM(HookedRootModule):
             load_kwargs["dtype"] = torch_dtype
         if attn_implementation is not None:
             load_kwargs["attn_implementation"] = attn_implementation
-        if arch.load is not None:
-            hf_model, processor = arch.load(name_or_path, **load_kwargs)
-        else:
-            hf_model = getattr(transformers, arch.hf_class).from_pretrained(name_or_path, **load_kwargs)
-            processor = AutoProcessor.from_pretrained(name_or_path, **shared)
+        load = arch.load or with_auto_processor(getattr(transformers, arch.hf_class).from_pretrained)
+        hf_model, processor = load(name_or_path, **load_kwargs)
         if device is not None:
             hf_model = hf_model.to(device)
         hf_model.eval()
@@ -322,7 +331,7 @@ class HookedAudioLM(HookedRootModule):
     def n_encoder_layers(self) -> int:
         """How many transformer layers the audio encoder has (0 when it has none, or when the
         family offers no encoder hooks: see :attr:`encoder_missing`)."""
-        return len(cast(nn.ModuleList, self._audio["encoder_layers"])) if self._audio else 0
+        return len(self._audio.layers) if self._audio else 0
 
     @property
     def encoder_missing(self) -> str | None:
@@ -330,25 +339,31 @@ class HookedAudioLM(HookedRootModule):
         return self._encoder_missing
 
     @property
+    def audio_path(self) -> AudioPath | None:
+        """The HF modules of the audio path (tower, layers, output, projector); None without
+        encoder hooks."""
+        return self._audio
+
+    @property
     def audio_encoder(self) -> nn.Module | None:
         """The HF audio tower (its output is ``encoder.hook_out``); None without encoder hooks."""
-        return self._audio.get("audio_encoder")
+        return self._audio.tower if self._audio else None
 
     @property
     def encoder_output(self) -> nn.Module | None:
         """The HF module whose output is ``encoder.hook_out`` (the tower, unless the family
         projects inside it); None without encoder hooks."""
-        return self._audio.get("encoder_output", self._audio.get("audio_encoder"))
+        return self._audio.output if self._audio else None
 
     @property
     def encoder_layers(self) -> nn.ModuleList:
         """The HF audio encoder's layers (empty without encoder hooks)."""
-        return cast(nn.ModuleList, self._audio.get("encoder_layers", nn.ModuleList()))
+        return self._audio.layers if self._audio else nn.ModuleList()
 
     @property
     def audio_projector(self) -> nn.Module | None:
         """The HF projector (its output is ``projector.hook_out``); None without encoder hooks."""
-        return self._audio.get("projector")
+        return self._audio.projector if self._audio else None
 
     def encoder_name(self, layer: int) -> str:
         """Hook name of the encoder residual at encoder layer ℓ (0 = ``encoder.hook_embed``,
@@ -483,21 +498,17 @@ class HookedAudioLM(HookedRootModule):
         sampling_rate: int | Sequence[int],
         prompt: Prompt,
         labels: Sequence[str] | None = None,
-        *,
-        label_set: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
-        truncate: bool = False,
+        **options: Unpack[PrepareOptions],
     ) -> AudioBatch:
         """Render ``prompt`` with the model's chat template around each clip and tokenize.
 
         Clips are checked (empty, NaN, infinite and too-long clips raise), mixed to mono and
         resampled to the processor's rate. ``labels`` (one per clip) must come from the
         prompt's label set (or ``label_set``); they become ``batch.targets``. Rows are
-        left-padded and carry explicit position ids.
+        left-padded and carry explicit position ids. ``options``: ``label_set``, ``ids`` and
+        ``truncate`` (see :class:`~audiolens.architectures.inputs.PrepareOptions`).
         """
-        batch = prepare_batch(
-            self, audios, sampling_rate, prompt, labels, label_set=label_set, ids=ids, truncate=truncate,
-        )
+        batch = prepare_batch(self, audios, sampling_rate, prompt, labels, **options)
         self._check_audio_inputs(batch)
         return batch
 

@@ -111,7 +111,7 @@ class PooledActivations(Intervention):
     a span name (``"audio"``, ...) takes the mean over the row's tokens of the span. Encoder
     hooks (``encoder.*``) take the mean over the row's valid frames (``batch.frame_mask``),
     whatever ``positions`` is: the encoder sees only the audio. It reads whole sequences: use it
-    in :meth:`LogitLens.run <audiolens.lenses.logit.LogitLens.run>` or a plain forward, not in
+    in :meth:`LogitLens.run <audiolens.lenses.base.LabelLens.run>` or a plain forward, not in
     a run that splits the sequence over a key/value cache.
 
     Example:

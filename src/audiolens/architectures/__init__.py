@@ -11,7 +11,8 @@
 - one file per family (``qwen2_audio``, ``desta2``, ...).
 
 Adding a family is adding a file that calls :func:`register` with an :class:`Architecture`,
-and importing it below.
+and importing it below; :func:`whisper_tower`, :func:`causal_lm_at` and :func:`composite` give
+the fields of the layouts several families share.
 
 Example:
     >>> import audiolens as al
@@ -43,18 +44,24 @@ from .base import (
     UNSUPPORTED,
     Architecture,
     AudioFrames,
+    AudioPath,
+    AudioTower,
+    DecoderPaths,
     KVCacheOps,
     WrappedModel,
     architecture_for,
+    causal_lm_at,
+    composite,
     config_value,
     hub_options,
     register,
     tuple_cache,
     whisper_frames,
+    whisper_tower,
 )
 
 __all__ = [
     "ARCHITECTURES", "DYNAMIC_CACHE", "FRAME_STAGES", "HUB_OPTIONS", "UNSUPPORTED", "Architecture", "ArchitectureError", "AudioFrames",
-    "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for", "config_value", "hub_options",
-    "register", "tuple_cache", "whisper_frames",
+    "AudioPath", "AudioTower", "DecoderPaths", "HookUnavailable", "KVCacheOps", "UnsupportedModelError", "WrappedModel", "architecture_for",
+    "causal_lm_at", "composite", "config_value", "hub_options", "register", "tuple_cache", "whisper_frames", "whisper_tower",
 ]

@@ -11,8 +11,8 @@ processor alone supplies an ``encode`` function (see :mod:`audiolens.architectur
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypedDict
 
 import torch
 from jaxtyping import Int
@@ -139,6 +139,78 @@ def whisper_frames(pool: int = 1, merge: int = 1, feature_mask: str | None = Non
     return AudioFrames(lengths=lengths, seconds=(step, step * pool, step * pool * merge), feature_mask=feature_mask)
 
 
+class AudioTower(TypedDict):
+    """The :class:`Architecture` fields that describe an audio path (see :func:`whisper_tower`)."""
+
+    audio_encoder: str
+    encoder_layers: str
+    encoder_final_norm: str
+    encoder_pooling: str | None
+    encoder_output: str | None
+    projector: str
+    encoder_packed: bool
+    audio_frames: AudioFrames
+    tokens_per_second: float
+
+
+def whisper_tower(pool: int = 1, merge: int = 1, feature_mask: str | None = None, *, norm: str = "layer_norm",
+                  projector: str = "model.multi_modal_projector", output: str | None = None,
+                  packed: bool = False) -> AudioTower:
+    """The audio path of a transformers Whisper-style tower at ``model.audio_tower``: its
+    ``layers``, its final ``norm`` and (when it pools, ``pool`` > 1) its ``avg_pooler``, the
+    ``projector`` (a path from the root), the frames of :func:`whisper_frames` and the audio
+    tokens per second they give. A tower that projects inside itself names the module whose
+    output is ``encoder.hook_out`` as ``output``; ``packed`` is ``Architecture.encoder_packed``.
+
+    Example:
+        >>> tower = whisper_tower(pool=2, feature_mask="feature_attention_mask")
+        >>> tower["encoder_pooling"], tower["tokens_per_second"]
+        ('model.audio_tower.avg_pooler', 25.0)
+    """
+    tower = "model.audio_tower"
+    frames = whisper_frames(pool=pool, merge=merge, feature_mask=feature_mask)
+    return AudioTower(
+        audio_encoder=tower,
+        encoder_layers=f"{tower}.layers",
+        encoder_final_norm=f"{tower}.{norm}",
+        encoder_pooling=f"{tower}.avg_pooler" if pool > 1 else None,
+        encoder_output=None if output is None else f"{tower}.{output}",
+        projector=projector,
+        encoder_packed=packed,
+        audio_frames=frames,
+        tokens_per_second=1 / frames.seconds[-1],
+    )
+
+
+class DecoderPaths(TypedDict):
+    """The :class:`Architecture` fields that place the decoder (see :func:`causal_lm_at`)."""
+
+    layers: str
+    final_norm: str
+    unembed: str
+    backbone: str
+    causal_lm: str
+
+
+def causal_lm_at(at: str = "", *, backbone: str = "model", layers: str = "layers", norm: str = "norm",
+                 head: str = "lm_head") -> DecoderPaths:
+    """The decoder of a causal LM held at ``at`` (``""``: the wrapped model is one): its
+    ``backbone`` holds the decoder ``layers`` and the final ``norm``, its ``head`` unembeds,
+    and its own forward gives the reference logits.
+
+    Example:
+        >>> paths = causal_lm_at("llama")
+        >>> paths["layers"], paths["unembed"], paths["causal_lm"]
+        ('llama.model.layers', 'llama.lm_head', 'llama')
+    """
+
+    def inside(path: str) -> str:
+        return f"{at}.{path}" if at else path
+
+    return DecoderPaths(layers=inside(f"{backbone}.{layers}"), final_norm=inside(f"{backbone}.{norm}"),
+                        unembed=inside(head), backbone=inside(backbone), causal_lm=at)
+
+
 #: ``from_pretrained`` options that locate files: they apply to config, tokenizer and processor too.
 HUB_OPTIONS = ("revision", "token", "cache_dir", "trust_remote_code", "local_files_only")
 
@@ -192,6 +264,28 @@ def config_value(config: Any, key: str, default: Any = None) -> Any:
         stack += [getattr(cfg, name) for name in dir(cfg) if name.endswith("_config")
                   and hasattr(getattr(cfg, name, None), "to_dict")]
     return default
+
+
+@dataclass(frozen=True)
+class AudioPath:
+    """A wrapped model's audio path, found from its :class:`Architecture`
+    (:meth:`Architecture.resolve_encoder`).
+
+    Args:
+        tower: the audio tower (``audio_encoder``).
+        layers: its transformer layers (``encoder.blocks``).
+        output: the module whose output is ``encoder.hook_out`` (the tower, unless it projects
+            inside itself).
+        projector: the module whose output is ``projector.hook_out``.
+        final_norm, pooling: the tower's final norm and pooling, where it has them.
+    """
+
+    tower: nn.Module
+    layers: nn.ModuleList
+    output: nn.Module
+    projector: nn.Module
+    final_norm: nn.Module | None = None
+    pooling: nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -322,22 +416,30 @@ class Architecture:
                     "audio_encoder=..., encoder_layers=..., projector=...)")
         return None
 
-    def resolve_encoder(self, hf_model: nn.Module) -> dict[str, nn.Module]:
-        """The audio tower, its layers, final norm, pooling and projector on ``hf_model`` (the
-        ones the description names); raise :class:`ArchitectureError` naming a bad path."""
-        found: dict[str, nn.Module] = {}
-        for name in ("audio_encoder", "encoder_layers", "encoder_final_norm", "encoder_pooling", "projector",
-                     "encoder_output"):
-            path = getattr(self, name)
-            if path is not None:
-                found[name] = self._get(hf_model, path, name)
-        layers = found["encoder_layers"]
+    def resolve_encoder(self, hf_model: nn.Module) -> AudioPath:
+        """The audio path's modules on ``hf_model``; raise :class:`ArchitectureError` naming a
+        bad path, or one the description lacks."""
+        if self.audio_encoder is None or self.encoder_layers is None or self.projector is None:
+            raise ArchitectureError(f"{self.name}: {self.encoder_missing()}")
+
+        def optional(path: str | None, what: str) -> nn.Module | None:
+            return None if path is None else self._get(hf_model, path, what)
+
+        tower = self._get(hf_model, self.audio_encoder, "audio_encoder")
+        layers = self._get(hf_model, self.encoder_layers, "encoder_layers")
         if not isinstance(layers, nn.ModuleList):
             raise ArchitectureError(
                 f"{self.name}: {self.encoder_layers!r} is {type(layers).__name__}, expected the "
                 "ModuleList of the audio encoder's layers"
             )
-        return found
+        return AudioPath(
+            tower=tower,
+            layers=layers,
+            output=optional(self.encoder_output, "encoder_output") or tower,
+            projector=self._get(hf_model, self.projector, "projector"),
+            final_norm=optional(self.encoder_final_norm, "encoder_final_norm"),
+            pooling=optional(self.encoder_pooling, "encoder_pooling"),
+        )
 
     def resolve(self, hf_model: nn.Module) -> dict[str, nn.Module]:
         """Look up every path on ``hf_model``; raise :class:`ArchitectureError` naming a bad one."""
@@ -438,8 +540,6 @@ class WrappedModel(Protocol):
     @property
     def device(self) -> torch.device: ...
 
-    @property
-    def input_device(self) -> torch.device: ...
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -452,6 +552,20 @@ def register(arch: Architecture) -> Architecture:
     """Add ``arch`` to :data:`ARCHITECTURES` under its ``name`` (the HF ``model_type``)."""
     ARCHITECTURES[arch.name] = arch
     return arch
+
+
+def composite(thinker: Architecture, name: str) -> Architecture:
+    """The composite hub checkpoints (``model_type`` ``name``) around the audio-LLM ``thinker``.
+
+    Such a checkpoint loads through the thinker's class, which reads the thinker's weights
+    alone: the speech talker and vocoder are never built. ``submodel`` wraps the thinker of a
+    composite model already in memory; paths are the thinker's, relative to it.
+
+    Example:
+        >>> composite(ARCHITECTURES["qwen2_5_omni_thinker"], "qwen2_5_omni").submodel
+        'thinker'
+    """
+    return replace(thinker, name=name, submodel="thinker")
 
 
 def refuse(model_type: str, reason: str) -> None:

@@ -11,13 +11,14 @@ computes exactly what it computes alone, and the decoder never re-runs the encod
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from .base import CLIPWISE_ENCODER
 from .inputs import Encoded, left_pad
 
 if TYPE_CHECKING:
@@ -57,3 +58,22 @@ def encode_clipwise(embed: Embed) -> Callable[[WrappedModel, list[str], list[np.
         return Encoded(inputs={"inputs_embeds": embeds, "attention_mask": mask}, spans=spans)
 
     return encode
+
+
+class ClipwiseAudio(TypedDict):
+    """The :class:`~audiolens.architectures.base.Architecture` fields of a clip-by-clip family."""
+
+    encode: Callable[[WrappedModel, list[str], list[np.ndarray]], Encoded]
+    encoder_unavailable: str
+
+
+def clipwise_audio(embed: Embed) -> ClipwiseAudio:
+    """A family's ``encode`` (:func:`encode_clipwise` with ``embed``) and why it then offers no
+    encoder hooks: the forward receives finished embeddings and never runs the encoder.
+
+    Example:
+        >>> from audiolens.architectures.base import CLIPWISE_ENCODER
+        >>> clipwise_audio(lambda hf_model, inputs: inputs["x"])["encoder_unavailable"] == CLIPWISE_ENCODER
+        True
+    """
+    return ClipwiseAudio(encode=encode_clipwise(embed), encoder_unavailable=CLIPWISE_ENCODER)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .base import REMOTE_ENCODER, Architecture, register
+from .base import REMOTE_ENCODER, Architecture, causal_lm_at, register
 
 if TYPE_CHECKING:
     from .base import WrappedModel
@@ -158,11 +158,7 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[nn.Module, DestaProcessor]:
 DESTA2 = register(Architecture(
     name="DestaModel",
     hf_class="AutoModel",
-    layers="llama.model.layers",
-    final_norm="llama.model.norm",
-    unembed="llama.lm_head",
-    backbone="llama.model",
-    causal_lm="llama",
+    **causal_lm_at("llama"),
     audio_token_id_keys=(),
     remote_code=True,
     masked_spans=("audio", "transcript"),

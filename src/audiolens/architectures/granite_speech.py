@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import CLIPWISE_ENCODER, Architecture, register, with_auto_processor
-from .clipwise import encode_clipwise
+from .base import Architecture, register, with_auto_processor
+from .clipwise import clipwise_audio
 from .lora import adapter_loaded, missing_adapter
 
 
@@ -57,9 +57,6 @@ def load_model(name_or_path: str, **kwargs: Any) -> torch.nn.Module:
     return model
 
 
-load = with_auto_processor(load_model)
-
-
 GRANITE_SPEECH = register(Architecture(
     name="granite_speech",
     hf_class="GraniteSpeechForConditionalGeneration",
@@ -67,7 +64,6 @@ GRANITE_SPEECH = register(Architecture(
     residual_multiplier_key="residual_multiplier",
     tokens_per_second=10.0,
     render=render,
-    encode=encode_clipwise(embed),
-    encoder_unavailable=CLIPWISE_ENCODER,
-    load=load,
+    **clipwise_audio(embed),
+    load=with_auto_processor(load_model),
 ))

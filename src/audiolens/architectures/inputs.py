@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import torch
@@ -28,6 +28,17 @@ if TYPE_CHECKING:
     from transformers import ProcessorMixin
 
     from .base import WrappedModel
+
+
+class PrepareOptions(TypedDict, total=False):
+    """The keyword options of :func:`prepare_batch` (and ``HookedAudioLM.prepare``):
+    ``label_set``, the labels ``labels`` come from when the prompt has none (or to use other
+    ones); ``ids``, one id per clip (default ``"0"``, ``"1"``, ...); ``truncate``, cut a clip
+    longer than the model's audio window to it instead of refusing it."""
+
+    label_set: Sequence[str] | None
+    ids: Sequence[str] | None
+    truncate: bool
 
 
 @dataclass

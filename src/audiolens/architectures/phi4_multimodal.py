@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import CLIPWISE_ENCODER, Architecture, hub_options, register, with_auto_processor
-from .clipwise import encode_clipwise
+from .base import Architecture, causal_lm_at, hub_options, register, with_auto_processor
+from .clipwise import clipwise_audio
 from .lora import adapter_loaded, missing_adapter
 
 #: where released checkpoints keep the speech LoRA adapter, and the name it is attached under.
@@ -58,17 +58,12 @@ def load_model(name_or_path: str, *, speech_adapter: str | None = SPEECH_ADAPTER
     return model
 
 
-load = with_auto_processor(load_model)
-
-
 PHI4_MULTIMODAL = register(Architecture(
     name="phi4_multimodal",
     hf_class="Phi4MultimodalForCausalLM",
-    layers="model.layers",
-    final_norm="model.norm",
+    **causal_lm_at(),
     audio_token="<|audio|>",
     tokens_per_second=12.5,
-    encode=encode_clipwise(embed),
-    encoder_unavailable=CLIPWISE_ENCODER,
-    load=load,
+    **clipwise_audio(embed),
+    load=with_auto_processor(load_model),
 ))

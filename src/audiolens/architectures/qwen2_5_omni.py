@@ -12,32 +12,15 @@ projects inside itself: ``encoder.hook_out`` is its ``ln_post`` output, ``projec
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from .base import Architecture, register, whisper_frames
+from .base import Architecture, composite, register, whisper_tower
 
 QWEN2_5_OMNI_THINKER = register(Architecture(
     name="qwen2_5_omni_thinker",
     hf_class="Qwen2_5OmniThinkerForConditionalGeneration",
     audio_token="<|AUDIO|>",
-    tokens_per_second=25.0,
     # The tower runs every clip's frames packed on one axis and projects inside itself.
-    audio_encoder="model.audio_tower",
-    encoder_layers="model.audio_tower.layers",
-    encoder_final_norm="model.audio_tower.ln_post",
-    encoder_pooling="model.audio_tower.avg_pooler",
-    encoder_output="model.audio_tower.ln_post",
-    projector="model.audio_tower.proj",
-    encoder_packed=True,
-    audio_frames=whisper_frames(pool=2, feature_mask="feature_attention_mask"),
+    **whisper_tower(pool=2, feature_mask="feature_attention_mask", norm="ln_post", output="ln_post",
+                    projector="model.audio_tower.proj", packed=True),
 ))
 
-# A composite checkpoint loads through the thinker class, which reads the thinker's weights
-# alone: the speech talker and vocoder are never built. ``submodel`` wraps the thinker of a
-# composite model already in memory. Paths are the thinker's, relative to the submodel.
-QWEN2_5_OMNI = register(replace(
-    QWEN2_5_OMNI_THINKER,
-    name="qwen2_5_omni",
-    hf_class="Qwen2_5OmniThinkerForConditionalGeneration",
-    submodel="thinker",
-))
+QWEN2_5_OMNI = register(composite(QWEN2_5_OMNI_THINKER, "qwen2_5_omni"))

@@ -9,9 +9,7 @@ width); for audio and text alone the three are equal, which the explicit 2-D pos
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from .base import PACKED_ENCODER, Architecture, register
+from .base import PACKED_ENCODER, Architecture, composite, register
 
 QWEN3_OMNI_MOE_THINKER = register(Architecture(
     name="qwen3_omni_moe_thinker",
@@ -21,12 +19,4 @@ QWEN3_OMNI_MOE_THINKER = register(Architecture(
     encoder_unavailable=PACKED_ENCODER,
 ))
 
-# A composite checkpoint loads through the thinker class, which reads the thinker's weights
-# alone: the speech talker and vocoder are never built. ``submodel`` wraps the thinker of a
-# composite model already in memory. Paths are the thinker's, relative to the submodel.
-QWEN3_OMNI_MOE = register(replace(
-    QWEN3_OMNI_MOE_THINKER,
-    name="qwen3_omni_moe",
-    hf_class="Qwen3OmniMoeThinkerForConditionalGeneration",
-    submodel="thinker",
-))
+QWEN3_OMNI_MOE = register(composite(QWEN3_OMNI_MOE_THINKER, "qwen3_omni_moe"))

@@ -24,7 +24,7 @@ import numpy as np
 from torch import Tensor
 
 from ..tasks import Prompt
-from .base import Architecture, register, whisper_frames
+from .base import Architecture, register, whisper_tower
 from .inputs import Encoded, processor_encode, render_prompt
 
 if TYPE_CHECKING:
@@ -120,14 +120,9 @@ VOXTRAL = register(Architecture(
     name="voxtral",
     hf_class="VoxtralForConditionalGeneration",
     audio_token=AUDIO,
-    tokens_per_second=12.5,
     render=render,
     encode=encode,
-    audio_encoder="model.audio_tower",
-    encoder_layers="model.audio_tower.layers",
-    encoder_final_norm="model.audio_tower.layer_norm",
-    projector="model.multi_modal_projector",
     # The encoder has no padding mask: a clip's frames are counted from its own length, and the
     # audio rows the decoder sees past the clip's end (the chunk's silence) are not audio.
-    audio_frames=whisper_frames(merge=4),
+    **whisper_tower(merge=4),
 ))

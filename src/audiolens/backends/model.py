@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
-from ..architectures.base import WrappedModel
+from ..architectures.base import AudioPath, WrappedModel
 from ..batch import AudioBatch, Positions
 
 
@@ -68,9 +68,12 @@ class ProjectorHooks(Protocol):
 class HookedModel(WrappedModel, Protocol):
     """A :class:`~audiolens.architectures.base.WrappedModel` with named hook points.
 
-    ``blocks[i]`` holds block i's HookPoints, ``ln_final`` the final norm's; ``chunk_start`` is
-    the absolute position of the first token of the forward in progress (> 0 after a cached
-    prefix); ``components_missing`` says why component hooks are absent (None when present).
+    The hook points: ``blocks[i]`` holds block i's, ``ln_final`` the final norm's, ``encoder``
+    and ``projector`` the audio path's (present when ``audio_path`` is). What the family
+    offers: ``n_layers`` decoder blocks, their component hooks unless ``components_missing``
+    says why not, and the HF modules of its audio path (None: no encoder hooks). The run in
+    progress: ``chunk_start`` is the absolute position of its first token (> 0 after a cached
+    prefix).
     """
 
     blocks: nn.ModuleList
@@ -79,8 +82,7 @@ class HookedModel(WrappedModel, Protocol):
 
     @property
     def ln_final(self) -> NormHooks: ...
-    #: the audio path's hook points (``hook_embed``, ``blocks[l].hook_resid_post``, ``hook_out``),
-    #: present when ``encoder_missing`` is None
+
     @property
     def encoder(self) -> EncoderHooks: ...
 
@@ -88,28 +90,16 @@ class HookedModel(WrappedModel, Protocol):
     def projector(self) -> ProjectorHooks: ...
 
     @property
-    def encoder_missing(self) -> str | None: ...
-
-    @property
-    def encoder_layers(self) -> nn.ModuleList: ...
-
-    @property
-    def audio_encoder(self) -> nn.Module | None: ...
-
-    @property
-    def audio_projector(self) -> nn.Module | None: ...
-
-    @property
-    def encoder_output(self) -> nn.Module | None: ...
-
-    @property
-    def chunk_start(self) -> int: ...
+    def n_layers(self) -> int: ...
 
     @property
     def components_missing(self) -> str | None: ...
 
     @property
-    def n_layers(self) -> int: ...
+    def audio_path(self) -> AudioPath | None: ...
+
+    @property
+    def chunk_start(self) -> int: ...
 
     def resid_name(self, layer: int) -> str: ...
 

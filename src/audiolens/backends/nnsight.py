@@ -16,6 +16,7 @@ import os
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,14 +26,13 @@ from ..errors import HookUnavailable as HookUnavailable
 from ..errors import RemoteUnavailable as RemoteUnavailable
 from .model import HookedModel
 from .sites import (
-    bool_attention_mask,
     checked_hook,
     head_dim_of,
-    model_attention_mask,
-    pack_rows,
-    scaled,
-    unpack_rows,
-    unscaled,
+    through_branch,
+    through_heads,
+    through_mask,
+    through_packed,
+    through_projector,
 )
 from .torch_hooks import first_tensor, with_first
 
@@ -127,30 +127,27 @@ def run_traced(model: HookedModel, inputs: dict[str, Tensor], hooks: Sequence[tu
                 if b + "hook_attn_mask" in wanted:
                     args, kwargs = attn.inputs
                     hidden = kwargs.get("hidden_states", args[0] if args else None)
-                    given = kwargs.get("attention_mask")
-                    allowed = bool_attention_mask(given, mask_2d, hidden.shape[1], start, hidden.device)
-                    new = apply(b + "hook_attn_mask", allowed)
-                    attn.inputs = (args, {**kwargs, "attention_mask": model_attention_mask(new, given, allowed)})
+                    mask = through_mask(partial(apply, b + "hook_attn_mask"), kwargs.get("attention_mask"), mask_2d,
+                                        hidden.shape[1], start, hidden.device)
+                    if mask is not None:
+                        attn.inputs = (args, {**kwargs, "attention_mask": mask})
                 if b + "attn.hook_z" in wanted:
                     proj = _envoy(attn, arch.attn_output_proj)
-                    x = proj.input
                     head_dim = head_dim_of(_module(model, i, arch), _module(model, i, arch, proj=True))
-                    z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
-                    proj.input = apply(b + "attn.hook_z", z).reshape(x.shape)
+                    proj.input = through_heads(partial(apply, b + "attn.hook_z"), proj.input, head_dim)
                 if b + "hook_attn_out" in wanted or b + "hook_resid_mid" in wanted:
                     output = attn.output
                     out = output[0]
                     if b + "hook_attn_out" in wanted:
-                        out = unscaled(apply(b + "hook_attn_out", scaled(out, m)), m)
+                        out = through_branch(partial(apply, b + "hook_attn_out"), out, m)
                     if b + "hook_resid_mid" in wanted:
-                        mid = apply(b + "hook_resid_mid", pre + scaled(out, m))
-                        out = unscaled(mid - pre, m)
+                        out = through_branch(partial(apply, b + "hook_resid_mid"), out, m, resid_pre=pre)
                     attn.output = (out, *output[1:])
                 if b + "hook_mlp_out" in wanted:
                     mlp = _envoy(layer, arch.mlp)
                     output = mlp.output
                     out = output[0] if isinstance(output, tuple) else output
-                    new = unscaled(apply(b + "hook_mlp_out", scaled(out, m)), m)
+                    new = through_branch(partial(apply, b + "hook_mlp_out"), out, m)
                     mlp.output = (new, *output[1:]) if isinstance(output, tuple) else new
                 if b + "hook_resid_post" in wanted:
                     output = layer.output
@@ -180,18 +177,16 @@ def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable
         if packed is None:
             return apply(name, value)
         lengths, width = packed[stage]
-        shown = unpack_rows(value, lengths, width)
-        new = apply(name, shown)
-        return value if new is shown else pack_rows(new, lengths)
+        return through_packed(partial(apply, name), value, lengths, width)
 
     # encoder_missing() is None, so the description names every module of the audio path
     assert arch.encoder_layers is not None and arch.audio_encoder is not None
-    assert arch.projector is not None
+    assert arch.projector is not None and model.audio_path is not None
     layers_path = _relative(arch.encoder_layers, arch.backbone)
     if "encoder.hook_embed" in wanted:
         first = _envoy(net, f"{layers_path}.0")
         first.input = at("encoder.hook_embed", "encoder", first.input)
-    for i in range(len(model.encoder_layers)):
+    for i in range(len(model.audio_path.layers)):
         name = f"encoder.blocks.{i}.hook_resid_post"
         if name in wanted:
             layer = _envoy(net, f"{layers_path}.{i}")
@@ -206,11 +201,8 @@ def _audio_sites(model: HookedModel, net: Any, wanted: set[str], apply: Callable
         output = proj.output
         if packed is not None:
             proj.output = at("projector.hook_out", "projector", output)
-            return
-        flat = output.ndim == 2
-        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
-        new = apply("projector.hook_out", shown)
-        proj.output = new.reshape(output.shape) if flat else new
+        else:
+            proj.output = through_projector(partial(apply, "projector.hook_out"), output, rows)
 
 
 __all__ = ["RemoteUnavailable", "run_traced"]

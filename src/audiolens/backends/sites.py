@@ -1,5 +1,8 @@
 """The hook-site algebra both backends share: attention masks as bools and back, residual
-branch scaling, and the split of the attention output into heads.
+branch scaling, the split of the attention output into heads and a packed encoder's rows. The
+``through_*`` functions show a site's activation to a hook point as the hook point's name says
+it is, and return what the model should then receive: the activation itself when the hook
+changed nothing, else the edit put back into the model's own form.
 
 Example:
     >>> import torch
@@ -9,6 +12,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -124,3 +129,63 @@ def pack_rows(rows: Tensor, lengths: Tensor) -> Tensor:
     """The inverse of :func:`unpack_rows`: each row's first ``lengths`` frames, concatenated."""
     mask = torch.arange(rows.shape[1], device=rows.device)[None, :] < lengths.to(rows.device)[:, None]
     return rows[mask]
+
+
+#: a hook point, or any function of an activation that returns it (unchanged) or an edit of it
+Site = Callable[[Tensor], Tensor]
+
+
+def through_branch(fn: Site, out: Tensor, m: float, resid_pre: Tensor | None = None) -> Tensor:
+    """A residual branch's output ``out`` (attention, MLP) as the stream sees it: what it adds,
+    ``m · out``, or with ``resid_pre`` the stream after it, ``resid_pre + m · out``; an edit goes
+    back as the branch's output.
+
+    Example:
+        >>> out = torch.ones(1, 2)
+        >>> through_branch(lambda added: added * 3, out, m=2.0).tolist()
+        [[3.0, 3.0]]
+    """
+    seen = scaled(out, m) if resid_pre is None else resid_pre + scaled(out, m)
+    new = fn(seen)
+    if new is seen:
+        return out
+    return unscaled(new if resid_pre is None else new - resid_pre, m)
+
+
+def through_heads(fn: Site, x: Tensor, head_dim: int) -> Tensor:
+    """The attention output projection's input ``x`` split into heads ``(batch, seq, head,
+    d_head)``; an edit is merged back."""
+    z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
+    new = fn(z)
+    return x if new is z else new.reshape(x.shape)
+
+
+def through_mask(fn: Site, mask: Tensor | None, mask_2d: Tensor, q_len: int, past: int, device) -> Tensor | None:
+    """The layer's attention mask as ``(batch, 1, q, k)`` bools (:func:`bool_attention_mask`);
+    an edit (in place too) goes back in the form the layer was given (:func:`model_attention_mask`).
+    None when nothing changed: the layer keeps its own mask."""
+    allowed = bool_attention_mask(mask, mask_2d, q_len, past, device)
+    before = allowed.clone()  # a hook may edit its input in place
+    new = fn(allowed)
+    if new is allowed and torch.equal(new, before):
+        return None
+    return model_attention_mask(new, mask, before)
+
+
+def through_packed(fn: Site, flat: Tensor, lengths: Tensor, width: int) -> Tensor:
+    """A packed encoder's frames ``(sum(lengths), d)`` shown per row (:func:`unpack_rows`); an
+    edit is packed back (:func:`pack_rows`)."""
+    rows = unpack_rows(flat, lengths, width)
+    new = fn(rows)
+    return flat if new is rows else pack_rows(new, lengths)
+
+
+def through_projector(fn: Site, output: Tensor, rows: int) -> Tensor:
+    """The projector's output as ``(batch, tokens, d_model)``: a flat ``(rows · tokens, d)``
+    output (one family joins every clip's tokens) is shown per row and flattened back."""
+    flat = output.ndim == 2
+    shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
+    new = fn(shown)
+    if new is shown:
+        return output
+    return new.reshape(output.shape) if flat else new

@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any, TypeGuard, cast
 
 import torch
 from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
+from ..architectures.base import AudioPath
 from ..errors import HookUnavailable
 from .model import BlockHooks, EncoderBlockHooks, HookedModel, NormHooks
 from .sites import (
     bool_attention_mask,
     head_dim_of,
     model_attention_mask,
-    pack_rows,
-    scaled,
-    unpack_rows,
-    unscaled,
+    through_branch,
+    through_heads,
+    through_mask,
+    through_packed,
+    through_projector,
 )
 
 
@@ -68,9 +71,9 @@ def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor]
                 handles.append(attn.register_forward_hook(
                     _pattern_hook(block, model, attention_mask), with_kwargs=True))
         handles.append(model.final_norm.register_forward_hook(_norm_hook(model.ln_final)))
-        if not model.encoder_missing:
+        if model.audio_path is not None:
             packed = model.architecture.packed_lengths(inputs) if inputs is not None else None
-            handles += _route_audio(model, attention_mask.shape[0], packed)
+            handles += _route_audio(model, model.audio_path, attention_mask.shape[0], packed)
         yield
     finally:
         for h in handles:
@@ -79,12 +82,18 @@ def routed(model: HookedModel, attention_mask: Tensor, inputs: dict[str, Tensor]
             module.__dict__.pop("_resid_pre", None)
 
 
-def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
+def _route_audio(model: HookedModel, path: AudioPath, rows: int, packed: dict[str, tuple[Tensor, int]] | None) -> list:
     """Hooks on the audio tower, its layers and the projector, for the hook points listened to.
     A packed tower's frames are shown per row (``packed``: each stage's counts and width)."""
     enc, handles = model.encoder, []
-    layers = model.encoder_layers
-    per_row = (lambda hp, stage: hp) if packed is None else (lambda hp, stage: _PerRow(hp, *packed[stage]))
+    layers = path.layers
+
+    def per_row(hp: HookPoint, stage: str) -> Any:
+        if packed is None:
+            return hp
+        lengths, width = packed[stage]
+        return partial(through_packed, hp, lengths=lengths, width=width)
+
     if len(layers) and active(enc.hook_embed):
         handles.append(layers[0].register_forward_pre_hook(_input_hook(per_row(enc.hook_embed, "encoder")),
                                                            with_kwargs=True))
@@ -92,27 +101,12 @@ def _route_audio(model: HookedModel, rows: int, packed: dict[str, tuple[Tensor, 
         if active(block.hook_resid_post):
             handles.append(layer.register_forward_hook(_output_hook(per_row(block.hook_resid_post, "encoder"))))
     if active(enc.hook_out):
-        assert model.encoder_output is not None  # present whenever encoder_missing is None
-        handles.append(model.encoder_output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
+        handles.append(path.output.register_forward_hook(_output_hook(per_row(enc.hook_out, "encoder_out"))))
     if active(model.projector.hook_out):
         hook = (_projector_hook(model.projector.hook_out, rows) if packed is None
                 else _output_hook(per_row(model.projector.hook_out, "projector")))
-        assert model.audio_projector is not None  # present whenever encoder_missing is None
-        handles.append(model.audio_projector.register_forward_hook(hook))
+        handles.append(path.projector.register_forward_hook(hook))
     return handles
-
-
-class _PerRow:
-    """A hook point seen through a packed encoder's layout: called with the flat frames, it
-    shows them to ``hp`` as ``(batch, width, d)`` and packs an edit back."""
-
-    def __init__(self, hp: HookPoint, lengths: Tensor, width: int) -> None:
-        self.hp, self.lengths, self.width = hp, lengths, width
-
-    def __call__(self, flat: Tensor) -> Tensor:
-        rows = unpack_rows(flat, self.lengths, self.width)
-        new = self.hp(rows)
-        return flat if new is rows else pack_rows(new, self.lengths)
 
 
 def first_tensor(output):
@@ -154,16 +148,11 @@ def _output_hook(hp):
 
 
 def _projector_hook(hp: HookPoint, rows: int):
-    """The projector's output as ``(batch, tokens, d_model)``; a flat ``(rows · tokens, d)``
-    output (one family joins every clip's tokens) is shown per row and flattened back."""
+    """The projector's output per row (:func:`~audiolens.backends.sites.through_projector`)."""
 
     def hook(module, args, output):
-        flat = output.ndim == 2
-        shown = output.reshape(rows, -1, output.shape[-1]) if flat else output
-        new = hp(shown)
-        if new is shown:
-            return None
-        return new.reshape(output.shape) if flat else new
+        new = through_projector(hp, output, rows)
+        return None if new is output else new
 
     return hook
 
@@ -216,19 +205,10 @@ def _attn_out_hook(block: BlockHooks, m: float):
         if not (active(attn_hook) or active(mid_hook)):
             return None
         out = output[0]
-        changed = False
-        if active(attn_hook):
-            added = scaled(out, m)
-            new = attn_hook(added)
-            if new is not added:
-                out, changed = unscaled(new, m), True
-        if active(mid_hook):
-            resid_pre = block.__dict__["_resid_pre"]
-            mid = resid_pre + scaled(out, m)  # the same sum the decoder layer forms next
-            new = mid_hook(mid)
-            if new is not mid:
-                out, changed = unscaled(new - resid_pre, m), True
-        return (out, *output[1:]) if changed else None
+        new = through_branch(attn_hook, out, m) if active(attn_hook) else out
+        if active(mid_hook):  # the same sum the decoder layer forms next
+            new = through_branch(mid_hook, new, m, resid_pre=block.__dict__["_resid_pre"])
+        return None if new is out else (new, *output[1:])
 
     return hook
 
@@ -236,11 +216,9 @@ def _attn_out_hook(block: BlockHooks, m: float):
 def _mlp_hook(block: BlockHooks, m: float):
     def hook(module, args, output):
         out = output[0] if isinstance(output, tuple) else output
-        added = scaled(out, m)
-        new = block.hook_mlp_out(added)
-        if new is added:
+        new = through_branch(block.hook_mlp_out, out, m)
+        if new is out:
             return None
-        new = unscaled(new, m)
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
     return hook
@@ -250,12 +228,8 @@ def _z_hook(block: BlockHooks, head_dim: int):
     """Per-head outputs ``(batch, seq, head, d_head)``: the output projection's input, split."""
 
     def hook(module, args):
-        x = args[0]
-        z = x.reshape(*x.shape[:-1], x.shape[-1] // head_dim, head_dim)
-        new = block.attn.hook_z(z)
-        if new is z:
-            return None
-        return (new.reshape(x.shape), *args[1:])
+        new = through_heads(block.attn.hook_z, args[0], head_dim)
+        return None if new is args[0] else (new, *args[1:])
 
     return hook
 
@@ -300,13 +274,9 @@ def _mask_hook(block: BlockHooks, model: HookedModel, attention_mask_2d: Tensor)
         if not active(block.hook_attn_mask):
             return None
         hidden = kwargs.get("hidden_states", args[0] if args else None)
-        mask = kwargs.get("attention_mask")
-        as_bool = bool_attention_mask(mask, attention_mask_2d, hidden.shape[1], model.chunk_start, hidden.device)
-        before = as_bool.clone()  # a hook may edit its input in place
-        new = block.hook_attn_mask(as_bool)
-        if new is as_bool and torch.equal(new, before):
-            return None
-        return args, {**kwargs, "attention_mask": model_attention_mask(new, mask, before)}
+        new = through_mask(block.hook_attn_mask, kwargs.get("attention_mask"), attention_mask_2d, hidden.shape[1],
+                           model.chunk_start, hidden.device)
+        return None if new is None else (args, {**kwargs, "attention_mask": new})
 
     return hook
 

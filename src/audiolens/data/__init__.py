@@ -16,6 +16,7 @@ Example:
 
 from audiolens.data.dataset import (
     AttributeDataset,
+    Checks,
     DataError,
     DataWarning,
     Entry,
@@ -39,6 +40,7 @@ from audiolens.data.synth import (
 
 __all__ = [
     "AttributeDataset",
+    "Checks",
     "DataError",
     "DataWarning",
     "Entry",

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal, TypedDict, overload
 
 import numpy as np
 
@@ -40,8 +40,22 @@ from ..errors import warn_user
 
 if TYPE_CHECKING:
     import pandas as pd
+    from typing_extensions import Unpack
 
 OnProblem = Literal["raise", "skip"]
+
+
+class Checks(TypedDict, total=False):
+    """What a loader passes on to :func:`build_dataset`: what happens to rows whose file is
+    missing (``on_missing``), whose label is unknown (``on_unknown``) or whose audio does not
+    decode (``on_unreadable``), each ``"raise"`` or ``"skip"`` and by default ``on_error``; and
+    extra label spellings (``aliases``)."""
+
+    on_error: OnProblem
+    on_missing: OnProblem | None
+    on_unknown: OnProblem | None
+    on_unreadable: OnProblem | None
+    aliases: Mapping[str, str] | None
 
 
 @dataclass
@@ -355,6 +369,19 @@ def csv_entries(csv_path: Path, root: Path, file_column: str, label_column: str)
     ]
 
 
+def csv_dataset(csv_path: Path, root: Path, file_column: str, label_column: str, task: Task, name: str,
+                **checks: Unpack[Checks]) -> AttributeDataset:
+    """The data set of a labels CSV whose file column names clips under ``root``: its rows
+    (:func:`csv_entries`) checked by :func:`build_dataset`.
+
+    Example:
+        >>> from audiolens.tasks import sakura_task
+        >>> ds = csv_dataset(Path("labels.csv"), Path("clips"), "file", "label",  # doctest: +SKIP
+        ...                  sakura_task("gender"), "my clips", on_error="skip")
+    """
+    return build_dataset(csv_entries(csv_path, root, file_column, label_column), task, name, **checks)
+
+
 def _column(df, *names: str) -> list[str | None]:
     """The first of ``names`` that ``df`` has, stripped, with empty cells as None (all None when
     it has none of them)."""
@@ -502,6 +529,7 @@ def build_dataset(
 __all__ = [
     "AttributeDataset",
     "AudioError",
+    "Checks",
     "DataError",
     "DataWarning",
     "Entry",

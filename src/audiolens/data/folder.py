@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..tasks import Task
-from .dataset import (
-    AttributeDataset,
-    DataError,
-    OnProblem,
-    build_dataset,
-    csv_entries,
-    existing_folder,
-)
+from .dataset import AttributeDataset, Checks, DataError, csv_dataset, existing_folder
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def load_folder(
@@ -23,12 +19,8 @@ def load_folder(
     file_column: str = "file",
     label_column: str = "label",
     *,
-    on_error: OnProblem = "raise",
-    on_missing: OnProblem | None = None,
-    on_unknown: OnProblem | None = None,
-    on_unreadable: OnProblem | None = None,
-    aliases: Mapping[str, str] | None = None,
     name: str | None = None,
+    **checks: Unpack[Checks],
 ) -> AttributeDataset:
     """Clips under ``folder`` labelled by ``labels_csv`` (file paths relative to ``folder``).
 
@@ -47,14 +39,5 @@ def load_folder(
         csv_path = folder / csv_path
     if not csv_path.is_file():
         raise DataError(f"labels file {labels_csv} not found (also looked in {folder})")
-    entries = csv_entries(csv_path, folder, file_column, label_column)
-    return build_dataset(
-        entries,
-        task,
-        name or f"{folder} ({csv_path.name})",
-        on_error=on_error,
-        on_missing=on_missing,
-        on_unknown=on_unknown,
-        on_unreadable=on_unreadable,
-        aliases=aliases,
-    )
+    return csv_dataset(csv_path, folder, file_column, label_column, task, name or f"{folder} ({csv_path.name})",
+                       **checks)

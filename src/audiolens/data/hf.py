@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audiolens.audio import AudioError, check_rate
-from audiolens.data.dataset import AttributeDataset, DataError, Entry, OnProblem, build_dataset
+from audiolens.data.dataset import AttributeDataset, Checks, DataError, Entry, build_dataset
 from audiolens.tasks import Task
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _decode(cell: Any, where: str) -> tuple[np.ndarray, int]:
@@ -49,11 +52,8 @@ def from_hf_dataset(
     label_column: str = "attribute_label",
     *,
     id_column: str | None = "file",
-    on_error: OnProblem = "raise",
-    on_unknown: OnProblem | None = None,
-    on_unreadable: OnProblem | None = None,
-    aliases: Mapping[str, str] | None = None,
     name: str | None = None,
+    **checks: Unpack[Checks],
 ) -> AttributeDataset:
     """Rows of a Hugging Face data set (or any iterable of row dicts) as an AttributeDataset.
 
@@ -101,8 +101,5 @@ def from_hf_dataset(
         entries,
         task,
         name or f"hf:{getattr(getattr(ds, 'info', None), 'dataset_name', None) or task.name}",
-        on_error=on_error,
-        on_unknown=on_unknown,
-        on_unreadable=on_unreadable,
-        aliases=aliases,
+        **checks,
     )

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..tasks import SAKURA_TASKS, sakura_task
-from .dataset import (
-    AttributeDataset,
-    DataError,
-    OnProblem,
-    build_dataset,
-    csv_entries,
-    existing_folder,
-)
+from .dataset import AttributeDataset, Checks, DataError, csv_dataset, existing_folder
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 SAKURA_COLUMNS = (
     "file",
@@ -51,16 +47,7 @@ def find_track_dir(root: str | Path, attribute: str) -> Path:
     raise DataError(f"no SAKURA {track} track under {root}; looked for:\n  {tried}")
 
 
-def load_sakura(
-    root: str | Path,
-    attribute: str,
-    *,
-    on_error: OnProblem = "raise",
-    on_missing: OnProblem | None = None,
-    on_unknown: OnProblem | None = None,
-    on_unreadable: OnProblem | None = None,
-    aliases: Mapping[str, str] | None = None,
-) -> AttributeDataset:
+def load_sakura(root: str | Path, attribute: str, **checks: Unpack[Checks]) -> AttributeDataset:
     """Load one SAKURA track as an :class:`AttributeDataset` (sample id = file name).
 
     Label spelling is normalised onto the task's labels (" Female" -> "female",
@@ -77,15 +64,6 @@ def load_sakura(
     task = sakura_task(attribute)
     track_dir = find_track_dir(root, attribute)
     meta_path = track_dir / "metadata.csv"
-    entries = csv_entries(meta_path, track_dir / "audio", "file", "attribute_label")
-    return build_dataset(
-        entries,
-        task,
-        f"SAKURA {TRACKS[task.name]} ({meta_path})",
-        on_error=on_error,
-        on_missing=on_missing,
-        on_unknown=on_unknown,
-        on_unreadable=on_unreadable,
-        aliases=aliases,
-    )
+    return csv_dataset(meta_path, track_dir / "audio", "file", "attribute_label", task,
+                       f"SAKURA {TRACKS[task.name]} ({meta_path})", **checks)
 

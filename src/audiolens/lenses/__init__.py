@@ -9,7 +9,8 @@
 - :class:`EncoderLens`: the decoder's answer when the audio encoder stops after each of its
   layers (through the encoder's own final norm, pooling and projector).
 
-Modules: :mod:`~audiolens.lenses.logit` (:class:`Lens`, :class:`LogitLens`),
+Modules: :mod:`~audiolens.lenses.base` (:class:`LabelLens`, what the label lenses share),
+:mod:`~audiolens.lenses.logit` (:class:`Lens`, :class:`LogitLens`),
 :mod:`~audiolens.lenses.result`, :mod:`~audiolens.lenses.tuned`, :mod:`~audiolens.lenses.token`,
 :mod:`~audiolens.lenses.frames` (pandas tables) and :mod:`~audiolens.lenses.plots`.
 
@@ -17,10 +18,11 @@ Example:
     >>> res = al.LogitLens(task).run(model, batch)  # doctest: +SKIP
 """
 
+from .base import LabelLens
 from .encoder import EncoderLens, EncoderLensResult
 from .logit import Lens, LogitLens
 from .result import LensResult
 from .token import TokenLens, TokenLensResult
 from .tuned import TunedLens
 
-__all__ = ["EncoderLens", "EncoderLensResult", "Lens", "LensResult", "LogitLens", "TokenLens", "TokenLensResult", "TunedLens"]
+__all__ = ["EncoderLens", "EncoderLensResult", "LabelLens", "Lens", "LensResult", "LogitLens", "TokenLens", "TokenLensResult", "TunedLens"]

@@ -13,13 +13,12 @@ at layer ℓ is taken from the same pass, so the encoder runs once per copy and 
 across passes.
 
 Example:
-    >>> res = al.EncoderLens(task).run(model, batch)  # doctest: +SKIP
-    >>> res.info_scores(), res.accuracy()             # doctest: +SKIP
+    >>> res = al.EncoderLens(task, layers_per_pass=4).run(model, batch)  # doctest: +SKIP
+    >>> res.accuracy()  # per encoder layer, the plain run last           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +28,11 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..backends import execute
-from ..batch import AudioBatch, gather_positions, position_index
+from ..batch import AudioBatch, gather_positions
 from ..errors import HookUnavailable
 from ..hooked import HookedAudioLM
-from ..interventions import HookFn, Intervention, collect_hooks
-from ..labels import LabelTokens, check_labels, label_token_ids
-from ..tasks import Task
+from ..interventions import HookFn
+from .base import Asked, LabelLens
 from .result import LensResult
 
 if TYPE_CHECKING:
@@ -102,13 +100,15 @@ class EncoderLensResult:
 
 
 @dataclass
-class EncoderLens:
-    """Stop the audio encoder after each layer and read the decoder's answer.
+class EncoderLens(LabelLens[EncoderLensResult]):
+    """Stop the audio encoder after each layer and read the decoder's answer: ``run`` gives the
+    label logits per encoder layer 0..n_encoder_layers at every asked position, the
+    interventions (e.g. :class:`~audiolens.interventions.AudioMask`) applied to every encoder
+    layer's run alike.
 
     Args:
-        labels: a :class:`Task` or the label words (None: the batch's label set).
-        label_tokens: ``"leading_space"`` (default) or ``"bare"``, as for :class:`LogitLens`.
-        positions: token positions to read (names or ints); default the last token.
+        labels, label_tokens, positions: see :class:`~audiolens.lenses.base.LabelLens`
+            (positions default to the last token).
         decoder_layer: the decoder layer read with the logit lens (None: the last, i.e. the
             model's own answer).
         layers_per_pass: how many encoder layers (copies of the batch) one forward holds (None:
@@ -125,65 +125,36 @@ class EncoderLens:
         (3,)
     """
 
-    labels: Task | Sequence[str] | None = None
-    label_tokens: LabelTokens = "leading_space"
-    positions: tuple[str | int, ...] = ("last",)
     decoder_layer: int | None = None
     layers_per_pass: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.labels, Task):
-            self.labels = self.labels.labels
-        if self.labels is not None:
-            self.labels = check_labels(self.labels)
-            if len(self.labels) < 2:
-                raise ValueError(f"a lens needs at least two labels, got {self.labels}")
-        self.positions = tuple(self.positions)
+        super().__post_init__()
         if self.layers_per_pass is not None and self.layers_per_pass < 1:
             raise ValueError(f"layers_per_pass must be at least 1, got {self.layers_per_pass}")
 
-    @torch.no_grad()
-    def run(
-        self,
-        model: HookedAudioLM,
-        batch: AudioBatch,
-        interventions: Sequence[Intervention] = (),
-        *,
-        backend: str = "hooks",
-    ) -> EncoderLensResult:
-        """Label logits per encoder layer 0..n_encoder_layers at every asked position.
-
-        ``interventions`` (e.g. :class:`~audiolens.interventions.AudioMask`) apply to every
-        encoder layer's run alike.
-        """
+    def _ask(self, model: HookedAudioLM, batch: AudioBatch) -> Asked:
         if model.encoder_missing:
             raise HookUnavailable(f"EncoderLens: {model.architecture.name} offers no encoder hooks "
                                   f"({model.encoder_missing})")
-        labels, token_ids = self._labels(model, batch)
+        return super()._ask(model, batch)
+
+    def _read(self, model: HookedAudioLM, batch: AudioBatch, asked: Asked, edits: list[tuple[str, HookFn]],
+              *, backend: str, remote: bool) -> EncoderLensResult:
+        """The decoder's residual at ``decoder_layer`` with the encoder stopped after each layer,
+        ``layers_per_pass`` encoder layers per forward."""
         decoder_layer = model.n_layers if self.decoder_layer is None else self.decoder_layer
         read = model.resid_name(decoder_layer)
-        index = position_index(batch, list(self.positions))
-        n = model.n_encoder_layers
-        layers = list(range(n + 1))
+        layers = list(range(model.n_encoder_layers + 1))
         per_pass = self.layers_per_pass or len(layers)
-        edits = collect_hooks(interventions, model, batch)
-        parts = []
-        for g in range(0, len(layers), per_pass):
-            parts.append(self._pass(model, batch, layers[g:g + per_pass], edits, read, index, backend))
+        parts = [self._pass(model, batch, layers[g:g + per_pass], edits, read, asked.index, backend, remote)
+                 for g in range(0, len(layers), per_pass)]
         stacked = torch.cat(parts)  # (encoder layers, batch, positions, d_model)
-        label_logits = model.unembed(model.final_norm(stacked), token_ids)
-        result = LensResult(
-            label_logits=label_logits.float().cpu(),
-            targets=None if batch.targets is None else batch.targets.cpu(),
-            labels=labels,
-            positions=tuple(str(p) for p in self.positions),
-            label_token_ids=tuple(token_ids),
-            ids=list(batch.ids),
-        )
-        return EncoderLensResult(lens=result, decoder_layer=decoder_layer)
+        label_logits = model.unembed(model.final_norm(stacked), asked.token_ids)
+        return EncoderLensResult(lens=self._lens_result(batch, asked, label_logits), decoder_layer=decoder_layer)
 
-    def _pass(self, model: HookedAudioLM, batch: AudioBatch, layers: list[int],
-              edits: list[tuple[str, HookFn]], read: str, index: Tensor, backend: str) -> Tensor:
+    def _pass(self, model: HookedAudioLM, batch: AudioBatch, layers: list[int], edits: list[tuple[str, HookFn]],
+              read: str, index: Tensor, backend: str, remote: bool) -> Tensor:
         """One forward over ``len(layers)`` copies of the batch (copy c holds rows c·B..c·B+B-1)
         in which copy c's encoder stops after ``layers[c]``; the residual ``read`` at ``index``."""
         k, rows, n = len(layers), len(batch), model.n_encoder_layers
@@ -213,17 +184,8 @@ class EncoderLens:
             kept["x"] = gather_positions(act, index.repeat(k, 1)).to(model.device)
 
         hooks.append((read, keep_read))
-        execute(model, inputs, hooks, backend=backend)
+        execute(model, inputs, hooks, backend=backend, remote=remote)
         return kept["x"].reshape(k, rows, *kept["x"].shape[1:])
-
-    def _labels(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
-        labels = self.labels if self.labels is not None else batch.label_set
-        if labels is None:
-            raise ValueError("no labels: give the lens labels or prepare the batch with a task prompt")
-        labels = labels.labels if isinstance(labels, Task) else tuple(labels)
-        if batch.label_set is not None and tuple(batch.label_set) != labels:
-            raise ValueError(f"the batch's labels {list(batch.label_set)} differ from the lens's {list(labels)}")
-        return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
 
 
 def _per_copy(fn: HookFn, k: int, rows: int) -> HookFn:

@@ -22,8 +22,8 @@ from ..batch import AudioBatch, gather_positions, position_index, shared_prefix
 from ..checks import whole_number
 from ..errors import NonFiniteWarning, ParameterError, warn_user
 from ..interventions import HookFn, Intervention, collect_hooks
-from ..labels import LabelTokens, check_labels, label_token_ids
 from ..tasks import Task
+from .base import Asked, LabelLens
 from .result import LensResult
 
 if TYPE_CHECKING:
@@ -53,14 +53,13 @@ class Lens(ABC):
 
 
 @dataclass
-class LogitLens(Lens):
-    """The logit lens (Eq. 1): ``W_U · norm(h)`` over the task's labels.
+class LogitLens(Lens, LabelLens[LensResult]):
+    """The logit lens (Eq. 1): ``W_U · norm(h)`` over the task's labels, every layer in one
+    forward pass.
 
     Args:
-        labels: a :class:`Task` or the label words.
-        label_tokens: ``"leading_space"`` (the word as it follows "is", the default) or
-            ``"bare"`` (the word alone, as in the authors' code).
-        positions: which token positions to read (names or ints).
+        labels, label_tokens, positions: see :class:`~audiolens.lenses.base.LabelLens`
+            (``labels`` is required here; positions default to the last token and the attribute).
         full_vocab: also return each label's probability under the full-vocabulary softmax.
         variants_per_step: how many last-token variants ``run_many`` / ``run_formats`` batch
             into one step (each copies the prefix's key/value cache once).
@@ -72,24 +71,12 @@ class LogitLens(Lens):
     """
 
     labels: Task | Sequence[str] | None
-    label_tokens: LabelTokens = "leading_space"
     positions: tuple[str | int, ...] = ("last", "attribute")
     full_vocab: bool = False
     variants_per_step: int = 8
 
     def __post_init__(self) -> None:
-        if isinstance(self.labels, Task):
-            self.labels = self.labels.labels
-        if self.labels is not None:
-            self.labels = check_labels(self.labels)
-            if len(self.labels) < 2:
-                raise ParameterError(f"a lens needs at least two labels, got {self.labels}")
-        if self.label_tokens not in ("leading_space", "bare"):
-            raise ParameterError(f"label_tokens must be 'leading_space' or 'bare', got {self.label_tokens!r}")
-        positions = self.positions
-        self.positions = (positions,) if isinstance(positions, (str, int)) else tuple(positions)
-        if not self.positions or any(isinstance(p, bool) or not isinstance(p, (str, int)) for p in self.positions):
-            raise ParameterError(f"positions must be position names or token indices, got {positions!r}")
+        super().__post_init__()
         self.variants_per_step = whole_number(self.variants_per_step, "variants_per_step", low=1)
         if not isinstance(self.full_vocab, bool):
             raise ParameterError(f"full_vocab must be True or False, got {self.full_vocab!r}")
@@ -99,33 +86,17 @@ class LogitLens(Lens):
     ) -> Float[Tensor, "... d_model"]:
         return cast(Tensor, model.final_norm(hidden))
 
-    @torch.no_grad()
-    def run(
-        self,
-        model: HookedAudioLM,
-        batch: AudioBatch,
-        interventions: Sequence[Intervention] = (),
-        *,
-        backend: str = "hooks",
-        remote: bool = False,
-    ) -> LensResult:
-        """One forward pass: label logits at every layer 0..L and every asked position.
-
-        ``backend="nnsight"`` runs the same hooks inside an nnsight trace (``remote=True``:
-        on NDIF); see :mod:`audiolens.backends`.
-        """
-        labels, token_ids = self._check(model, batch)
-        index = position_index(batch, list(self.positions))
+    def _read(self, model: HookedAudioLM, batch: AudioBatch, asked: Asked, edits: list[tuple[str, HookFn]],
+              *, backend: str, remote: bool) -> LensResult:
+        """The residual at every layer 0..L and asked position, read in one forward pass."""
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
         resid: dict[str, Tensor] = {}
 
         def keep(act: Tensor, hook: Any) -> None:
-            resid[hook.name] = gather_positions(act, index).to(model.device)
+            resid[hook.name] = gather_positions(act, asked.index).to(model.device)
 
-        # Interventions go first so that the lens reads the edited residuals.
-        hooks = collect_hooks(interventions, model, batch) + [(n, keep) for n in names]
-        execute(model, batch.inputs, hooks, backend=backend, remote=remote)
-        return self._result(model, batch, torch.stack([resid[n] for n in names]), labels, token_ids, index >= 0)
+        execute(model, batch.inputs, edits + [(n, keep) for n in names], backend=backend, remote=remote)
+        return self._result(model, batch, torch.stack([resid[n] for n in names]), asked)
 
     @torch.no_grad()
     def run_many(
@@ -142,7 +113,7 @@ class LogitLens(Lens):
         When every intervention acts only at the last token (masks and enrichments there do),
         everything before it is the same in all variants: the prefix runs once, its key/value
         cache is kept, and each variant costs one single-token step. Otherwise each variant is
-        an ordinary :meth:`run`.
+        an ordinary :meth:`~audiolens.lenses.base.LabelLens.run`.
 
         Example:
             >>> out = lens.run_many(model, batch, {"none": [], "masked": [AudioMask()]})  # doctest: +SKIP
@@ -215,8 +186,8 @@ class LogitLens(Lens):
     ) -> dict[K, LensResult]:
         """Tokens ``start:`` of ``batch`` on top of ``cache`` (holding the tokens before
         ``start``): everything before the last token once, then the last token per variant."""
-        labels, token_ids = self._check(model, batch)
-        index = position_index(batch, list(self.positions))
+        asked = self._ask(model, batch)
+        index = asked.index
         end = batch.seq_len - 1
         at_last = (index == end)[..., None].to(model.device)  # (batch, k, 1)
         names = [model.resid_name(layer) for layer in range(model.n_layers + 1)]
@@ -240,7 +211,7 @@ class LogitLens(Lens):
 
         results: dict[K, LensResult] = {}
         if plain:
-            res = self._result(model, batch, torch.stack([before[n] for n in names]), labels, token_ids, index >= 0)
+            res = self._result(model, batch, torch.stack([before[n] for n in names]), asked)
             results = {name: replace(res) for name in plain}
             cache = model.crop_cache(cache, end)  # the steps below start before the last token
         ops = model.architecture.kv_cache
@@ -254,7 +225,7 @@ class LogitLens(Lens):
                     stacked = torch.stack([torch.where(at_last, step[n], before[n]) for n in names])
                 else:
                     stacked = torch.stack([step[n].expand(-1, index.shape[1], -1) for n in names])
-                results[name] = self._result(model, batch, stacked, labels, token_ids, index >= 0)
+                results[name] = self._result(model, batch, stacked, asked)
         return {name: results[name] for name in variants}
 
     def _step(
@@ -286,30 +257,13 @@ class LogitLens(Lens):
             cache = model.crop_cache(cache, end)  # back to everything before the last token
         return [{name: kept[name][v::n] for name in names} for v in range(n)], cache
 
-    def _check(self, model: HookedAudioLM, batch: AudioBatch) -> tuple[tuple[str, ...], list[int]]:
-        """The labels to score (the lens's, else the batch's) and their token ids."""
-        if not isinstance(batch, AudioBatch):
-            raise ParameterError(f"batch must be an AudioBatch (from model.prepare), got {type(batch).__name__}; "
-                                 "the order is run(model, batch)")
-        labels = self.labels if self.labels is not None else batch.label_set
-        if labels is None:
-            raise ParameterError("no labels: give the lens labels or prepare the batch with a task prompt")
-        assert not isinstance(labels, Task)  # __post_init__ replaced a Task by its labels
-        labels = tuple(labels)
-        if batch.label_set is not None and tuple(batch.label_set) != labels:
-            raise ParameterError(
-                f"the batch's labels {list(batch.label_set)} differ from the lens's {list(labels)}"
-            )
-        return labels, label_token_ids(model.tokenizer, labels, self.label_tokens)
-
     def _result(
-        self, model: HookedAudioLM, batch: AudioBatch,
-        stacked: Float[Tensor, "layers batch pos d_model"], labels: tuple[str, ...], token_ids: list[int],
-        valid: Tensor | None = None,
+        self, model: HookedAudioLM, batch: AudioBatch, stacked: Float[Tensor, "layers batch pos d_model"], asked: Asked,
     ) -> LensResult:
         # Positions a row does not have (a shorter span) are NaN on purpose; anything else
         # non-finite is reported once, at the first site where it appears.
-        keep = (torch.ones(stacked.shape[1:3], dtype=torch.bool) if valid is None else valid).to(stacked.device)
+        token_ids = asked.token_ids
+        keep = (asked.index >= 0).to(stacked.device)
         transformed = [self.transform_hidden(model, stacked[layer], layer) for layer in range(len(stacked))]
         label_logits = torch.stack([model.unembed(h, token_ids) for h in transformed])
         _report_nonfinite(model, self, stacked, transformed, label_logits, keep)
@@ -319,15 +273,7 @@ class LogitLens(Lens):
                 torch.softmax(self.forward(model, stacked[layer], layer).float(), -1)[..., token_ids]
                 for layer in range(len(stacked))
             ])
-        return LensResult(
-            label_logits=label_logits.float().cpu(),
-            label_probs=None if label_probs is None else label_probs.cpu(),
-            targets=None if batch.targets is None else batch.targets.cpu(),
-            labels=labels,
-            positions=tuple(str(p) for p in self.positions),
-            label_token_ids=tuple(token_ids),
-            ids=list(batch.ids),
-        )
+        return self._lens_result(batch, asked, label_logits, label_probs)
 
 
 def _check_variants(variants: Any) -> None:
