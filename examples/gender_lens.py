@@ -38,8 +38,7 @@ def main() -> None:
               f"info per layer [{scores}]")
 
     res = results["P3"]
-    wrong = res.subset(~res.correct)
-    print(f"P3: {int(res.correct.sum())} right, {len(wrong)} wrong")
+    print(f"P3: {int(res.correct.sum())} right, {int((~res.correct).sum())} wrong")
     fig = plot_info_scores(
         {"P1": results["P1"], "P2": results["P2"], "P3": results["P3"],
          "P3 attribute token@attribute": res},

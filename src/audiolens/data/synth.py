@@ -157,6 +157,7 @@ def voice_variants(gender: Literal["male", "female"] | None, split: Split = None
         (('m4', 'm8'), ('Alicia', 'anika'))
     """
     genders = ("male", "female") if gender is None else (gender,)
+    pools: dict[str, tuple[str, ...]]
     if split == "test":
         pools = {"male": TEST_MALE_VARIANTS, "female": TEST_FEMALE_VARIANTS}
         return tuple(v for g in genders for v in pools[g])
