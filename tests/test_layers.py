@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, list[list[str]]]] = [
     ("data", [["data"]]),
     ("architectures", [["architectures"]]),
     ("backends", [["backends"]]),
-    ("wrapper and interventions", [["hooked"], ["interventions"]]),
+    ("wrapper and interventions", [["hooked", "hook_points"], ["interventions"]]),
     ("lenses", [["lenses"]]),
     ("analysis", [["analysis"]]),
     ("models", [["models"]]),

@@ -2,29 +2,10 @@
 
 The HF model is held, never converted or copied. During a forward pass (and only then) small
 PyTorch hooks on its decoder layers route the residual stream through named
-:class:`~transformer_lens.hook_points.HookPoint` modules, so ``run_with_cache``,
-``run_with_hooks`` and ``hooks()`` behave as in TransformerLens:
-
-- ``blocks.{l}.hook_resid_pre``   input of decoder block l (l = 0..L-1)
-- ``blocks.{l}.hook_resid_mid``   after block l's attention, before its MLP (absent, with the
-  reason given on request, where the family's architecture cannot define it exactly)
-- ``blocks.{l}.hook_resid_post``  output of block l
-- ``blocks.{l}.hook_attn_mask``   block l's attention mask as ``(batch, 1, query, key)`` bools,
-  True where a query may attend to a key (for masking interventions)
-- ``ln_final.hook_normalized``    output of the final norm
-
-and, on families whose architecture describes its audio encoder (``model.encoder_missing`` says
-why not, elsewhere):
-
-- ``encoder.hook_embed``                 input of the encoder's first layer ``(batch, frames, d_encoder)``
-- ``encoder.blocks.{l}.hook_resid_post`` output of encoder layer l (l = 0..n_encoder_layers-1)
-- ``encoder.hook_out``                   the audio tower's output (after its final norm and pooling)
-- ``projector.hook_out``                 the projector's output ``(batch, audio tokens, d_model)``
-
-Their frame axes (valid frames, seconds) are ``batch.frame_mask(name)`` / ``batch.frame_seconds(name)``.
-
-Layer numbers in the paper's sense (ℓ = 0 embedding output, ℓ = output of block ℓ) map onto
-these names with :meth:`HookedAudioLM.resid_name`.
+:class:`~transformer_lens.hook_points.HookPoint` modules (the tree and its names are in
+:mod:`audiolens.hook_points`), so ``run_with_cache``, ``run_with_hooks`` and ``hooks()`` behave
+as in TransformerLens. Layer numbers in the paper's sense (ℓ = 0 embedding output, ℓ = output of
+block ℓ) map onto those names with :meth:`HookedAudioLM.resid_name`.
 """
 
 from __future__ import annotations
@@ -35,7 +16,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
@@ -62,66 +43,19 @@ from .batch import AudioBatch, Positions, gather_positions, position_index
 from .checks import whole_number
 from .errors import EncoderLayerError as EncoderLayerError
 from .errors import UnknownHookError as UnknownHookError
+from .hook_points import (
+    COMPONENT_HOOKS,
+    QUERY_AXIS_2,
+    BlockHooks,
+    EncoderHooks,
+    FinalNormHooks,
+    ProjectorHooks,
+    is_audio_hook,
+)
 from .tasks import Prompt
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
-
-
-class _HookPoints(nn.Module):
-    """A node of the hook-point tree: a HookPoint for every ``hook_*`` name its class annotates,
-    in that order, but those ``without`` (TransformerLens names each by its module path, e.g.
-    ``ln_final.hook_normalized``)."""
-
-    def __init__(self, without: Collection[str] = ()) -> None:
-        super().__init__()
-        for name in inspect.get_annotations(type(self)):
-            if name.startswith("hook_") and name not in without:
-                setattr(self, name, HookPoint())
-
-
-class _Attn(_HookPoints):
-    hook_z: HookPoint
-    hook_pattern: HookPoint
-
-
-class _Block(_HookPoints):
-    """A decoder block's hook points; those the family cannot define exactly are absent."""
-
-    hook_resid_pre: HookPoint
-    hook_resid_mid: HookPoint
-    hook_resid_post: HookPoint
-    hook_attn_mask: HookPoint
-    hook_attn_out: HookPoint
-    hook_mlp_out: HookPoint
-    attn: _Attn
-
-    def __init__(self, with_mid: bool = True, with_components: bool = True) -> None:
-        mid = () if with_mid else ("hook_resid_mid",)
-        super().__init__(without=mid if with_components else (*mid, "hook_attn_out", "hook_mlp_out"))
-        if with_components:
-            self.attn = _Attn()
-
-
-class _EncoderBlock(_HookPoints):
-    hook_resid_post: HookPoint
-
-
-class _Encoder(nn.Module):
-    def __init__(self, n_layers: int) -> None:
-        super().__init__()
-        if n_layers:  # without layers nothing separates the front end from the tower's output
-            self.hook_embed = HookPoint()
-        self.blocks = nn.ModuleList(_EncoderBlock() for _ in range(n_layers))
-        self.hook_out = HookPoint()
-
-
-class _Projector(_HookPoints):
-    hook_out: HookPoint
-
-
-class _FinalNorm(_HookPoints):
-    hook_normalized: HookPoint
 
 
 class HookedAudioLM(HookedRootModule):
@@ -167,17 +101,17 @@ class HookedAudioLM(HookedRootModule):
         softcap = config_value(config, arch.logit_softcap_key) if arch.logit_softcap_key else None
         self.__dict__["_components_missing"] = arch.missing_components(found["layers"][0])
         self.blocks = nn.ModuleList(
-            _Block(with_mid=arch.resid_mid_unavailable is None, with_components=not self._components_missing)
+            BlockHooks(with_mid=arch.resid_mid_unavailable is None, with_components=not self._components_missing)
             for _ in found["layers"]
         )
-        self.ln_final = _FinalNorm()
+        self.ln_final = FinalNormHooks()
         missing = arch.encoder_missing()
         audio = None if missing else arch.resolve_encoder(hf_model)
         self.__dict__["_encoder_missing"] = missing
         self.__dict__["_audio"] = audio
         if audio is not None:
-            self.encoder = _Encoder(len(audio.layers))
-            self.projector = _Projector()
+            self.encoder = EncoderHooks(len(audio.layers))
+            self.projector = ProjectorHooks()
         self.cfg = SimpleNamespace(
             n_layers=len(found["layers"]), d_model=self.W_U.shape[1],
             residual_multiplier=float(multiplier) if multiplier is not None else 1.0,
@@ -600,7 +534,7 @@ class HookedAudioLM(HookedRootModule):
             assert hook.name is not None  # set by HookedRootModule.setup()
             if index is not None and not is_audio_hook(hook.name):
                 local = torch.where(index >= 0, index - self.chunk_start, index)
-                if hook.name.endswith(_QUERY_AXIS_2):  # (batch, head, query, key): pick queries
+                if hook.name.endswith(QUERY_AXIS_2):  # (batch, head, query, key): pick queries
                     act = gather_positions(act.transpose(1, 2), local).transpose(1, 2)
                 else:
                     act = gather_positions(act, local)
@@ -633,7 +567,7 @@ class HookedAudioLM(HookedRootModule):
                     f"{name}: {self.architecture.name} has no exact mid-residual "
                     f"({self.architecture.resid_mid_unavailable})"
                 )
-            if name.endswith(_COMPONENT_HOOKS) and self._components_missing:
+            if name.endswith(COMPONENT_HOOKS) and self._components_missing:
                 raise HookUnavailable(f"{name}: {self.architecture.name} has no component hooks "
                                       f"({self._components_missing})")
             close = difflib.get_close_matches(name, list(self.hook_dict), n=3)
@@ -659,14 +593,3 @@ class HookedAudioLM(HookedRootModule):
         self.check_hook_names([name])
         # A hook that raises or returns the wrong shape or dtype is named (HookError).
         super()._enable_hook_with_name(name, checked_hook(name, hook) if dir == "fwd" else hook, dir)
-
-
-def is_audio_hook(name: str) -> bool:
-    """Whether ``name`` is an encoder or projector hook (frames, not token positions)."""
-    return name.startswith(("encoder.", "projector."))
-
-
-_COMPONENT_HOOKS = ("hook_attn_out", "hook_mlp_out", "attn.hook_z", "attn.hook_pattern")
-_QUERY_AXIS_2 = ("hook_attn_mask", "hook_pattern")
-
-
