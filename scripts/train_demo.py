@@ -437,6 +437,26 @@ def selection_table(stats: dict, validation: dict, n_layers: int) -> list[str]:
     return lines
 
 
+def retraining_note(path: Path) -> list[str]:
+    """What a later run of this script (``--seeds``) made of the same recipe, from the record
+    kept beside the shipped weights (``retraining.json``: that run's training.json, and whether
+    its weights equal the shipped ones); nothing when there is none."""
+    if not path.is_file():
+        return []
+    run = json.loads(path.read_text(encoding="utf-8"))
+    met = [t["seed"] for t in run["selection"] if all(ok for *_, ok in t["goals"])]
+    return [
+        (f"- Retrained by this script as it is now (`TRAIN_THREADS={run['threads']} python scripts/train_demo.py "
+         f"{run['command']}`): the weights {'equal' if run['weights_equal_shipped'] else 'differ from'} the "
+         "shipped ones (trained through an earlier version of the library), and "
+         + (f"seed {met[0]} met every goal first" if met else "no seed tried met every goal")
+         + ". The shipped model stays; on the validation split of each seed:"),
+        "",
+        *selection_table(run, {}, 0),
+        "",
+    ]
+
+
 def card(args: argparse.Namespace, stats: dict, report: dict, validation: dict, breakdown: dict, fixtures: dict,
          n_params: int, n_train: dict, n_test: dict, size_mb: float) -> str:
     n_layers = ARCH["n_layers"]
@@ -565,8 +585,10 @@ def card(args: argparse.Namespace, stats: dict, report: dict, validation: dict, 
         "",
         *selection_table(stats, validation, n_layers),
         "",
+        *retraining_note(args.out / "retraining.json"),
         f"- Command: `TRAIN_THREADS={stats['threads']} python scripts/train_demo.py {stats['command']}` "
-        + ("(deterministic)." if args.steps else "(schedule by the clock, so not bit-reproducible)."),
+        + ("(deterministic for the same library code and thread count)." if args.steps
+           else "(schedule by the clock, so not bit-reproducible)."),
         "",
         "## Test evaluation",
         "",

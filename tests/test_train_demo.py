@@ -142,3 +142,15 @@ def test_gender_breakdown_by_hand(recipe, monkeypatch):
     assert np.isnan(out["language"]["Korean"]["male"][0]) and out["language"]["Korean"]["male"][1] == 0
     assert out["voice"]["m1"] == {"gender": "male", "English": (1.0, 1), "other": (0.0, 1)}
     assert list(out["voice"]) == ["m1", "f1", "f2"]  # male voices first
+
+
+def test_retraining_note_reads_the_record(recipe, tmp_path):
+    assert recipe.retraining_note(tmp_path / "missing.json") == []
+    goal = "language: accuracy at least 0.60 in every format"
+    record = {"threads": 1, "command": "--seeds 0 1", "weights_equal_shipped": False,
+              "selection": [{"seed": 0, "goals": [[goal, "0.550", False]]},
+                            {"seed": 1, "goals": [[goal, "0.690", True]]}]}
+    (tmp_path / "r.json").write_text(json.dumps(record), encoding="utf-8")
+    note = recipe.retraining_note(tmp_path / "r.json")
+    assert "differ from the shipped ones" in note[0] and "seed 1 met every goal first" in note[0]
+    assert f"| {goal} | 0.550 (missed) | 0.690 (met) |" in note
