@@ -541,7 +541,6 @@ class WrappedModel(Protocol):
     def device(self) -> torch.device: ...
 
 
-
 ARCHITECTURES: dict[str, Architecture] = {}
 
 #: model types refused on purpose, with the reason given to the user.
